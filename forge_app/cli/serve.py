@@ -1,0 +1,37 @@
+"""`forge-app serve`: the HTTP service with its in-process job worker."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from forge_app.cli.common import CliError, fail, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument("--no-worker", action="store_true", help="do not run the job worker in this process")
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from forge_app.logging_setup import RedactingFilter
+    from forge_app.web.app import create_app
+
+    try:
+        settings = load_settings("serve")
+    except CliError as exc:
+        return fail("serve", str(exc))
+    app = create_app(settings, run_worker=not args.no_worker)
+    log.info("forge-app listening on http://%s:%s (database %s)", args.host, args.port, settings.database)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=settings.log_level.lower(),
+                            proxy_headers=True, server_header=False)
+    server = uvicorn.Server(config)
+    for name in ("uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).addFilter(RedactingFilter())
+    server.run()
+    return 0

@@ -1,0 +1,36 @@
+"""`forge-app token create --repo R [--forge F]`: mint an upload token bound to one repository."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from forge_app.cli.common import CliError, fail, load_settings, note
+
+REPO_RE = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)+$")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="token_verb", metavar="ACTION")
+    sub.required = True
+    create = sub.add_parser("create", help="mint an upload token for one repository (printed once)")
+    create.add_argument("--repo", required=True, help="owner/name (GitLab: group/subgroup/project)")
+    create.add_argument("--forge", choices=["github", "gitlab", "bitbucket"], default="github")
+
+
+def run(args: argparse.Namespace) -> int:
+    from storage import open_storage
+
+    if not REPO_RE.match(args.repo):
+        return fail("token", f"--repo must look like owner/name, not {args.repo!r}")
+    try:
+        settings = load_settings("token")
+    except CliError as exc:
+        return fail("token", str(exc))
+    storage = open_storage(settings.database)
+    token = storage.create_upload_token(args.forge, args.repo)
+    storage.close()
+    note(f"Upload token for {args.forge} repository {args.repo} (shown once; only its hash is stored).")
+    note("Store it as a CI secret, e.g. FORGE_APP_TOKEN, and pass it to `forge-app upload --token`.")
+    print(token)
+    return 0

@@ -1,0 +1,183 @@
+"""`forge-app upload`: the CI uploader.
+
+Reads Semgrep JSON or SARIF (auto-detected), fingerprints each finding from the
+checkout at --root (so the server never needs the code), uploads gzip-compressed,
+prints a summary and, last, the scan's URL. Exit 0: nothing blocking is new;
+1: a blocking finding is new; 2: usage, config, network or server error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from forge_app.cli.ci_env import detect_ci
+from forge_app.core.envelope import SHA_RE
+from forge_app.core.models import Finding, ReportError
+
+MAX_SOURCE_BYTES = 20 * 1024 * 1024
+RETRIES = 3
+
+
+class UploadFailed(Exception):
+    pass
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("reports", nargs="+", metavar="REPORT", help="Semgrep JSON or SARIF 2.1.0 files")
+    parser.add_argument("--server", help="forge-app URL (default: $FORGE_APP_URL)")
+    parser.add_argument("--token", help="upload token (default: $FORGE_APP_TOKEN)")
+    parser.add_argument("--repo", help="owner/name (default: from CI variables)")
+    parser.add_argument("--commit", help="40-character commit SHA (default: from CI variables)")
+    parser.add_argument("--branch", help="branch scanned (default: from CI variables)")
+    parser.add_argument("--base-branch", help="the PR/MR target branch (default: from CI variables)")
+    parser.add_argument("--pr", help="PR/MR number (default: from CI variables)")
+    parser.add_argument("--root", default=".", help="checkout the reports refer to (default: .)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the server (default 120)")
+
+
+def _read_source(root: Path):
+    resolved_root = root.resolve()
+
+    def read(path: str) -> str | None:
+        target = (resolved_root / path).resolve()
+        if resolved_root != target and resolved_root not in target.parents:
+            return None
+        try:
+            if not target.is_file() or target.stat().st_size > MAX_SOURCE_BYTES:
+                return None
+            return target.read_bytes().decode("utf-8", errors="replace")
+        except OSError:
+            return None
+
+    return read
+
+
+def build_envelope(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, Any]:
+    """Everything the server needs, from flags first and CI variables second."""
+    from forge_app.core.fingerprint import fingerprint_findings
+    from forge_app.core.parsing import load_report
+
+    def read_event(path: str) -> str | None:
+        try:
+            return Path(path).read_text()
+        except OSError:
+            return None
+
+    ci = detect_ci(env, read_event)
+    commit = (args.commit or ci.commit or "").lower()
+    if not SHA_RE.match(commit):
+        raise UploadFailed("--commit must be the full 40-character SHA (none found in CI variables)"
+                           if not commit else f"--commit must be the full 40-character SHA, not {commit!r}")
+    pr_raw = args.pr if args.pr is not None else ci.pull_request
+    pull_request = None
+    if pr_raw not in (None, ""):
+        if not re.fullmatch(r"\d+", str(pr_raw)) or int(pr_raw) < 1:
+            raise UploadFailed(f"--pr must be a positive number, not {pr_raw!r}")
+        pull_request = int(pr_raw)
+    root = Path(args.root)
+    if not root.is_dir():
+        raise UploadFailed(f"--root {args.root} is not a directory")
+    findings: list[Finding] = []
+    tools: list[str] = []
+    errors: list[str] = []
+    reader = _read_source(root)
+    for name in args.reports:
+        try:
+            raw = Path(name).read_bytes()
+        except OSError as exc:
+            raise UploadFailed(f"cannot read {name}: {exc.strerror}") from None
+        try:
+            report = load_report(raw, source=name)
+            findings.extend(fingerprint_findings(list(report.findings), reader))
+        except ReportError as exc:
+            raise UploadFailed(f"{name}: {exc}") from None
+        tools.append(report.tool)
+        errors.extend(report.errors)
+    return {
+        "repository": args.repo or ci.repository,
+        "commit": commit,
+        "branch": args.branch or ci.branch,
+        "base_branch": args.base_branch or ci.base_branch,
+        "pull_request": pull_request,
+        "tools": sorted(set(tools)),
+        "errors": errors,
+        "meta": ci.meta,
+        "findings": [f.to_dict() for f in findings],
+    }
+
+
+def post(server: str, token: str, envelope: dict[str, Any], timeout: float) -> dict[str, Any]:
+    import httpx
+
+    body = gzip.compress(json.dumps(envelope, separators=(",", ":")).encode(), compresslevel=6)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+               "Content-Encoding": "gzip", "User-Agent": "forge-app-upload"}
+    url = server.rstrip("/") + "/api/v1/scans"
+    last = "no attempt made"
+    for attempt in range(RETRIES):
+        try:
+            response = httpx.post(url, content=body, headers=headers, timeout=timeout)
+        except httpx.HTTPError as exc:
+            last = f"cannot reach {server}: {type(exc).__name__}"
+        else:
+            if response.status_code == 201:
+                return response.json()
+            try:
+                err = response.json()
+                detail = f"{err.get('error')}: {err.get('detail')}"
+            except ValueError:
+                detail = response.text[:300]
+            last = f"server answered {response.status_code}: {detail}"
+            if response.status_code < 500 and response.status_code != 429:
+                break
+        time.sleep(min(8, 2 ** attempt))
+    raise UploadFailed(last)
+
+
+def summarize(scan: dict[str, Any]) -> list[str]:
+    counts = scan.get("counts", {})
+    lines = [f"forge-app: scan {scan.get('id')} of {scan.get('repository')} at {str(scan.get('commit'))[:12]}: "
+             f"{counts.get('new', 0)} new, {counts.get('fixed', 0)} fixed, {counts.get('unchanged', 0)} unchanged"]
+    for f in scan.get("new_findings", []):
+        lines.append(f"  {f['mode'].upper():8} {f['path']}:{f['line']} {f['rule_id']}: {f['message'].splitlines()[0] if f['message'] else ''}")
+    if scan.get("new_findings_truncated"):
+        lines.append(f"  ... and {scan['new_findings_truncated']} more")
+    if scan.get("baseline_scan_id") is None and scan.get("pull_request") is not None:
+        lines.append("note: no scan of the base branch is known yet, so every finding counts as new; "
+                     "upload a scan of the base branch first")
+    lines.append("result: blocking findings are new" if scan.get("blocking") else "result: nothing blocking is new")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    env = os.environ
+    server = args.server or env.get("FORGE_APP_URL")
+    token = args.token or env.get("FORGE_APP_TOKEN")
+    if not server:
+        return _fail("--server is required (or set FORGE_APP_URL)")
+    if not token:
+        return _fail("--token is required (or set FORGE_APP_TOKEN)")
+    if not re.match(r"^https?://", server):
+        return _fail(f"--server must be an http(s) URL, not {server!r}")
+    try:
+        envelope = build_envelope(args, env)
+        scan = post(server, token, envelope, args.timeout)
+    except UploadFailed as exc:
+        return _fail(str(exc))
+    for line in summarize(scan):
+        print(line)
+    print(scan.get("url") or f"{server.rstrip('/')}/api/v1/scans/{scan.get('id')}")
+    return 1 if scan.get("blocking") else 0
+
+
+def _fail(message: str) -> int:
+    print(f"forge-app upload: error: {message}", file=sys.stderr)
+    return 2

@@ -1,0 +1,236 @@
+"""The scan upload body: validated field by field, with a JSON pointer on every error.
+
+Three forms are accepted (README, "Upload format"):
+1. what `forge-app upload` sends: metadata plus `findings` already parsed and fingerprinted;
+2. metadata plus a raw tool report under `report` (or several under `reports`);
+3. a raw Semgrep JSON or SARIF document, with metadata in the query string.
+Validation is hand-written rather than JSON-Schema-driven because it runs over tens
+of thousands of findings per upload and must stay well under a second.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from forge_app.core.models import SEVERITIES, Finding, Fingerprint, Fix, ReportError, RuleInfo
+from forge_app.core.parsing import parse_report
+from forge_app.core.parsing.common import normalize_path
+
+SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+HEX_RE = re.compile(r"^[0-9a-f]{1,64}$")
+MAX_TEXT = 1_000_000
+META_KEYS = (
+    "ci_job_url", "ci_provider", "commit_author_name", "commit_author_email", "commit_author_username",
+    "commit_title", "commit_timestamp", "pull_request_title", "pull_request_author_username",
+    "started_at", "completed_at", "exit_code", "environment",
+)
+
+
+class UploadError(ValueError):
+    """Bad upload: `code` is the JSON error code, the message a human sentence."""
+
+    def __init__(self, message: str, pointer: str | None = None, code: str = "invalid_upload") -> None:
+        self.pointer = pointer
+        self.code = code
+        super().__init__(f"{message} (at {pointer})" if pointer else message)
+
+
+@dataclass
+class Upload:
+    commit: str
+    repository: str | None = None
+    branch: str | None = None
+    base_branch: str | None = None
+    pull_request: int | None = None
+    findings: list[Finding] = field(default_factory=list)
+    tools: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _is_raw_report(doc: Mapping[str, Any]) -> bool:
+    return "results" in doc or ("runs" in doc and "version" in doc)
+
+
+def _opt_str(doc: Mapping[str, Any], key: str, pointer: str, max_len: int = 255) -> str | None:
+    value = doc.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > max_len:
+        raise UploadError(f"{key} must be a string of at most {max_len} characters", f"{pointer}/{key}")
+    return value
+
+
+def _pull_request(value: Any, pointer: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise UploadError("pull_request must be a positive integer", pointer)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise UploadError("pull_request must be a positive integer", pointer) from None
+    if number < 1:
+        raise UploadError("pull_request must be a positive integer", pointer)
+    return number
+
+
+def parse_upload(
+    doc: Any,
+    query: Mapping[str, str] | None = None,
+    fingerprint: Callable[[list[Finding]], list[Finding]] | None = None,
+) -> Upload:
+    """Validate an upload body; `fingerprint` fills in fingerprints for raw reports."""
+    query = query or {}
+    if not isinstance(doc, dict):
+        raise UploadError("the upload must be a JSON object", "")
+    meta_src: Mapping[str, Any] = query if _is_raw_report(doc) else doc
+    commit = meta_src.get("commit")
+    if not isinstance(commit, str) or not SHA_RE.match(commit.lower()):
+        raise UploadError("commit must be a full 40-character hexadecimal SHA", "/commit")
+    upload = Upload(
+        commit=commit.lower(),
+        repository=_opt_str(meta_src, "repository", ""),
+        branch=_opt_str(meta_src, "branch", ""),
+        base_branch=_opt_str(meta_src, "base_branch", ""),
+        pull_request=_pull_request(meta_src.get("pull_request"), "/pull_request"),
+    )
+    if _is_raw_report(doc):
+        reports = [(doc, "")]
+    elif "findings" in doc:
+        reports = []
+        if not isinstance(doc["findings"], list):
+            raise UploadError("findings must be a list", "/findings")
+        upload.findings = [finding_from_dict(f, f"/findings/{i}") for i, f in enumerate(doc["findings"])]
+        upload.tools = [str(t)[:100] for t in doc.get("tools") or [] if isinstance(t, str)]
+    elif "report" in doc:
+        reports = [(doc["report"], "/report")]
+    elif isinstance(doc.get("reports"), list):
+        reports = [(r, f"/reports/{i}") for i, r in enumerate(doc["reports"])]
+    else:
+        raise UploadError(
+            "the body is neither a forge-app upload (with findings or report) nor Semgrep JSON or SARIF 2.1.0", ""
+        )
+    for raw, pointer in reports:
+        try:
+            report = parse_report(raw, source="upload")
+        except ReportError as exc:
+            inner = exc.pointer or ""
+            raise UploadError(str(exc.args[0]) if exc.args else str(exc), f"{pointer}{inner}" or None,
+                              code="invalid_report") from None
+        found = list(report.findings)
+        upload.findings.extend(fingerprint(found) if fingerprint else found)
+        upload.tools.append(report.tool)
+        upload.errors.extend(report.errors)
+    errors = doc.get("errors") if not _is_raw_report(doc) else None
+    if isinstance(errors, list):
+        upload.errors.extend(str(e)[:1000] for e in errors[:1000])
+    meta = doc.get("meta") if not _is_raw_report(doc) else None
+    if isinstance(meta, dict):
+        upload.meta = {k: meta[k] for k in META_KEYS if k in meta and isinstance(meta[k], (str, int, type(None)))}
+    return upload
+
+
+def _int(d: Mapping[str, Any], key: str, pointer: str, *, required: bool) -> int | None:
+    value = d.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1 or value > 10_000_000:
+        raise UploadError(f"{key} must be a positive integer", f"{pointer}/{key}")
+    return value
+
+
+def _str_list(value: Any, pointer: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise UploadError("must be a list of strings", pointer)
+    return tuple(value)
+
+
+def _fingerprint(value: Any, pointer: str) -> Fingerprint | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise UploadError("fingerprint must be an object", pointer)
+    try:
+        fp = Fingerprint.from_dict(value)
+    except (KeyError, TypeError):
+        raise UploadError("fingerprint needs value and code", pointer) from None
+    for part in (fp.value, fp.code, *fp.before, *fp.after):
+        if not HEX_RE.match(part):
+            raise UploadError("fingerprint parts must be lowercase hexadecimal", pointer)
+    return fp
+
+
+def finding_from_dict(d: Any, pointer: str) -> Finding:
+    """One untrusted finding from an upload; raises UploadError saying where and what."""
+    if not isinstance(d, dict):
+        raise UploadError("a finding must be an object", pointer)
+    rule_id = d.get("rule_id")
+    if not isinstance(rule_id, str) or not rule_id or len(rule_id) > 512:
+        raise UploadError("rule_id must be a non-empty string", f"{pointer}/rule_id")
+    raw_path = d.get("path")
+    if not isinstance(raw_path, str):
+        raise UploadError("path must be a string", f"{pointer}/path")
+    try:
+        path = normalize_path(raw_path)
+    except ReportError as exc:
+        raise UploadError(str(exc), f"{pointer}/path", code="invalid_path") from None
+    start = _int(d, "start_line", pointer, required=True)
+    end = _int(d, "end_line", pointer, required=False) or start
+    assert start is not None
+    if end < start:
+        raise UploadError("end_line is before start_line", f"{pointer}/end_line")
+    severity = d.get("severity") or "warning"
+    if severity not in SEVERITIES:
+        raise UploadError(f"severity must be one of {', '.join(SEVERITIES)}", f"{pointer}/severity")
+    message = d.get("message") or ""
+    snippet = d.get("snippet")
+    if not isinstance(message, str) or len(message) > MAX_TEXT:
+        raise UploadError("message must be a string", f"{pointer}/message")
+    if snippet is not None and (not isinstance(snippet, str) or len(snippet) > MAX_TEXT):
+        raise UploadError("snippet must be a string", f"{pointer}/snippet")
+    fix = None
+    if d.get("fix") is not None:
+        try:
+            fix = Fix.from_dict(d["fix"])
+        except (KeyError, TypeError, ValueError):
+            raise UploadError("fix needs start_line, end_line and lines", f"{pointer}/fix") from None
+        if fix.start_line < 1 or fix.end_line < fix.start_line:
+            raise UploadError("fix lines are out of order", f"{pointer}/fix")
+    metadata = d.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise UploadError("metadata must be an object", f"{pointer}/metadata")
+    tool_ids = d.get("tool_ids") or {}
+    if not isinstance(tool_ids, dict):
+        raise UploadError("tool_ids must be an object", f"{pointer}/tool_ids")
+    return Finding(
+        rule_id=rule_id,
+        path=path,
+        start_line=start,
+        end_line=end,
+        start_col=_int(d, "start_col", pointer, required=False),
+        end_col=_int(d, "end_col", pointer, required=False),
+        message=message,
+        severity=severity,
+        metadata=metadata,
+        rule=RuleInfo(
+            cwe=_str_list(d.get("cwe"), f"{pointer}/cwe"),
+            owasp=_str_list(d.get("owasp"), f"{pointer}/owasp"),
+            category=d.get("category") if isinstance(d.get("category"), str) else None,
+            references=_str_list(d.get("references"), f"{pointer}/references"),
+            technology=_str_list(d.get("technology"), f"{pointer}/technology"),
+            confidence=d.get("confidence") if isinstance(d.get("confidence"), str) else None,
+            help_uri=d.get("help_uri") if isinstance(d.get("help_uri"), str) else None,
+        ),
+        snippet=snippet,
+        fix=fix,
+        tool=str(d.get("tool") or "unknown")[:100],
+        tool_ids={str(k): str(v) for k, v in tool_ids.items()},
+        fingerprint=_fingerprint(d.get("fingerprint"), f"{pointer}/fingerprint"),
+    )

@@ -1,0 +1,168 @@
+"""Comment bodies, the same on every forge except for how a fix is shown.
+
+Every finding comment carries a hidden marker with the finding's fingerprint, so
+the app (and a curious maintainer) can always tell which finding a thread is about,
+and a retried job can recognise a comment it already posted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Literal, Sequence
+
+from forge_app.core.models import Finding
+
+Flavour = Literal["github", "gitlab", "bitbucket"]
+MAX_BODY = 65_000  # GitHub's limit is 65,536 characters; keep a margin for every forge
+MARKER_RE = re.compile(r"<!-- forge-app:finding=([0-9a-zA-Z:_.\-]+) -->")
+SUMMARY_MARKER = "<!-- forge-app:summary -->"
+MODE_LABEL = {"block": "🔴 Blocking", "comment": "🟡 Comment", "monitor": "⚪ Monitor"}
+SEVERITY_LABEL = {"error": "Error", "warning": "Warning", "info": "Info"}
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    new: int
+    fixed: int
+    unchanged: int
+    blocking: int = 0
+
+
+def marker(fingerprint: str) -> str:
+    return f"<!-- forge-app:finding={fingerprint} -->"
+
+
+def markers_in(body: str) -> set[str]:
+    return set(MARKER_RE.findall(body or ""))
+
+
+def fence(lines: Iterable[str], lang: str = "") -> str:
+    """A fenced block whose fence is longer than any backtick run inside it."""
+    text = "\n".join(lines)
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{lang}\n{text}\n{ticks}"
+
+
+def rule_link(finding: Finding) -> str | None:
+    if finding.rule.help_uri:
+        return finding.rule.help_uri
+    for ref in finding.rule.references:
+        if ref.startswith(("https://", "http://")):
+            return ref
+    return None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _header(finding: Finding, mode: str) -> str:
+    return (f"**forge-app** · {MODE_LABEL.get(mode, mode)} · `{finding.rule_id}` · "
+            f"{SEVERITY_LABEL.get(finding.severity, finding.severity)}")
+
+
+def _taxonomy(finding: Finding) -> str | None:
+    parts = []
+    if finding.rule.cwe:
+        parts.append("**CWE:** " + ", ".join(finding.rule.cwe))
+    if finding.rule.owasp:
+        parts.append("**OWASP:** " + ", ".join(finding.rule.owasp))
+    return " · ".join(parts) or None
+
+
+def fix_block(finding: Finding, flavour: Flavour, as_suggestion: bool) -> str | None:
+    """How this forge shows the fix: a one-click suggestion where it can apply, else a plain block."""
+    fix = finding.fix
+    if fix is None:
+        return None
+    if as_suggestion and flavour == "github":
+        return "Suggested fix:\n\n" + fence(fix.lines, "suggestion")
+    if as_suggestion and flavour == "gitlab":
+        extra = fix.end_line - fix.start_line
+        return "Suggested fix:\n\n" + fence(fix.lines, f"suggestion:-0+{extra}")
+    if flavour == "bitbucket":
+        old = _old_lines(finding)
+        diff_lines = [f"-{line}" for line in old] + [f"+{line}" for line in fix.lines]
+        return f"Suggested fix (lines {fix.start_line}–{fix.end_line}):\n\n" + fence(diff_lines, "diff")
+    return f"Suggested fix for lines {fix.start_line}–{fix.end_line}:\n\n" + fence(fix.lines)
+
+
+def _old_lines(finding: Finding) -> list[str]:
+    fix = finding.fix
+    if fix is None or finding.snippet is None:
+        return []
+    lines = finding.snippet.splitlines()
+    if fix.start_line >= finding.start_line and fix.end_line <= finding.start_line + len(lines) - 1:
+        offset = fix.start_line - finding.start_line
+        return lines[offset : offset + fix.end_line - fix.start_line + 1]
+    return []
+
+
+def finding_comment(finding: Finding, mode: str, flavour: Flavour, *, as_suggestion: bool,
+                    scan_url: str | None = None) -> str:
+    parts = [_header(finding, mode), "", finding.message.strip() or "(no message)"]
+    taxonomy = _taxonomy(finding)
+    if taxonomy:
+        parts += ["", taxonomy]
+    link = rule_link(finding)
+    if link:
+        parts += ["", f"[Rule documentation]({link})"]
+    block = fix_block(finding, flavour, as_suggestion)
+    if block:
+        parts += ["", block]
+    tail = ["", marker(finding.key)]
+    body = "\n".join(parts)
+    if len(body) + 100 > MAX_BODY:
+        body = body[: MAX_BODY - 200] + "\n\n…(truncated)"
+    return body + "\n".join(tail)
+
+
+def summary_comment(outside: Sequence[tuple[Finding, str]], counts: Counts, scan_url: str | None,
+                    flavour: Flavour) -> str:
+    """The one PR/MR note listing new findings outside the changed lines; edited in place."""
+    lines = [SUMMARY_MARKER, "### forge-app scan summary", "",
+             f"**{counts.new}** new · **{counts.fixed}** fixed · **{counts.unchanged}** unchanged"
+             + (f" · **{counts.blocking}** blocking" if counts.blocking else "")]
+    if outside:
+        lines += ["", f"{len(outside)} new finding(s) are outside the lines this change touches, so they "
+                      "could not be commented inline:", "",
+                  "| | Rule | Location | Message |", "|---|---|---|---|"]
+        for finding, mode in outside[:200]:
+            msg = _one_line(finding.message).replace("|", "\\|")[:160]
+            lines.append(f"| {MODE_LABEL.get(mode, mode)} | `{finding.rule_id}` | `{finding.path}:{finding.start_line}` | {msg} |")
+        if len(outside) > 200:
+            lines.append(f"\n…and {len(outside) - 200} more.")
+    else:
+        lines += ["", "No new findings outside the changed lines."]
+    if scan_url:
+        lines += ["", f"[Scan details]({scan_url})"]
+    body = "\n".join(lines)
+    return body[:MAX_BODY]
+
+
+def check_title(counts: Counts) -> str:
+    if counts.blocking:
+        return f"{counts.blocking} blocking finding(s) introduced"
+    if counts.new:
+        return f"{counts.new} new finding(s), none blocking"
+    return "No new findings"
+
+
+def check_summary(counts: Counts, outside: Sequence[tuple[Finding, str]], scan_url: str | None) -> str:
+    lines = ["| New | Fixed | Unchanged | Blocking |", "|---|---|---|---|",
+             f"| {counts.new} | {counts.fixed} | {counts.unchanged} | {counts.blocking} |"]
+    if outside:
+        lines += ["", "New findings outside the diff:", ""]
+        for finding, mode in outside[:50]:
+            lines.append(f"- {MODE_LABEL.get(mode, mode)} `{finding.rule_id}` at `{finding.path}:{finding.start_line}`")
+        if len(outside) > 50:
+            lines.append(f"- …and {len(outside) - 50} more")
+    if scan_url:
+        lines += ["", f"[Scan details]({scan_url})"]
+    return "\n".join(lines)[:MAX_BODY]
+
+
+def resolved_reply(commit: str) -> str:
+    return f"✅ Fixed in {commit[:12]}. forge-app no longer finds this; resolving the thread."

@@ -1,0 +1,84 @@
+"""Decide, for one uploaded scan, what is new, fixed and unchanged, and which identity each finding has.
+
+Pure: the caller supplies the baseline and the pool of identities already known in
+the repository (from storage), and gets back plain entries to record.
+
+- Status compares with the baseline only: a PR/MR scan against its base branch, a
+  branch scan against the previous scan of that branch.
+- Identity is inherited from the matched baseline finding, else from a known identity
+  (a previous scan of the same PR, another PR, a merged branch), else it is new:
+  `first_seen` is what makes a notification go out exactly once per repository.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from forge_app.core.diff import classify
+from forge_app.core.models import Finding
+from forge_app.core.policy import Policy, mode_for
+
+
+@dataclass(slots=True)
+class TriageEntry:
+    finding: Finding
+    status: str  # new | unchanged | fixed
+    mode: str
+    base_line: int | None
+    identity_id: int | None  # None: first seen in this scan
+
+    @property
+    def first_seen(self) -> bool:
+        return self.identity_id is None
+
+
+@dataclass(slots=True)
+class Triage:
+    entries: list[TriageEntry]
+
+    @property
+    def blocking(self) -> bool:
+        return any(e.status == "new" and e.mode == "block" for e in self.entries)
+
+    def count(self, status: str) -> int:
+        return sum(1 for e in self.entries if e.status == status)
+
+
+def triage(
+    head: Sequence[Finding],
+    baseline: Sequence[tuple[int, Finding]],
+    policy: Policy,
+    renames: dict[str, str] | None = None,
+) -> tuple[Triage, list[Finding]]:
+    """First pass: classify against the baseline. Returns the triage and the head
+    findings that still need an identity (match them with `assign_identities`)."""
+    base_findings = [f for _, f in baseline]
+    identity_of = {id(f): ident for ident, f in baseline}
+    result = classify(base_findings, list(head), renames)
+    entries: list[TriageEntry] = []
+    for h, b in result.unchanged:
+        entries.append(TriageEntry(h, "unchanged", mode_for(h.rule_id, h.metadata, policy), b.start_line,
+                                   identity_of[id(b)]))
+    for b in result.fixed:
+        entries.append(TriageEntry(b, "fixed", mode_for(b.rule_id, b.metadata, policy), b.start_line,
+                                   identity_of[id(b)]))
+    for h in result.new:
+        entries.append(TriageEntry(h, "new", mode_for(h.rule_id, h.metadata, policy), None, None))
+    return Triage(entries), list(result.new)
+
+
+def assign_identities(triaged: Triage, pool: Sequence[tuple[int, Finding]]) -> Triage:
+    """Second pass: new findings that match an identity already known in the repository
+    (and not already claimed by this scan) keep it, so they are never notified twice."""
+    claimed = {e.identity_id for e in triaged.entries if e.identity_id is not None}
+    candidates = [(ident, f) for ident, f in pool if ident not in claimed]
+    pending = [e for e in triaged.entries if e.identity_id is None]
+    if not candidates or not pending:
+        return triaged
+    identity_of = {id(f): ident for ident, f in candidates}
+    entry_of = {id(e.finding): e for e in pending}
+    matched = classify([f for _, f in candidates], [e.finding for e in pending])
+    for h, b in matched.unchanged:
+        entry_of[id(h)].identity_id = identity_of[id(b)]
+    return triaged

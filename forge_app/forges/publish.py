@@ -1,0 +1,110 @@
+"""The generic flow that publishes one PR/MR scan on any forge, safe to run twice.
+
+Idempotency comes from the review_comments ledger (one comment per finding identity
+per PR), from remembering the summary note, and, on a retried job, from reading the
+hidden markers already on the PR before posting anything.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from forge_app.core.review.plan import ReviewItem, plan_review
+from forge_app.core.review.render import Counts, check_summary, check_title, resolved_reply, summary_comment
+from forge_app.forges.base import ForgeClient, PullRequestRef, StatusReport
+from storage import ScanRecord, Storage
+
+log = logging.getLogger(__name__)
+
+
+def scan_url(public_url: str, scan_id: int) -> str:
+    return f"{public_url}/api/v1/scans/{scan_id}"
+
+
+def _state(scan: ScanRecord) -> str:
+    if scan.blocking:
+        return "failure"
+    if scan.errors:
+        return "neutral"
+    return "success"
+
+
+async def publish_pull_request_scan(
+    storage: Storage, client: ForgeClient, scan: ScanRecord, pr: PullRequestRef, *, public_url: str,
+    retrying: bool = False,
+) -> None:
+    assert scan.pull_request is not None
+    url = scan_url(public_url, scan.id)
+    stored = storage.scan_findings(scan.id, ["new", "unchanged"])
+    new_items = [ReviewItem(sf.identity_id, sf.finding, sf.mode) for sf in stored if sf.status == "new"]
+    counts = Counts(scan.count_new, scan.count_fixed, scan.count_unchanged,
+                    blocking=sum(1 for i in new_items if i.mode == "block"))
+    latest = storage.latest_pull_request_scan(scan.repository_id, scan.pull_request)
+    if latest is not None and latest[0].id != scan.id:
+        # A newer scan of this PR exists: its comments win; only close this commit's status.
+        log.info("scan %s is superseded by scan %s; only its status is published", scan.id, latest[0].id)
+        await client.set_status(pr, StatusReport(_state(scan), check_title(counts),
+                                                 check_summary(counts, [], url), counts, url, new_items))
+        return
+
+    await client.set_status(pr, StatusReport("in_progress", "Publishing scan results", "", counts, url))
+    diff = await client.changed_files(pr)
+    ledger = {rc.identity_id: rc for rc in storage.review_comments(scan.repository_id, scan.pull_request)}
+    if retrying:
+        await _recover_unrecorded(storage, client, scan, pr, new_items, ledger)
+        ledger = {rc.identity_id: rc for rc in storage.review_comments(scan.repository_id, scan.pull_request)}
+
+    plan = plan_review(new_items, present_identities={sf.identity_id for sf in stored},
+                       posted={i: rc.resolved for i, rc in ledger.items()}, diff=diff,
+                       flavour=client.flavour, counts=counts, scan_url=url)
+    if plan.comments:
+        posted = await client.post_comments(pr, plan.comments)
+        by_identity = {c.item.identity_id: c for c in plan.comments}
+        for p in posted:
+            planned = by_identity[p.identity_id]
+            storage.record_review_comment(
+                scan.repository_id, scan.pull_request, p.identity_id, fingerprint=planned.item.finding.key,
+                comment_id=p.comment_id, thread_id=p.thread_id, scan_id=scan.id, path=planned.path,
+                line=planned.line)
+
+    outside = [(i.finding, i.mode) for i in plan.outside]
+    await _publish_summary(storage, client, scan, pr, outside, counts, url)
+
+    for identity_id in plan.resolve:
+        rc = ledger[identity_id]
+        await client.resolve(pr, rc, resolved_reply(scan.commit))
+        storage.mark_review_comment_resolved(rc.id, scan.id)
+
+    await client.set_status(pr, StatusReport(_state(scan), check_title(counts),
+                                             check_summary(counts, outside, url), counts, url, new_items))
+    log.info("published scan %s on %s #%s: %d comments, %d outside the diff, %d resolved", scan.id,
+             scan.repository, scan.pull_request, len(plan.comments), len(plan.outside), len(plan.resolve))
+
+
+async def _publish_summary(storage: Storage, client: ForgeClient, scan: ScanRecord, pr: PullRequestRef,
+                           outside: list, counts: Counts, url: str) -> None:
+    """One summary note per PR, created only when something is outside the diff, then edited in place."""
+    scope = f"pr:{scan.pull_request}"
+    existing = storage.forge_object(scan.repository_id, scope, "summary")
+    if not outside and existing is None:
+        return
+    body = summary_comment(outside, counts, url, client.flavour)
+    if existing is not None and existing.get("body") == body:
+        return
+    summary_id = await client.upsert_summary(pr, body, existing.get("id") if existing else None)
+    storage.remember_forge_object(scan.repository_id, scope, "summary", {"id": summary_id, "body": body})
+
+
+async def _recover_unrecorded(storage: Storage, client: ForgeClient, scan: ScanRecord, pr: PullRequestRef,
+                              new_items: list[ReviewItem], ledger: dict) -> None:
+    """A previous attempt may have posted comments and crashed before recording them."""
+    markers = await client.existing_markers(pr)
+    for item in new_items:
+        if item.identity_id in ledger:
+            continue
+        found = markers.get(item.finding.key)
+        if found is not None:
+            storage.record_review_comment(
+                scan.repository_id, scan.pull_request or 0, item.identity_id, fingerprint=item.finding.key,
+                comment_id=found.comment_id, thread_id=found.thread_id, scan_id=scan.id,
+                path=item.finding.path, line=item.finding.start_line)

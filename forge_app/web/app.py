@@ -1,0 +1,78 @@
+"""The Starlette application: routes, JSON errors, and the in-process job worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute
+
+from forge_app.config import Settings
+from forge_app.jobs.registry import default_handlers
+from forge_app.jobs.worker import JobContext, Worker
+from forge_app.web import errors
+from forge_app.web.metrics import Metrics
+from storage import Storage, open_storage
+
+log = logging.getLogger(__name__)
+
+
+def _routes() -> list[BaseRoute]:
+    from forge_app.web.routes import health, openapi, policies, scans
+
+    routes: list[BaseRoute] = [*health.routes, *openapi.routes, *scans.routes, *policies.routes]
+    for optional in ("integrations", "connections", "webhooks", "github_setup"):
+        try:
+            module = __import__(f"forge_app.web.routes.{optional}", fromlist=["routes"])
+        except ModuleNotFoundError as exc:
+            if exc.name == f"forge_app.web.routes.{optional}":
+                continue
+            raise
+        routes.extend(module.routes)
+    return routes
+
+
+def create_app(settings: Settings | None = None, storage: Storage | None = None, *,
+               run_worker: bool = True) -> Starlette:
+    settings = settings or Settings.from_env()
+    storage = storage or open_storage(settings.database)
+    context = JobContext(storage=storage, settings=settings)
+    worker = Worker(context, default_handlers())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for hint in settings.missing_for_startup():
+            log.warning("%s", hint)
+        task = asyncio.create_task(worker.run_forever()) if run_worker else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                worker.stop()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(task, timeout=10)
+            services = context.services.get("closers", [])
+            for close in services:
+                with contextlib.suppress(Exception):
+                    await close()
+
+    app = Starlette(
+        routes=_routes(),
+        lifespan=lifespan,
+        exception_handlers={
+            errors.ApiError: errors.api_error_handler,
+            HTTPException: errors.http_error_handler,
+            Exception: errors.unhandled_error_handler,
+        },
+    )
+    app.state.settings = settings
+    app.state.storage = storage
+    app.state.metrics = Metrics()
+    app.state.worker = worker
+    app.state.job_context = context
+    app.state.wake_worker = worker.wake
+    return app

@@ -1,0 +1,48 @@
+"""Persistence for forge-app. All SQL lives in this package.
+
+The interface is named by what the app needs (`record_delivery`, `claim_job`,
+`baseline_for`), not by tables, so a PostgreSQL backend can later sit behind it.
+"""
+
+from __future__ import annotations
+
+from storage.connections import Connection, ConnectionStore
+from storage.database import Database
+from storage.deliveries import DeliveryStore
+from storage.integrations import IntegrationStore
+from storage.jobs import JobStore
+from storage.records import Job, JobSpec, NewScan, Repository, ScanEntry, ScanRecord, StoredFinding
+from storage.reviews import ReviewComment, ReviewStore
+from storage.scans import ScanStore
+from storage.settings import SettingsStore
+from storage.tokens import TokenStore
+
+__all__ = [
+    "Storage", "open_storage", "Connection", "ReviewComment", "Job", "JobSpec", "NewScan", "Repository", "ScanEntry", "ScanRecord",
+    "StoredFinding",
+]
+
+
+class Storage(TokenStore, ScanStore, DeliveryStore, JobStore, SettingsStore, ReviewStore,
+              ConnectionStore, IntegrationStore):
+    """The app's whole persistence interface, one object."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def ping(self) -> bool:
+        try:
+            self.database.one("SELECT 1 AS ok")
+        except Exception:
+            return False
+        return True
+
+    def close(self) -> None:
+        self.database.close()
+
+
+def open_storage(path: str) -> Storage:
+    """Open (creating if needed) and migrate the database at `path`."""
+    database = Database(path)
+    database.migrate()
+    return Storage(database)

@@ -1,0 +1,167 @@
+"""Scans, the findings recorded in each, and finding identities across scans."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from forge_app.core.models import Finding, Fingerprint
+from storage.database import Database, utcnow
+from storage.jobs import insert_job
+from storage.records import NewScan, ScanRecord, StoredFinding
+
+PRESENT = ("new", "unchanged")
+
+
+def _scan(row: dict[str, Any]) -> ScanRecord:
+    return ScanRecord(
+        id=row["id"], repository_id=row["repository_id"], repository=row["full_name"], forge=row["forge"],
+        commit=row["commit_sha"], branch=row["branch"], base_branch=row["base_branch"],
+        pull_request=row["pull_request"], status=row["status"],
+        count_new=row["count_new"] or 0, count_fixed=row["count_fixed"] or 0,
+        count_unchanged=row["count_unchanged"] or 0, blocking=bool(row["blocking"]),
+        is_baseline=bool(row["is_baseline"]), base_scan_id=row["base_scan_id"],
+        errors=json.loads(row["errors"] or "[]"), meta=json.loads(row["meta"] or "{}"),
+        created_at=row["created_at"], completed_at=row["completed_at"], error_detail=row["error_detail"],
+    )
+
+
+def _stored(row: dict[str, Any]) -> StoredFinding:
+    return StoredFinding(
+        id=row["id"], scan_id=row["scan_id"], identity_id=row["identity_id"], status=row["status"],
+        mode=row["mode"], base_line=row["base_line"], first_seen=bool(row["first_seen"]),
+        finding=Finding.from_dict(json.loads(row["data"])),
+    )
+
+
+_SCAN_SELECT = (
+    "SELECT s.*, r.full_name, r.forge FROM scans s JOIN repositories r ON r.id = s.repository_id "
+)
+
+
+class ScanStore:
+    database: Database
+
+    def record_scan(self, scan: NewScan) -> int:
+        """Store a triaged scan, its new identities and its follow-up jobs in ONE transaction:
+        a rejected or crashed upload leaves nothing behind, and no job is lost."""
+        now = utcnow()
+        counts = {"new": 0, "fixed": 0, "unchanged": 0}
+        for e in scan.entries:
+            counts[e.status] += 1
+        with self.database.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO scans (repository_id, commit_sha, branch, base_branch, pull_request, status, tools, "
+                "is_baseline, base_scan_id, count_new, count_fixed, count_unchanged, blocking, errors, meta, "
+                "created_at, completed_at) VALUES (?, ?, ?, ?, ?, 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [scan.repository_id, scan.commit, scan.branch, scan.base_branch, scan.pull_request,
+                 json.dumps(scan.tools), int(scan.is_baseline), scan.base_scan_id, counts["new"],
+                 counts["fixed"], counts["unchanged"], int(scan.blocking), json.dumps(scan.errors),
+                 json.dumps(scan.meta), now, now],
+            )
+            scan_id = int(cur.lastrowid)
+            conn = db.conn
+            identity_rows = []
+            for e in scan.entries:
+                first_seen = e.identity_id is None
+                if first_seen:
+                    f = e.finding
+                    fp = f.fingerprint
+                    c = conn.execute(
+                        "INSERT INTO identities (repository_id, fingerprint, rule_id, path, code_hash, fp, line, "
+                        "first_seen_scan_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [scan.repository_id, f.key, f.rule_id, f.path, fp.code if fp else None,
+                         json.dumps(fp.to_dict()) if fp else None, f.start_line, scan_id, now],
+                    )
+                    e.identity_id = int(c.lastrowid)
+                identity_rows.append(
+                    (scan_id, e.identity_id, e.status, e.mode, e.finding.rule_id, e.finding.path,
+                     e.finding.start_line, e.base_line, e.finding.key, int(first_seen),
+                     json.dumps(e.finding.to_dict(), separators=(",", ":")))
+                )
+            conn.executemany(
+                "INSERT INTO findings (scan_id, identity_id, status, mode, rule_id, path, start_line, base_line, "
+                "fingerprint, first_seen, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                identity_rows,
+            )
+            for job in scan.jobs:
+                payload = dict(job.payload, scan_id=scan_id)
+                key = job.key.format(scan_id=scan_id) if job.key else None
+                insert_job(db, job.kind, payload, key=key, group=job.group, run_at=job.run_at,
+                           max_attempts=job.max_attempts)
+        return scan_id
+
+    def scan(self, scan_id: int) -> ScanRecord | None:
+        row = self.database.one(_SCAN_SELECT + "WHERE s.id = ?", [scan_id])
+        return _scan(row) if row else None
+
+    def set_scan_status(self, scan_id: int, status: str, detail: str | None = None) -> None:
+        with self.database.transaction() as db:
+            db.execute(
+                "UPDATE scans SET status = ?, error_detail = ?, completed_at = ? WHERE id = ?",
+                [status, detail, utcnow(), scan_id],
+            )
+
+    def scan_findings(self, scan_id: int, statuses: Iterable[str] | None = None) -> list[StoredFinding]:
+        sql = "SELECT * FROM findings WHERE scan_id = ?"
+        params: list[Any] = [scan_id]
+        if statuses is not None:
+            st = list(statuses)
+            sql += f" AND status IN ({', '.join('?' for _ in st)})"
+            params += st
+        return [_stored(r) for r in self.database.query(sql + " ORDER BY path, start_line, rule_id", params)]
+
+    def baseline_for(self, repository_id: int, branch: str) -> tuple[ScanRecord, list[StoredFinding]] | None:
+        """The latest finished scan of `branch` (not a PR scan) and the findings present in it."""
+        row = self.database.one(
+            _SCAN_SELECT + "WHERE s.repository_id = ? AND s.branch = ? AND s.is_baseline = 1 "
+            "AND s.status = 'done' ORDER BY s.id DESC LIMIT 1",
+            [repository_id, branch],
+        )
+        if row is None:
+            return None
+        return _scan(row), self.scan_findings(row["id"], PRESENT)
+
+    def latest_pull_request_scan(
+        self, repository_id: int, pull_request: int
+    ) -> tuple[ScanRecord, list[StoredFinding]] | None:
+        """The previous scan of the same PR/MR: what was already reported there."""
+        row = self.database.one(
+            _SCAN_SELECT + "WHERE s.repository_id = ? AND s.pull_request = ? AND s.status IN ('done', 'processing') "
+            "ORDER BY s.id DESC LIMIT 1",
+            [repository_id, pull_request],
+        )
+        if row is None:
+            return None
+        return _scan(row), self.scan_findings(row["id"], PRESENT)
+
+    def identity_pool(self, repository_id: int, rule_paths: Iterable[tuple[str, str]]) -> list[tuple[int, Finding]]:
+        """Known identities for these (rule, path) pairs, as findings to match against, so a
+        finding seen before anywhere in the repository (another PR, a merged branch) keeps its identity."""
+        pairs = sorted(set(rule_paths))
+        out: list[tuple[int, Finding]] = []
+        for i in range(0, len(pairs), 400):
+            chunk = pairs[i : i + 400]
+            where = " OR ".join("(rule_id = ? AND path = ?)" for _ in chunk)
+            params: list[Any] = [repository_id]
+            for rule_id, path in chunk:
+                params += [rule_id, path]
+            for row in self.database.query(
+                f"SELECT id, rule_id, path, fp, line, fingerprint FROM identities WHERE repository_id = ? AND ({where})",
+                params,
+            ):
+                fp = Fingerprint.from_dict(json.loads(row["fp"])) if row["fp"] else None
+                out.append((row["id"], Finding(rule_id=row["rule_id"], path=row["path"], start_line=row["line"] or 1,
+                                               end_line=row["line"] or 1, message="", fingerprint=fp)))
+        return out
+
+    def identity_first_seen(self, identity_ids: Iterable[int]) -> dict[int, int]:
+        ids = list(identity_ids)
+        out: dict[int, int] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            for row in self.database.query(
+                f"SELECT id, first_seen_scan_id FROM identities WHERE id IN ({', '.join('?' for _ in chunk)})", chunk
+            ):
+                out[row["id"]] = row["first_seen_scan_id"]
+        return out
