@@ -109,9 +109,11 @@ async def get_scan(request: Request) -> JSONResponse:
     admin = is_admin(request)
     repo = None if admin else _upload_repository(request, storage)
     scan = storage.scan(scan_id)
-    if scan is None or (repo is not None and scan.repository_id != repo.id):
-        # Same answer for "absent" and "another repository's": ids are not secrets, but scans are.
-        raise ApiError(404, "not_found", f"no scan {scan_id} for this token")
+    if scan is None:
+        raise ApiError(404, "not_found", f"no scan {scan_id}")
+    if repo is not None and scan.repository_id != repo.id:
+        raise ApiError(403, "wrong_repository",
+                       f"this upload token belongs to {repo.full_name}; scan {scan_id} is of another repository")
     doc = scan_json(request, scan)
     if request.query_params.get("findings") in ("1", "true", "new", "all"):
         which = None if request.query_params["findings"] == "all" else ["new"]
@@ -204,7 +206,7 @@ OPENAPI_PATHS = {
             ],
             "responses": {
                 "200": {"description": "the scan", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Scan"}}}},
-                **error_responses(401, 404),
+                **error_responses(401, 403, 404),
             },
         }
     },
