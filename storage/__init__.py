@@ -9,6 +9,7 @@ from __future__ import annotations
 from storage.connections import Connection, ConnectionStore
 from storage.database import Database
 from storage.deliveries import DeliveryStore
+from storage.github import GitHubStore
 from storage.integrations import IntegrationStore
 from storage.jobs import JobStore
 from storage.records import Job, JobSpec, NewScan, Repository, ScanEntry, ScanRecord, StoredFinding
@@ -24,7 +25,7 @@ __all__ = [
 
 
 class Storage(TokenStore, ScanStore, DeliveryStore, JobStore, SettingsStore, ReviewStore,
-              ConnectionStore, IntegrationStore):
+              ConnectionStore, IntegrationStore, GitHubStore):
     """The app's whole persistence interface, one object."""
 
     def __init__(self, database: Database) -> None:

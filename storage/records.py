@@ -65,6 +65,7 @@ class ScanEntry:
     mode: str
     base_line: int | None = None
     identity_id: int | None = None
+    copy_from: int | None = None  # a fixed finding: copy its full record from this findings row
 
 
 @dataclass(slots=True)

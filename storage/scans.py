@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+
+import orjson
 from typing import Any, Iterable
 
 from forge_app.core.models import Finding, Fingerprint
@@ -30,8 +32,36 @@ def _stored(row: dict[str, Any]) -> StoredFinding:
     return StoredFinding(
         id=row["id"], scan_id=row["scan_id"], identity_id=row["identity_id"], status=row["status"],
         mode=row["mode"], base_line=row["base_line"], first_seen=bool(row["first_seen"]),
-        finding=Finding.from_dict(json.loads(row["data"])),
+        finding=Finding.from_dict(orjson.loads(row["data"])),
     )
+
+
+def _fp_json(f: Finding) -> str | None:
+    """Fingerprints are hex strings, so a compact `value;code;b,b,b;a,a,a` text is
+    unambiguous and far cheaper to write and read than JSON."""
+    fp = f.fingerprint
+    if fp is None:
+        return None
+    return f"{fp.value};{fp.code};{','.join(fp.before)};{','.join(fp.after)}"
+
+
+def _fp_parse(text: str | None) -> Fingerprint | None:
+    if not text:
+        return None
+    value, code, before, after = text.split(";")
+    return Fingerprint(value, code, tuple(before.split(",")) if before else (),
+                       tuple(after.split(",")) if after else ())
+
+
+def _light(row: dict[str, Any]) -> StoredFinding:
+    """Just what matching needs (rule, path, lines, fingerprint): loading whole findings
+    for a 20,000-finding baseline would dominate the upload's time."""
+    fp = _fp_parse(row["fp"])
+    finding = Finding(rule_id=row["rule_id"], path=row["path"], start_line=row["start_line"],
+                      end_line=row["end_line"] or row["start_line"], message="", fingerprint=fp)
+    return StoredFinding(id=row["id"], scan_id=row["scan_id"], identity_id=row["identity_id"], status=row["status"],
+                         mode=row["mode"], base_line=row["base_line"], first_seen=bool(row["first_seen"]),
+                         finding=finding)
 
 
 _SCAN_SELECT = (
@@ -61,28 +91,32 @@ class ScanStore:
             )
             scan_id = int(cur.lastrowid)
             conn = db.conn
-            identity_rows = []
-            for e in scan.entries:
-                first_seen = e.identity_id is None
-                if first_seen:
-                    f = e.finding
-                    fp = f.fingerprint
-                    c = conn.execute(
-                        "INSERT INTO identities (repository_id, fingerprint, rule_id, path, code_hash, fp, line, "
-                        "first_seen_scan_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [scan.repository_id, f.key, f.rule_id, f.path, fp.code if fp else None,
-                         json.dumps(fp.to_dict()) if fp else None, f.start_line, scan_id, now],
-                    )
-                    e.identity_id = int(c.lastrowid)
-                identity_rows.append(
-                    (scan_id, e.identity_id, e.status, e.mode, e.finding.rule_id, e.finding.path,
-                     e.finding.start_line, e.base_line, e.finding.key, int(first_seen),
-                     json.dumps(e.finding.to_dict(), separators=(",", ":")))
-                )
+            fresh = [e for e in scan.entries if e.identity_id is None]
+            top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM identities").fetchone()[0]
             conn.executemany(
-                "INSERT INTO findings (scan_id, identity_id, status, mode, rule_id, path, start_line, base_line, "
-                "fingerprint, first_seen, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                identity_rows,
+                "INSERT INTO identities (id, repository_id, fingerprint, rule_id, path, code_hash, fp, line, "
+                "first_seen_scan_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(top + i + 1, scan.repository_id, e.finding.key, e.finding.rule_id, e.finding.path,
+                  e.finding.fingerprint.code if e.finding.fingerprint else None, _fp_json(e.finding),
+                  e.finding.start_line, scan_id, now) for i, e in enumerate(fresh)],
+            )
+            for i, e in enumerate(fresh):
+                e.identity_id = top + i + 1
+            copied = [e for e in scan.entries if e.copy_from is not None]
+            conn.executemany(
+                "INSERT INTO findings (scan_id, identity_id, status, mode, rule_id, path, start_line, end_line, "
+                "base_line, fingerprint, fp, first_seen, data) SELECT ?, ?, ?, ?, rule_id, path, start_line, "
+                "end_line, ?, fingerprint, fp, 0, data FROM findings WHERE id = ?",
+                [(scan_id, e.identity_id, e.status, e.mode, e.base_line, e.copy_from) for e in copied],
+            )
+            first = {id(e) for e in fresh}
+            conn.executemany(
+                "INSERT INTO findings (scan_id, identity_id, status, mode, rule_id, path, start_line, end_line, "
+                "base_line, fingerprint, fp, first_seen, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(scan_id, e.identity_id, e.status, e.mode, e.finding.rule_id, e.finding.path,
+                  e.finding.start_line, e.finding.end_line, e.base_line, e.finding.key, _fp_json(e.finding),
+                  int(id(e) in first), orjson.dumps(e.finding.to_dict()).decode())
+                 for e in scan.entries if e.copy_from is None],
             )
             for job in scan.jobs:
                 payload = dict(job.payload, scan_id=scan_id)
@@ -112,7 +146,8 @@ class ScanStore:
         return [_stored(r) for r in self.database.query(sql + " ORDER BY path, start_line, rule_id", params)]
 
     def baseline_for(self, repository_id: int, branch: str) -> tuple[ScanRecord, list[StoredFinding]] | None:
-        """The latest finished scan of `branch` (not a PR scan) and the findings present in it."""
+        """The latest finished scan of `branch` (not a PR scan) and the findings present in it,
+        loaded light (rule, path, lines, fingerprint): enough to match against."""
         row = self.database.one(
             _SCAN_SELECT + "WHERE s.repository_id = ? AND s.branch = ? AND s.is_baseline = 1 "
             "AND s.status = 'done' ORDER BY s.id DESC LIMIT 1",
@@ -120,7 +155,10 @@ class ScanStore:
         )
         if row is None:
             return None
-        return _scan(row), self.scan_findings(row["id"], PRESENT)
+        light = self.database.query(
+            "SELECT id, scan_id, identity_id, status, mode, base_line, first_seen, rule_id, path, start_line, "
+            "end_line, fp FROM findings WHERE scan_id = ? AND status IN ('new', 'unchanged')", [row["id"]])
+        return _scan(row), [_light(r) for r in light]
 
     def latest_pull_request_scan(
         self, repository_id: int, pull_request: int
@@ -150,7 +188,7 @@ class ScanStore:
                 f"SELECT id, rule_id, path, fp, line, fingerprint FROM identities WHERE repository_id = ? AND ({where})",
                 params,
             ):
-                fp = Fingerprint.from_dict(json.loads(row["fp"])) if row["fp"] else None
+                fp = _fp_parse(row["fp"])
                 out.append((row["id"], Finding(rule_id=row["rule_id"], path=row["path"], start_line=row["line"] or 1,
                                                end_line=row["line"] or 1, message="", fingerprint=fp)))
         return out

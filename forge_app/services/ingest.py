@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from forge_app.core.envelope import Upload
 from forge_app.core.policy import Policy, parse_policy
-from forge_app.core.triage import assign_identities, triage
+from forge_app.core.triage import BaselineFinding, assign_identities, triage
 from storage import JobSpec, NewScan, Repository, ScanEntry, Storage
 
 DEFAULT_BRANCH = "main"
@@ -44,9 +44,9 @@ def ingest_upload(storage: Storage, repo: Repository, upload: Upload) -> Ingeste
         branch = upload.branch
         base_branch = upload.base_branch or repo.default_branch or DEFAULT_BRANCH
         baseline = storage.baseline_for(repo.id, base_branch)
-    base_pairs = [(sf.identity_id, sf.finding) for sf in baseline[1]] if baseline else []
+    base = [BaselineFinding(sf.identity_id, sf.finding, sf.mode, sf.id) for sf in baseline[1]] if baseline else []
     policy = current_policy(storage)
-    result, pending = triage(upload.findings, base_pairs, policy)
+    result, pending = triage(upload.findings, base, policy)
     if pending:
         pool = storage.identity_pool(repo.id, {(f.rule_id, f.path) for f in pending})
         result = assign_identities(result, pool)
@@ -56,7 +56,8 @@ def ingest_upload(storage: Storage, repo: Repository, upload: Upload) -> Ingeste
             pull_request=upload.pull_request, is_baseline=is_baseline,
             base_scan_id=baseline[0].id if baseline else None, tools=sorted(set(upload.tools)),
             errors=upload.errors, meta=upload.meta, blocking=result.blocking,
-            entries=[ScanEntry(e.finding, e.status, e.mode, e.base_line, e.identity_id) for e in result.entries],
+            entries=[ScanEntry(e.finding, e.status, e.mode, e.base_line, e.identity_id, e.source_id)
+                     for e in result.entries],
             jobs=follow_up_jobs(repo, upload),
         )
     )

@@ -41,8 +41,8 @@ def apply(db: sqlite_utils.Database) -> None:
 
     db["findings"].create(
         {"id": int, "scan_id": int, "identity_id": int, "status": str, "mode": str,
-         "rule_id": str, "path": str, "start_line": int, "base_line": int,
-         "fingerprint": str, "first_seen": int, "data": str},
+         "rule_id": str, "path": str, "start_line": int, "end_line": int, "base_line": int,
+         "fingerprint": str, "fp": str, "first_seen": int, "data": str},
         pk="id",
         foreign_keys=[("scan_id", "scans", "id"), ("identity_id", "identities", "id")],
     )
