@@ -95,10 +95,11 @@ def build_envelope(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str
         except OSError as exc:
             raise UploadFailed(f"cannot read {name}: {exc.strerror}") from None
         try:
-            report = load_report(raw, source=name)
+            report = load_report(raw, source=name, root=str(root.resolve()))
             findings.extend(fingerprint_findings(list(report.findings), reader))
         except ReportError as exc:
-            raise UploadFailed(f"{name}: {exc}") from None
+            message = str(exc)
+            raise UploadFailed(message if message.startswith(name) else f"{name}: {message}") from None
         tools.append(report.tool)
         errors.extend(report.errors)
     return {

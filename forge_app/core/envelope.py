@@ -118,7 +118,7 @@ def parse_upload(
             report = parse_report(raw, source="upload")
         except ReportError as exc:
             inner = exc.pointer or ""
-            raise UploadError(str(exc.args[0]) if exc.args else str(exc), f"{pointer}{inner}" or None,
+            raise UploadError(exc.message, f"{pointer}{inner}" or None,
                               code="invalid_report") from None
         found = list(report.findings)
         upload.findings.extend(fingerprint(found) if fingerprint else found)
@@ -178,9 +178,9 @@ def finding_from_dict(d: Any, pointer: str) -> Finding:
     if not isinstance(raw_path, str):
         raise UploadError("path must be a string", f"{pointer}/path")
     try:
-        path = normalize_path(raw_path)
+        path = normalize_path(raw_path, plain=True)
     except ReportError as exc:
-        raise UploadError(str(exc), f"{pointer}/path", code="invalid_path") from None
+        raise UploadError(exc.message, f"{pointer}/path", code="invalid_path") from None
     start = _int(d, "start_line", pointer, required=True)
     end = _int(d, "end_line", pointer, required=False) or start
     assert start is not None

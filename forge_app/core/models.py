@@ -173,5 +173,9 @@ class ReportError(ValueError):
     """The input is not a report we can trust; `pointer` says where (JSON pointer), when known."""
 
     def __init__(self, message: str, pointer: str | None = None) -> None:
+        self.message = message
         self.pointer = pointer
-        super().__init__(f"{message} (at {pointer})" if pointer else message)
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return f"{self.message} (at {self.pointer})" if self.pointer else self.message
