@@ -1,0 +1,16 @@
+"""forge-app on Bitbucket Cloud, with workspace or repository access tokens.
+
+- `api`: one authenticated httpx session (pagination, redirects that keep the token
+  only on the API's own origin, errors mapped to job outcomes);
+- `connection`: checking a token against the workspace or repository it is for, and
+  finding the connection that covers a repository;
+- `webhook` / `events`: signed, de-duplicated deliveries, processed as jobs;
+- `commits`: 12-character payload hashes resolved to full SHAs;
+- `insights`: the Code Insights report and its annotations;
+- `client`: the ForgeClient the generic publish flow drives;
+- `publish`: the `publish_scan` publisher and the extra job handlers, registered on import.
+"""
+
+FORGE = "bitbucket"
+STATUS_KEY = "forge-app"
+REPORT_ID = "forge-app"

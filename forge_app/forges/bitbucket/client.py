@@ -1,0 +1,158 @@
+"""The ForgeClient for Bitbucket Cloud pull requests, driven by forges/publish.py.
+
+Inline comments anchor on added lines (`inline.to`); the summary is one ordinary PR
+comment edited in place; a fixed finding's comment gets a reply, then is resolved.
+The result is a build status (`forge-app`) plus a Code Insights report with
+annotations. What was last published per commit is remembered, so a retried or
+repeated publish of the same results sends no status, report or annotation again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any, Sequence
+
+from forge_app.core.review.patch import FileDiff, parse_git_diff
+from forge_app.core.review.plan import PlannedComment
+from forge_app.core.review.render import Flavour, markers_in
+from forge_app.forges.base import PostedComment, PullRequestRef, StatusReport
+from forge_app.forges.bitbucket import REPORT_ID, STATUS_KEY, insights
+from forge_app.forges.bitbucket.api import BitbucketApi, seg
+from storage import ReviewComment, Storage
+
+BUILD_STATES = {"in_progress": "INPROGRESS", "success": "SUCCESSFUL", "neutral": "SUCCESSFUL", "failure": "FAILED"}
+FALLBACK_URL = "https://github.com/forge-app/forge-app"  # a status needs a valid URL; used only without a public URL
+MEMO = "bitbucket:insights"
+COMMENT = "pullrequest_comment"
+
+
+_HTML_MARKER = re.compile(r"\n*<!-- (forge-app:(?:finding=[0-9a-zA-Z:_.\-]+|summary)) -->\n*")
+_HIDDEN_MARKER = re.compile(r"^\[forge-app:finding=([0-9a-zA-Z:_.\-]+)\]: #$", re.MULTILINE)
+
+
+def hide_markers(body: str) -> str:
+    """Bitbucket Cloud escapes raw HTML in comments, so an HTML-comment marker would show as
+    text. An unused Markdown link reference definition renders to nothing and stays in
+    `content.raw`, where existing_markers reads it back."""
+    return _HTML_MARKER.sub(lambda m: f"\n\n[{m.group(1)}]: #\n\n", body).strip("\n")
+
+
+def markers_of(raw: str) -> set[str]:
+    """Fingerprints marked in a comment, in either form (hidden reference or HTML comment)."""
+    return set(_HIDDEN_MARKER.findall(raw)) | markers_in(raw)
+
+
+def _comment_body(raw: str, **extra: Any) -> dict[str, Any]:
+    return {"type": COMMENT, "content": {"raw": hide_markers(raw)}, **extra}
+
+
+class BitbucketClient:
+    flavour: Flavour = "bitbucket"
+
+    def __init__(self, api: BitbucketApi, storage: Storage, repository_id: int, full_name: str) -> None:
+        workspace, _, slug = full_name.partition("/")
+        self.api = api
+        self.storage = storage
+        self.repository_id = repository_id
+        self.repo_path = f"/repositories/{seg(workspace)}/{seg(slug)}"
+
+    def _pr(self, pr: PullRequestRef) -> str:
+        return f"{self.repo_path}/pullrequests/{int(pr.number)}"
+
+    def _commit(self, sha: str) -> str:
+        return f"{self.repo_path}/commit/{seg(sha)}"
+
+    async def changed_files(self, pr: PullRequestRef) -> dict[str, FileDiff]:
+        # Answers with a redirect to /diff/{spec}; BitbucketApi follows it with the token.
+        return parse_git_diff(await self.api.get_text(f"{self._pr(pr)}/diff"))
+
+    async def existing_markers(self, pr: PullRequestRef) -> dict[str, PostedComment]:
+        found: dict[str, PostedComment] = {}
+        async for comment in self.api.paginate(f"{self._pr(pr)}/comments"):
+            if comment.get("deleted") or comment.get("parent") or not isinstance(comment.get("id"), int):
+                continue
+            raw = (comment.get("content") or {}).get("raw") or ""
+            for fingerprint in markers_of(raw):
+                found.setdefault(fingerprint, PostedComment(0, str(comment["id"])))
+        return found
+
+    async def post_comments(self, pr: PullRequestRef, comments: Sequence[PlannedComment]) -> list[PostedComment]:
+        """One request per comment: Bitbucket has no batch. A failure midway is recovered by the
+        retried job through the hidden markers (existing_markers)."""
+        posted = []
+        for planned in comments:
+            inline: dict[str, Any] = {"path": planned.path, "to": planned.line}
+            if planned.start_line is not None and planned.start_line < planned.line:
+                inline["start_to"] = planned.start_line
+            response = await self.api.request("POST", f"{self._pr(pr)}/comments",
+                                              json=_comment_body(planned.body, inline=inline))
+            posted.append(PostedComment(planned.item.identity_id, str(response.json()["id"])))
+        return posted
+
+    async def upsert_summary(self, pr: PullRequestRef, body: str, existing_id: str | None) -> str:
+        if existing_id is not None:
+            response = await self.api.request("PUT", f"{self._pr(pr)}/comments/{seg(existing_id)}",
+                                              json=_comment_body(body), ok=(404,))
+            if response.status_code != 404:
+                return existing_id
+            # someone deleted the summary: post it again
+        response = await self.api.request("POST", f"{self._pr(pr)}/comments", json=_comment_body(body))
+        return str(response.json()["id"])
+
+    async def resolve(self, pr: PullRequestRef, comment: ReviewComment, reply: str) -> None:
+        """Reply first, then resolve: the thread ends with the reason it was closed."""
+        thread = f"{self._pr(pr)}/comments/{seg(comment.comment_id)}"
+        response = await self.api.request(
+            "POST", f"{self._pr(pr)}/comments",
+            json=_comment_body(reply, parent={"type": COMMENT, "id": int(comment.comment_id)}), ok=(404,))
+        if response.status_code == 404:
+            return  # the comment was deleted: nothing left to resolve
+        await self.api.request("POST", f"{thread}/resolve", ok=(404, 409))  # 409: already resolved
+
+    async def set_status(self, pr: PullRequestRef, report: StatusReport) -> None:
+        memo = self.storage.forge_object(self.repository_id, f"commit:{pr.head_sha}", MEMO)
+        if report.state == "in_progress":
+            if memo is None:  # a commit already showing a result keeps it until the new one is ready
+                await self._build_status(pr, "INPROGRESS", report.title, report.details_url)
+                self._remember(pr, {"digest": None, "annotations": []})
+            return
+        docs = insights.annotations(report.new_items, report.details_url)
+        report_doc = insights.report(report, len(docs))
+        state = BUILD_STATES.get(report.state, "SUCCESSFUL")
+        digest = self._digest(report, report_doc, docs, state, pr.source_branch)
+        if memo is not None and memo.get("digest") == digest:
+            return
+        report_path = f"{self._commit(pr.head_sha)}/reports/{seg(REPORT_ID)}"
+        kept = {d["external_id"] for d in docs}
+        if memo is not None and set(memo.get("annotations") or ()) - kept:
+            await self.api.request("DELETE", report_path, ok=(404,))  # drops annotations no longer true
+        await self.api.request("PUT", report_path, json=report_doc)
+        for batch in insights.batches(docs):
+            await self.api.request("POST", f"{report_path}/annotations", json=batch)
+        await self._build_status(pr, state, report.title, report.details_url)
+        self._remember(pr, {"digest": digest, "annotations": sorted(kept)})
+
+    async def _build_status(self, pr: PullRequestRef, state: str, description: str, url: str | None) -> None:
+        doc: dict[str, Any] = {
+            "type": "commitstatus", "key": STATUS_KEY, "state": state, "name": "forge-app",
+            "description": insights.clip(description or "forge-app scan", 255),
+            "url": insights.valid_url(url) or FALLBACK_URL,
+        }
+        if pr.source_branch:
+            doc["refname"] = pr.source_branch
+        await self.api.request("POST", f"{self._commit(pr.head_sha)}/statuses/build", json=doc)
+
+    def _remember(self, pr: PullRequestRef, value: dict[str, Any]) -> None:
+        self.storage.remember_forge_object(self.repository_id, f"commit:{pr.head_sha}", MEMO, value)
+
+    @staticmethod
+    def _digest(report: StatusReport, report_doc: dict[str, Any], docs: list[dict[str, Any]], state: str,
+                refname: str | None) -> str:
+        """What the PR shows, without the scan link: a re-upload of the same results changes nothing."""
+        text = json.dumps({"report": report_doc, "annotations": docs, "state": state, "title": report.title,
+                           "refname": refname}, sort_keys=True)
+        if report.details_url:
+            text = text.replace(report.details_url, "{scan}")
+        return hashlib.sha256(text.encode()).hexdigest()

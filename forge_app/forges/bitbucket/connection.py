@@ -1,0 +1,141 @@
+"""Bitbucket connections: checking an access token before it is saved, and finding the
+connection that serves a repository.
+
+Access tokens cannot call `/user`, so a token is checked against what it is for: a
+repository token against `GET /repositories/{workspace}/{repo_slug}`, a workspace token
+against `GET /repositories/{workspace}`. The scopes come from `X-OAuth-Scopes`; when
+Bitbucket does not send it, listing pull requests tells whether they can be read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from forge_app.config import Settings
+from forge_app.forges.bitbucket import FORGE
+from forge_app.forges.bitbucket.api import BitbucketApi, BitbucketError, display_url, scopes_of, seg
+from forge_app.forges.connections import ConnectionCheckError, ConnectionRequest, register_verifier
+from forge_app.security.crypto import SecretsUnavailable, decrypt
+from storage import Connection, Storage
+
+WRITE_SCOPE = "pullrequest:write"
+
+
+def covering_connection(storage: Storage, full_name: str) -> Connection | None:
+    """The connection serving `workspace/repo_slug`: its repository connection, else its workspace's."""
+    return storage.connection_for(FORGE, full_name)
+
+
+def connection_token(settings: Settings, connection: Connection) -> str:
+    return decrypt(settings.secret_key, connection.token_enc)
+
+
+def connection_secret(settings: Settings, connection: Connection) -> str | None:
+    try:
+        return decrypt(settings.secret_key, connection.webhook_secret_enc)
+    except SecretsUnavailable:
+        return None
+
+
+def split_full_name(full_name: str) -> tuple[str, str]:
+    workspace, _, slug = full_name.partition("/")
+    return workspace, slug
+
+
+def _refused(exc: BitbucketError, what: str, scope: str) -> ConnectionCheckError:
+    if exc.status == 401:
+        return ConnectionCheckError("Bitbucket refused the access token (401): it is invalid, expired or revoked",
+                                    code="invalid_token")
+    if exc.status == 403:
+        wanted = f" (Bitbucket wants: {exc.accepted_scopes})" if exc.accepted_scopes else ""
+        return ConnectionCheckError(f"the access token may not read {what} (403){wanted}; give it "
+                                    "Repositories: Read and Pull requests: Write (repository, pullrequest:write)",
+                                    code="insufficient_scope")
+    if exc.status == 404:
+        hint = ("a repository access token only reaches the repository it was created in"
+                if scope == "repository" else "a workspace access token only reaches its own workspace")
+        return ConnectionCheckError(f"{what} was not found, or this token cannot see it: {hint}",
+                                    code="not_in_scope")
+    if exc.status == 429 or exc.status >= 500:
+        return ConnectionCheckError(f"Bitbucket is unavailable ({exc.status}); try again in a minute",
+                                    code="forge_unavailable")
+    return ConnectionCheckError(f"Bitbucket rejected the check of {what} ({exc.status}): {exc.message}")
+
+
+def _check_scopes(scopes: set[str] | None) -> None:
+    if scopes is not None and WRITE_SCOPE not in scopes:
+        has = ", ".join(sorted(scopes)) or "none"
+        raise ConnectionCheckError(
+            f"the access token lacks pull request write access (it has: {has}); create it with the "
+            "pullrequest:write scope (Pull requests: Write) so forge-app can comment",
+            code="insufficient_scope")
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+async def _can_read_pull_requests(api: BitbucketApi, full_name: str) -> None:
+    """Without a scopes header, a 403 on the pull request list is the tell."""
+    workspace, slug = split_full_name(full_name)
+    response = await api.send("GET", f"/repositories/{seg(workspace)}/{seg(slug)}/pullrequests",
+                              params={"pagelen": 1})
+    if response.status_code == 403:
+        raise ConnectionCheckError(
+            f"the access token may not read pull requests of {full_name} (403); create it with the "
+            "pullrequest:write scope (Pull requests: Write)", code="insufficient_scope")
+
+
+async def _check_repository(api: BitbucketApi, target: str) -> dict[str, Any]:
+    workspace, slug = split_full_name(target)
+    what = f"repository {target}"
+    try:
+        response = await api.request("GET", f"/repositories/{seg(workspace)}/{seg(slug)}")
+    except BitbucketError as exc:
+        raise _refused(exc, what, "repository") from None
+    scopes = scopes_of(response)
+    _check_scopes(scopes)
+    if scopes is None:
+        await _can_read_pull_requests(api, target)
+    doc = _json(response)
+    mainbranch = (doc.get("mainbranch") or {}).get("name") if isinstance(doc, dict) else None
+    return {"checked": "repository", "repository": doc.get("full_name", target) if isinstance(doc, dict) else target,
+            "mainbranch": mainbranch, "scopes": sorted(scopes) if scopes is not None else None}
+
+
+async def _check_workspace(api: BitbucketApi, target: str) -> dict[str, Any]:
+    what = f"workspace {target}"
+    try:
+        response = await api.request("GET", f"/repositories/{seg(target)}", params={"pagelen": 1})
+    except BitbucketError as exc:
+        raise _refused(exc, what, "workspace") from None
+    scopes = scopes_of(response)
+    _check_scopes(scopes)
+    doc = _json(response)
+    values = (doc.get("values") or []) if isinstance(doc, dict) else []
+    if scopes is None and values and isinstance(values[0], dict) and values[0].get("full_name"):
+        await _can_read_pull_requests(api, values[0]["full_name"])
+    return {"checked": "workspace", "workspace": target,
+            "repositories": doc.get("size") if isinstance(doc, dict) else None,
+            "scopes": sorted(scopes) if scopes is not None else None}
+
+
+async def verify(request: ConnectionRequest, settings: Settings) -> dict[str, Any]:
+    """What Bitbucket told about the token (kept with the connection); raises a clear sentence otherwise."""
+    try:
+        async with BitbucketApi(request.base_url, request.token, timeout=20.0) as api:
+            if request.scope == "repository":
+                return await _check_repository(api, request.target)
+            return await _check_workspace(api, request.target)
+    except httpx.HTTPError as exc:
+        raise ConnectionCheckError(
+            f"Bitbucket at {display_url(request.base_url)} could not be reached ({type(exc).__name__}); check base_url "
+            "and that this server can reach it", code="forge_unreachable") from None
+
+
+register_verifier(FORGE, verify)
