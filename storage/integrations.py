@@ -125,7 +125,8 @@ class IntegrationStore:
         return [_integration(r) for r in self.database.query("SELECT * FROM integrations ORDER BY id")]
 
     def enabled_integrations(self) -> list[Integration]:
-        return [_integration(r) for r in self.database.query("SELECT * FROM integrations WHERE enabled = 1 ORDER BY id")]
+        rows = self.database.query("SELECT * FROM integrations WHERE enabled = 1 ORDER BY id")
+        return [_integration(r) for r in rows]
 
     def update_integration(self, integration_id: int, **fields: Any) -> Integration | None:
         """Change some of name, config, secret, filters, enabled; None when the id is unknown."""
