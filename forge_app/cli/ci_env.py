@@ -57,8 +57,10 @@ def _github(env: Mapping[str, str], read_event: Callable[[str], str | None]) -> 
 
 
 def _gitlab(env: Mapping[str, str]) -> CiContext:
+    # In merged-results pipelines CI_COMMIT_SHA is a merge commit the MR never shows; comments
+    # and statuses belong on the MR's head, which GitLab gives as the source branch SHA.
     ctx = CiContext(provider="gitlab-ci", forge="gitlab", repository=env.get("CI_PROJECT_PATH"),
-                    commit=env.get("CI_COMMIT_SHA"))
+                    commit=env.get("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA") or env.get("CI_COMMIT_SHA"))
     ctx.pull_request = _int(env.get("CI_MERGE_REQUEST_IID"))
     ctx.branch = env.get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME") or env.get("CI_COMMIT_BRANCH") or env.get("CI_COMMIT_REF_NAME")
     ctx.base_branch = env.get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME") or None

@@ -28,3 +28,9 @@ def test_gitlab_author_is_split():
 def test_outside_ci_nothing_is_guessed():
     ctx = detect_ci({})
     assert ctx.provider is None and ctx.repository is None and ctx.meta == {}
+
+
+def test_gitlab_merged_results_pipeline_reports_the_mr_head():
+    ctx = detect_ci({"GITLAB_CI": "true", "CI_PROJECT_PATH": "g/p", "CI_COMMIT_SHA": "m" * 40,
+                     "CI_MERGE_REQUEST_IID": "4", "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA": "h" * 40})
+    assert (ctx.commit, ctx.pull_request) == ("h" * 40, 4)

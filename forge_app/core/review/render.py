@@ -15,7 +15,7 @@ from forge_app.core.models import Finding
 
 Flavour = Literal["github", "gitlab", "bitbucket"]
 MAX_BODY = 65_000  # GitHub's limit is 65,536 characters; keep a margin for every forge
-MARKER_RE = re.compile(r"<!-- forge-app:finding=([0-9a-zA-Z:_.\-]+) -->")
+MARKER_RE = re.compile(r"<!-- forge-app:finding=([0-9a-zA-Z:_./\-]+) -->")
 SUMMARY_MARKER = "<!-- forge-app:summary -->"
 MODE_LABEL = {"block": "🔴 Blocking", "comment": "🟡 Comment", "monitor": "⚪ Monitor"}
 SEVERITY_LABEL = {"error": "Error", "warning": "Warning", "info": "Info"}

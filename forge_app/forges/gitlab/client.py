@@ -1,0 +1,192 @@
+"""The GitLab ForgeClient: reads an MR's latest version and diff, posts diff discussions,
+keeps one summary note, sets the `forge-app` commit status and resolves fixed threads.
+
+python-gitlab is blocking, so every call runs in a worker thread (asyncio.to_thread).
+One instance serves one publish run; it caches the MR's versions and diff for that run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Callable, Sequence, TypeVar
+
+from forge_app.core.review.patch import FileDiff, parse_hunks
+from forge_app.core.review.plan import PlannedComment
+from forge_app.core.review.render import SUMMARY_MARKER, Flavour, markers_in
+from forge_app.forges.base import PostedComment, PullRequestRef, StatusReport
+from forge_app.forges.gitlab.api import GitLabApi, project_ref
+from forge_app.forges.gitlab.errors import GitLabNotFound, GitLabRejected
+from forge_app.forges.gitlab.positions import DiffFile, DiffRefs, added_line_position, added_lines_old_counter
+from forge_app.forges.gitlab.status import status_body
+from storage import ReviewComment
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def latest_version(versions: list[dict[str, Any]]) -> dict[str, Any]:
+    """GitLab lists versions newest first; the highest id wins if an answer is ever unordered."""
+    if all(isinstance(v.get("id"), int) for v in versions):
+        return max(versions, key=lambda v: v["id"])
+    return versions[0]
+
+
+def _is_binary(diff: str) -> bool:
+    return diff.startswith("Binary files") or "GIT binary patch" in diff[:200]
+
+
+class GitLabClient:
+    flavour: Flavour = "gitlab"
+
+    def __init__(self, api: GitLabApi, project: str | int) -> None:
+        self.api = api
+        self.project = project_ref(project)
+        self._versions: dict[int, list[dict[str, Any]]] = {}
+        self._files: dict[int, dict[str, DiffFile]] = {}
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args)
+
+    def _mr(self, pr: PullRequestRef) -> str:
+        return f"/projects/{self.project}/merge_requests/{pr.number}"
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def versions(self, pr: PullRequestRef) -> list[dict[str, Any]]:
+        """The MR's diff versions (cached for this run)."""
+        if pr.number not in self._versions:
+            found = await self._run(self.api.get, f"{self._mr(pr)}/versions")
+            self._versions[pr.number] = [v for v in found or [] if isinstance(v, dict)]
+        return self._versions[pr.number]
+
+    async def diff_refs(self, pr: PullRequestRef) -> DiffRefs:
+        versions = await self.versions(pr)
+        if not versions:
+            raise GitLabRejected(f"merge request !{pr.number} has no diff version yet")
+        return DiffRefs.from_version(latest_version(versions))
+
+    async def changed_files(self, pr: PullRequestRef) -> dict[str, FileDiff]:
+        """The latest version's diff, every page of it, keyed by new path."""
+        await self.diff_refs(pr)
+        items = await self._run(self.api.list, f"{self._mr(pr)}/diffs")
+        out: dict[str, FileDiff] = {}
+        files: dict[str, DiffFile] = {}
+        for item in items:
+            new_path, old_path = item.get("new_path"), item.get("old_path") or item.get("new_path")
+            if not isinstance(new_path, str):
+                continue
+            diff = item.get("diff") if isinstance(item.get("diff"), str) else ""
+            binary = _is_binary(diff)
+            out[new_path] = FileDiff(path=new_path, old_path=old_path, hunks=[] if binary else parse_hunks(diff),
+                                     binary=binary, deleted=bool(item.get("deleted_file")))
+            files[new_path] = DiffFile(new_path=new_path, old_path=str(old_path),
+                                       added_old=added_lines_old_counter(diff))
+        self._files[pr.number] = files
+        return out
+
+    async def discussions(self, pr: PullRequestRef) -> list[dict[str, Any]]:
+        return await self._run(self.api.list, f"{self._mr(pr)}/discussions")
+
+    async def existing_markers(self, pr: PullRequestRef) -> dict[str, PostedComment]:
+        """Fingerprint -> thread that already carries it (only a thread's first note counts)."""
+        out: dict[str, PostedComment] = {}
+        for d in await self.discussions(pr):
+            notes = d.get("notes") or []
+            if not notes or not isinstance(notes[0], dict):
+                continue
+            first = notes[0]
+            for fingerprint in markers_in(str(first.get("body") or "")):
+                out.setdefault(fingerprint, PostedComment(0, str(first.get("id")), str(d.get("id"))))
+        return out
+
+    # -- writing -------------------------------------------------------------------------------
+
+    async def post_comments(self, pr: PullRequestRef, comments: Sequence[PlannedComment]) -> list[PostedComment]:
+        """One diff discussion per finding (GitLab has no batch endpoint for published notes)."""
+        if not comments:
+            return []
+        refs = await self.diff_refs(pr)
+        if pr.number not in self._files:
+            await self.changed_files(pr)
+        files = self._files[pr.number]
+        posted: list[PostedComment] = []
+        for c in comments:
+            file = files.get(c.path)
+            data: dict[str, Any] = {"body": c.body}
+            if file is not None:
+                data["position"] = added_line_position(refs, file, c.line, c.start_line)
+            try:
+                d = await self._run(self.api.post, f"{self._mr(pr)}/discussions", data)
+            except GitLabRejected as exc:
+                # The diff moved under us or GitLab disagrees about the line: keep the finding visible.
+                log.warning("GitLab refused the diff position for %s:%s on !%s (%s); posting an MR thread instead",
+                            c.path, c.line, pr.number, exc.message)
+                try:
+                    d = await self._run(self.api.post, f"{self._mr(pr)}/discussions",
+                                        {"body": f"**`{c.path}`, line {c.line}**\n\n{c.body}"})
+                except GitLabRejected as again:
+                    log.error("GitLab refused the thread for %s:%s on !%s: %s", c.path, c.line, pr.number,
+                              again.message)
+                    continue
+            notes = (d or {}).get("notes") or [{}]
+            posted.append(PostedComment(c.item.identity_id, str(notes[0].get("id")), str((d or {}).get("id"))))
+        return posted
+
+    async def upsert_summary(self, pr: PullRequestRef, body: str, existing_id: str | None) -> str:
+        """The one summary note, edited in place. Its id is kept as `<discussion id>:<note id>`
+        because notes are edited through their discussion (the contract's edit route)."""
+        if existing_id:
+            discussion_id, _, note_id = existing_id.partition(":")
+            if discussion_id and note_id:
+                try:
+                    await self._edit_note(pr, discussion_id, note_id, body)
+                    return existing_id
+                except GitLabNotFound:
+                    log.info("the summary note on !%s was deleted; posting a new one", pr.number)
+        found = self._find_summary(await self.discussions(pr))  # a crash may have left one unrecorded
+        if found is not None:
+            await self._edit_note(pr, found[0], found[1], body)
+            return f"{found[0]}:{found[1]}"
+        note = await self._run(self.api.post, f"{self._mr(pr)}/notes", {"body": body})
+        note_id = str((note or {}).get("id"))
+        for d in await self.discussions(pr):
+            if any(str(n.get("id")) == note_id for n in d.get("notes") or [] if isinstance(n, dict)):
+                return f"{d.get('id')}:{note_id}"
+        return f":{note_id}"
+
+    @staticmethod
+    def _find_summary(discussions: list[dict[str, Any]]) -> tuple[str, str] | None:
+        for d in discussions:
+            for n in d.get("notes") or []:
+                if isinstance(n, dict) and SUMMARY_MARKER in str(n.get("body") or ""):
+                    return str(d.get("id")), str(n.get("id"))
+        return None
+
+    async def _edit_note(self, pr: PullRequestRef, discussion_id: str, note_id: str, body: str) -> None:
+        await self._run(self.api.put, f"{self._mr(pr)}/discussions/{discussion_id}/notes/{note_id}", {"body": body})
+
+    async def resolve(self, pr: PullRequestRef, comment: ReviewComment, reply: str) -> None:
+        """Reply first, then resolve: a note added to a resolved discussion would reopen it."""
+        if not comment.thread_id:
+            return
+        path = f"{self._mr(pr)}/discussions/{comment.thread_id}"
+        try:
+            await self._run(self.api.post, f"{path}/notes", {"body": reply})
+            await self._run(self.api.put, path, {"resolved": True})
+        except GitLabNotFound:
+            log.info("thread %s on !%s is gone; nothing to resolve", comment.thread_id, pr.number)
+
+    async def set_status(self, pr: PullRequestRef, report: StatusReport) -> None:
+        body = status_body(report, pr.source_branch)
+        try:
+            await self._run(self.api.post, f"/projects/{self.project}/statuses/{pr.head_sha}", body)
+        except GitLabRejected as exc:
+            if "transition" in exc.message.lower():  # e.g. running -> running after a retried job
+                log.info("commit status of %s is already %s", pr.head_sha[:12], body["state"])
+                return
+            raise
+        except GitLabNotFound:
+            log.warning("commit %s is not in the project any more (force-pushed?); no status set", pr.head_sha[:12])
+
+

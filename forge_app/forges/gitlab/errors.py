@@ -1,0 +1,83 @@
+"""What can go wrong talking to GitLab, as a few exceptions the rest of the adapter can act on.
+
+python-gitlab raises one exception type for every HTTP failure; the job worker and
+the connection check need to know which kind it was (wait and retry, give up, or
+tell the admin what to fix). Messages never contain the token.
+"""
+
+from __future__ import annotations
+
+from forge_app.jobs.errors import GiveUp, RetryLater
+
+
+class GitLabError(Exception):
+    """A GitLab request failed; `status` is the HTTP status when there was an answer."""
+
+    status: int | None = None
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+
+
+class GitLabUnreachable(GitLabError):
+    """No HTTP answer at all: DNS, refused connection, TLS, timeout."""
+
+
+class GitLabRateLimited(GitLabError):
+    status = 429
+
+    def __init__(self, message: str, retry_after: float | None) -> None:
+        super().__init__(message, 429)
+        self.retry_after = retry_after
+
+
+class GitLabServerError(GitLabError):
+    """5xx: GitLab's side; worth retrying."""
+
+
+class GitLabUnauthorized(GitLabError):
+    status = 401
+
+
+class GitLabForbidden(GitLabError):
+    status = 403
+
+    def __init__(self, message: str, *, insufficient_scope: bool = False) -> None:
+        super().__init__(message, 403)
+        self.insufficient_scope = insufficient_scope
+
+
+class GitLabNotFound(GitLabError):
+    status = 404
+
+    def __init__(self, message: str, *, from_gitlab: bool = True) -> None:
+        super().__init__(message, 404)
+        self.from_gitlab = from_gitlab  # False: the answer was not GitLab's JSON (wrong base URL?)
+
+
+class GitLabRejected(GitLabError):
+    """400/409/422: GitLab understood the request and refused it (e.g. an invalid position)."""
+
+
+def to_job_error(exc: GitLabError, what: str) -> Exception:
+    """The worker's view: RetryLater for what time can fix, GiveUp for what an admin must fix."""
+    if isinstance(exc, GitLabRateLimited):
+        return RetryLater(f"GitLab rate limit while {what}", exc.retry_after)
+    if isinstance(exc, (GitLabServerError, GitLabUnreachable)):
+        return RetryLater(f"GitLab unavailable while {what}: {exc.message}")
+    if isinstance(exc, GitLabUnauthorized):
+        return GiveUp(f"GitLab rejected the connection's token while {what} (401): it is invalid, expired or "
+                      "revoked; create a new token and re-add the connection")
+    if isinstance(exc, GitLabForbidden):
+        if exc.insufficient_scope:
+            return GiveUp(f"the connection's GitLab token lacks the `api` scope ({what}); create a token with "
+                          "the api scope and re-add the connection")
+        return GiveUp(f"GitLab refused {what} (403): the token's user needs at least the Developer role on "
+                      f"the project ({exc.message})")
+    if isinstance(exc, GitLabNotFound):
+        return GiveUp(f"GitLab answered 404 while {what}: the project or merge request is gone or no longer "
+                      "visible to the connection's token")
+    return GiveUp(f"GitLab refused {what} ({exc.status}): {exc.message}")
