@@ -24,7 +24,7 @@ run: $(VENV)/.installed-run
 	$(VENV)/bin/forge-app serve --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed-test
-	$(PY) -m pytest
+	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed-test
 	$(PY) bench/diff.py
