@@ -1,0 +1,54 @@
+"""`forge-app github setup [--org ORG]`: the link that registers the GitHub App from app.yml.
+
+Prints instructions (stderr) and, as the last line of stdout, a one-time link to this
+server's /github/setup page, which posts the manifest to GitHub (manifest flow).
+"""
+
+from __future__ import annotations
+
+import argparse
+from urllib.parse import urlencode
+
+from forge_app.cli.common import CliError, fail, load_settings, note
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="github_verb", metavar="ACTION")
+    sub.required = True
+    setup = sub.add_parser("setup", help="register the GitHub App from app.yml (prints the link to open)")
+    setup.add_argument("--org", help="register the app under this organization (default: your account)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from forge_app.forges.github import registration
+    from storage import open_storage
+
+    try:
+        settings = load_settings("github")
+    except CliError as exc:
+        return fail("github", str(exc))
+    storage = open_storage(settings.database)
+    try:
+        code = registration.page_code(settings, storage, args.org)
+        configured = registration.app_configured(settings, storage)
+    except registration.RegistrationError as exc:
+        return fail("github", exc.detail)
+    finally:
+        storage.close()
+    query = {"token": code, **({"org": args.org} if args.org else {})}
+    url = f"{settings.public_url}/github/setup?{urlencode(query)}"
+    target = f"organization {args.org}" if args.org else "your GitHub account"
+    note(f"Register forge-app as a GitHub App owned by {target} on {settings.github_web_url}:")
+    note("  1. Make sure `forge-app serve` runs and that GitHub can reach "
+         f"{settings.public_url}/webhooks/github (FORGE_APP_PUBLIC_URL).")
+    note("  2. Open the link below in a browser signed in to GitHub (valid for one hour); it sends app.yml to "
+         "GitHub. Pick a unique name and click 'Create GitHub App'.")
+    note("  3. GitHub returns to this server, which stores the app id, webhook secret and private key "
+         "(encrypted with FORGE_APP_SECRET_KEY), then offers the link to install the app.")
+    if settings.github_api_url != "https://api.github.com":
+        note(f"  GitHub Enterprise Server: API {settings.github_api_url}, web {settings.github_web_url}.")
+    if configured:
+        note("A GitHub App is already configured; registering another one replaces the stored one "
+             "(environment variables GITHUB_APP_ID etc. still win when set).")
+    print(url)
+    return 0
