@@ -88,11 +88,13 @@ async def _publish_summary(storage: Storage, client: ForgeClient, scan: ScanReco
     existing = storage.forge_object(scan.repository_id, scope, "summary")
     if not outside and existing is None:
         return
-    body = summary_comment(outside, counts, url, client.flavour)
-    if existing is not None and existing.get("body") == body:
+    # Compare without the scan link: a re-upload of the same results should not edit the note.
+    content = summary_comment(outside, counts, None, client.flavour)
+    if existing is not None and existing.get("content") == content:
         return
+    body = summary_comment(outside, counts, url, client.flavour)
     summary_id = await client.upsert_summary(pr, body, existing.get("id") if existing else None)
-    storage.remember_forge_object(scan.repository_id, scope, "summary", {"id": summary_id, "body": body})
+    storage.remember_forge_object(scan.repository_id, scope, "summary", {"id": summary_id, "content": content})
 
 
 async def _recover_unrecorded(storage: Storage, client: ForgeClient, scan: ScanRecord, pr: PullRequestRef,

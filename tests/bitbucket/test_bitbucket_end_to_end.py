@@ -89,8 +89,8 @@ def test_pull_request_story(kind, client, app, storage, admin_headers, fake: Fak
     writes_before = len([s for s in fake.seen if s.method != "GET"])
     drain(app)
     posted = [s for s in fake.seen[:] if s.method != "GET"][writes_before:]
-    # Only the summary's link to the newest scan is edited; no comment, status, report or annotation is sent.
-    assert [(s.method, s.path.rsplit("/", 1)[-1]) for s in posted] == [("PUT", str(summary[0]["id"]))]
+    # Nothing is sent: no comment, no summary edit, no status, report or annotation.
+    assert [(s.method, s.path.rsplit("/", 1)[-1]) for s in posted] == []
     assert len(fake.pr_comments(REPO, PR)) == len(json.loads(comments_before))
     assert [c["content"]["raw"] for c in _inline(fake)] == [c["content"]["raw"] for c in inline]
     assert fake.statuses[(REPO, world.head)]["forge-app"]["state"] == "FAILED"

@@ -15,8 +15,13 @@ from forge_app.core.models import Finding
 
 Flavour = Literal["github", "gitlab", "bitbucket"]
 MAX_BODY = 65_000  # GitHub's limit is 65,536 characters; keep a margin for every forge
-MARKER_RE = re.compile(r"<!-- forge-app:finding=([0-9a-zA-Z:_./\-]+) -->")
+_FP = r"([0-9a-zA-Z:_./\-]+)"
+MARKER_RE = re.compile(r"<!-- forge-app:finding=" + _FP + r" -->")
+# Bitbucket Cloud escapes raw HTML, so an HTML comment would show as text there; an unused
+# Markdown link reference definition renders to nothing and stays in the raw body.
+REFERENCE_MARKER_RE = re.compile(r"^\[forge-app:finding=" + _FP + r"\]: #$", re.MULTILINE)
 SUMMARY_MARKER = "<!-- forge-app:summary -->"
+SUMMARY_REFERENCE = "[forge-app:summary]: #"
 MODE_LABEL = {"block": "🔴 Blocking", "comment": "🟡 Comment", "monitor": "⚪ Monitor"}
 SEVERITY_LABEL = {"error": "Error", "warning": "Warning", "info": "Info"}
 
@@ -29,12 +34,25 @@ class Counts:
     blocking: int = 0
 
 
-def marker(fingerprint: str) -> str:
+def marker(fingerprint: str, flavour: Flavour = "github") -> str:
+    """The hidden tag naming the finding a comment is about, invisible on every forge."""
+    if flavour == "bitbucket":
+        return f"[forge-app:finding={fingerprint}]: #"
     return f"<!-- forge-app:finding={fingerprint} -->"
 
 
+def summary_marker(flavour: Flavour) -> str:
+    return SUMMARY_REFERENCE if flavour == "bitbucket" else SUMMARY_MARKER
+
+
 def markers_in(body: str) -> set[str]:
-    return set(MARKER_RE.findall(body or ""))
+    """Fingerprints marked in a comment body, in either form."""
+    text = body or ""
+    return set(MARKER_RE.findall(text)) | set(REFERENCE_MARKER_RE.findall(text))
+
+
+def is_summary(body: str) -> bool:
+    return SUMMARY_MARKER in (body or "") or SUMMARY_REFERENCE in (body or "")
 
 
 def fence(lines: Iterable[str], lang: str = "") -> str:
@@ -102,27 +120,33 @@ def _old_lines(finding: Finding) -> list[str]:
 
 def finding_comment(finding: Finding, mode: str, flavour: Flavour, *, as_suggestion: bool,
                     scan_url: str | None = None) -> str:
-    parts = [_header(finding, mode), "", finding.message.strip() or "(no message)"]
+    message = finding.message.strip() or "(no message)"
+    head = [_header(finding, mode), ""]
+    tail = []
     taxonomy = _taxonomy(finding)
     if taxonomy:
-        parts += ["", taxonomy]
+        tail += ["", taxonomy]
     link = rule_link(finding)
     if link:
-        parts += ["", f"[Rule documentation]({link})"]
+        tail += ["", f"[Rule documentation]({link})"]
     block = fix_block(finding, flavour, as_suggestion)
+    end = ["", marker(finding.key, flavour)]
+    budget = MAX_BODY - len("\n".join(head + tail + end)) - 100
+    if block and len(block) > budget - min(len(message), 2000):
+        # A cut suggestion would apply truncated code in one click: drop it instead.
+        block = "The suggested fix is too large to show here."
     if block:
-        parts += ["", block]
-    tail = ["", marker(finding.key)]
-    body = "\n".join(parts)
-    if len(body) + 100 > MAX_BODY:
-        body = body[: MAX_BODY - 200] + "\n\n…(truncated)"
-    return body + "\n".join(tail)
+        tail += ["", block]
+    budget = MAX_BODY - len("\n".join(head + tail + end)) - 50
+    if len(message) > budget:
+        message = message[: max(0, budget)] + "…(truncated)"
+    return "\n".join(head + [message] + tail + end)
 
 
 def summary_comment(outside: Sequence[tuple[Finding, str]], counts: Counts, scan_url: str | None,
                     flavour: Flavour) -> str:
     """The one PR/MR note listing new findings outside the changed lines; edited in place."""
-    lines = [SUMMARY_MARKER, "### forge-app scan summary", "",
+    lines = [summary_marker(flavour), "", "### forge-app scan summary", "",
              f"**{counts.new}** new · **{counts.fixed}** fixed · **{counts.unchanged}** unchanged"
              + (f" · **{counts.blocking}** blocking" if counts.blocking else "")]
     if outside:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from typing import Any, Sequence
 
 from forge_app.core.review.patch import FileDiff, parse_git_diff
@@ -28,24 +27,8 @@ MEMO = "bitbucket:insights"
 COMMENT = "pullrequest_comment"
 
 
-_HTML_MARKER = re.compile(r"\n*<!-- (forge-app:(?:finding=[0-9a-zA-Z:_.\-]+|summary)) -->\n*")
-_HIDDEN_MARKER = re.compile(r"^\[forge-app:finding=([0-9a-zA-Z:_.\-]+)\]: #$", re.MULTILINE)
-
-
-def hide_markers(body: str) -> str:
-    """Bitbucket Cloud escapes raw HTML in comments, so an HTML-comment marker would show as
-    text. An unused Markdown link reference definition renders to nothing and stays in
-    `content.raw`, where existing_markers reads it back."""
-    return _HTML_MARKER.sub(lambda m: f"\n\n[{m.group(1)}]: #\n\n", body).strip("\n")
-
-
-def markers_of(raw: str) -> set[str]:
-    """Fingerprints marked in a comment, in either form (hidden reference or HTML comment)."""
-    return set(_HIDDEN_MARKER.findall(raw)) | markers_in(raw)
-
-
 def _comment_body(raw: str, **extra: Any) -> dict[str, Any]:
-    return {"type": COMMENT, "content": {"raw": hide_markers(raw)}, **extra}
+    return {"type": COMMENT, "content": {"raw": raw}, **extra}
 
 
 class BitbucketClient:
@@ -74,7 +57,7 @@ class BitbucketClient:
             if comment.get("deleted") or comment.get("parent") or not isinstance(comment.get("id"), int):
                 continue
             raw = (comment.get("content") or {}).get("raw") or ""
-            for fingerprint in markers_of(raw):
+            for fingerprint in markers_in(raw):
                 found.setdefault(fingerprint, PostedComment(0, str(comment["id"])))
         return found
 

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from forge_app.core.review.patch import FileDiff, parse_hunks
 from forge_app.core.review.plan import PlannedComment
-from forge_app.core.review.render import SUMMARY_MARKER, Flavour, markers_in
+from forge_app.core.review.render import Flavour, is_summary, markers_in
 from forge_app.forges.base import PostedComment, PullRequestRef, StatusReport
 from forge_app.forges.gitlab.api import GitLabApi, project_ref
 from forge_app.forges.gitlab.errors import GitLabNotFound, GitLabRejected
@@ -159,7 +159,7 @@ class GitLabClient:
     def _find_summary(discussions: list[dict[str, Any]]) -> tuple[str, str] | None:
         for d in discussions:
             for n in d.get("notes") or []:
-                if isinstance(n, dict) and SUMMARY_MARKER in str(n.get("body") or ""):
+                if isinstance(n, dict) and is_summary(str(n.get("body") or "")):
                     return str(d.get("id")), str(n.get("id"))
         return None
 
