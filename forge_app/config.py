@@ -93,13 +93,13 @@ class Settings:
             log_level=(env.get("FORGE_APP_LOG_LEVEL") or "INFO").upper(),
         )
 
-    def missing_for_startup(self) -> list[str]:
+    def missing_for_startup(self, *, github_app_stored: bool = False) -> list[str]:
         """Human hints logged at start-up for what is not configured yet."""
         hints = []
         if not self.admin_token:
             hints.append("FORGE_APP_ADMIN_TOKEN is not set: the admin API (/api/v1/policies, integrations, connections) is closed")
         if not self.secret_key:
             hints.append("FORGE_APP_SECRET_KEY is not set: forge tokens and the GitHub App key cannot be stored (openssl rand -base64 32)")
-        if not (self.github_app_id and self.github_private_key and self.github_webhook_secret):
+        if not github_app_stored and not (self.github_app_id and self.github_private_key and self.github_webhook_secret):
             hints.append("no GitHub App configured: run `forge-app github setup` or set GITHUB_APP_ID, GITHUB_PRIVATE_KEY(_PATH), GITHUB_WEBHOOK_SECRET")
         return hints

@@ -45,8 +45,13 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        for hint in settings.missing_for_startup():
+        from forge_app.forges.github.credentials import load_credentials
+
+        creds = load_credentials(settings, storage)
+        stored = bool(creds.can_authenticate and creds.webhook_secret)
+        for hint in settings.missing_for_startup(github_app_stored=stored):
             log.warning("%s", hint)
+        log.info("forge-app ready: database %s, public URL %s", settings.database, settings.public_url)
         task = asyncio.create_task(worker.run_forever()) if run_worker else None
         try:
             yield
