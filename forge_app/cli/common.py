@@ -24,7 +24,9 @@ def load_settings(verb: str) -> Settings:
     except ConfigError as exc:
         raise CliError(str(exc)) from None
     configure_logging(settings.log_level)
-    return settings
+    from forge_app.security.local_key import ensure_secret_key
+
+    return ensure_secret_key(settings)
 
 
 def note(message: str) -> None:

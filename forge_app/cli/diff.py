@@ -80,7 +80,7 @@ def _load(path: str, root: str | None) -> list[Finding]:
         # With a root, absolute paths in the report become relative to it.
         return list(load_report(raw, source=path, root=str(Path(root).resolve()) if root else None).findings)
     except ValueError as e:  # ReportError, and whatever a parser lets slip (bad JSON, bad UTF-8)
-        raise UsageError(f"{path}: {e}") from None
+        raise UsageError(_naming(path, str(e))) from None
 
 
 def _fingerprinted(report: str, root: str | None, warn: Callable[[str], None]) -> list[Finding]:
@@ -89,7 +89,12 @@ def _fingerprinted(report: str, root: str | None, warn: Callable[[str], None]) -
     try:
         return fingerprint_findings(findings, read)
     except ReportError as e:
-        raise UsageError(f"{report}: {e}") from None
+        raise UsageError(_naming(report, str(e))) from None
+
+
+def _naming(path: str, message: str) -> str:
+    """The parsers already start their messages with the file name; don't say it twice."""
+    return message if message.startswith(path) else f"{path}: {message}"
 
 
 def _item(f: Finding) -> dict[str, Any]:

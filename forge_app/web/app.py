@@ -38,7 +38,10 @@ def _routes() -> list[BaseRoute]:
 
 def create_app(settings: Settings | None = None, storage: Storage | None = None, *,
                run_worker: bool = True) -> Starlette:
-    settings = settings or Settings.from_env()
+    if settings is None:
+        from forge_app.security.local_key import ensure_secret_key
+
+        settings = ensure_secret_key(Settings.from_env())
     storage = storage or open_storage(settings.database)
     context = JobContext(storage=storage, settings=settings)
     worker = Worker(context, default_handlers())
@@ -74,6 +77,7 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None,
             Exception: errors.unhandled_error_handler,
         },
     )
+    app.router.redirect_slashes = False  # a stray trailing slash gets the JSON 404, not a bare redirect
     app.state.settings = settings
     app.state.storage = storage
     app.state.metrics = Metrics()

@@ -30,4 +30,7 @@ def require_admin(request: Request) -> None:
         raise ApiError(401, "unauthorized", "send Authorization: Bearer <FORGE_APP_ADMIN_TOKEN>",
                        headers={"WWW-Authenticate": "Bearer"})
     if not is_admin(request):
+        token = bearer(request)
+        if token and request.app.state.storage.repository_for_token(token) is not None:
+            raise ApiError(403, "forbidden", "this is an upload token; admin routes need FORGE_APP_ADMIN_TOKEN")
         raise ApiError(401, "unauthorized", "the admin token is not valid", headers={"WWW-Authenticate": "Bearer"})

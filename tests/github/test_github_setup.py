@@ -122,13 +122,19 @@ def test_cli_prints_a_working_link(settings, storage, monkeypatch, capsys) -> No
         assert action.startswith("https://github.example/settings/apps/new?state=")
 
 
-def test_cli_without_secret_key_fails_clearly(settings, monkeypatch, capsys) -> None:
+def test_cli_without_secret_key_uses_a_generated_local_key(settings, monkeypatch, capsys) -> None:
+    from pathlib import Path
+
     from forge_app.cli import github as cli
 
     monkeypatch.setenv("FORGE_APP_DATABASE", settings.database)
     monkeypatch.delenv("FORGE_APP_SECRET_KEY", raising=False)
-    assert cli.run(Namespace(github_verb="setup", org="acme")) == 2
-    assert "FORGE_APP_SECRET_KEY" in capsys.readouterr().err
+    assert cli.run(Namespace(github_verb="setup", org="acme")) == 0
+    out = capsys.readouterr()
+    assert "/github/setup" in out.out
+    key_file = Path(settings.database).parent / "secret.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600 and len(key_file.read_text().strip()) >= 32
+    assert "FORGE_APP_SECRET_KEY is not set" in out.err
 
 
 @pytest.mark.parametrize("org", ["bad org", "-x" * 30])

@@ -66,3 +66,13 @@ def test_unknown_route_and_method_are_json_errors(client):
     assert r.status_code == 404 and r.json()["error"] == "not_found"
     r = client.delete("/api/v1/scans")
     assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
+
+
+def test_an_upload_token_on_an_admin_route_is_403(client, upload_token):
+    r = client.get("/api/v1/policies", headers={"Authorization": f"Bearer {upload_token}"})
+    assert r.status_code == 403 and "upload token" in r.json()["detail"]
+
+
+def test_a_trailing_slash_gets_a_json_404_not_a_bare_redirect(client, admin_headers):
+    r = client.get("/api/v1/policies/", headers=admin_headers, follow_redirects=False)
+    assert r.status_code == 404 and r.json()["error"] == "not_found"

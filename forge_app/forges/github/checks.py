@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from forge_app.core.review.plan import ReviewItem
+from forge_app.core.review.plan import COMMENTED_MODES, ReviewItem
 from forge_app.forges.base import StatusReport
 from forge_app.forges.github import CHECK_NAME
 from forge_app.forges.github.api import GitHubApi
@@ -100,7 +100,9 @@ class CheckRuns:
             await self._write(sha, body, known)
             return
         done = set(known.get("annotated") or ()) if known else set()
-        pending = [(i.finding.key, annotation(i)) for i in report.new_items if i.finding.key not in done]
+        # Monitor findings are never shown on the PR: annotations appear inline on the diff.
+        pending = [(i.finding.key, annotation(i)) for i in report.new_items
+                   if i.mode in COMMENTED_MODES and i.finding.key not in done]
         batches = [pending[i : i + ANNOTATIONS_PER_REQUEST] for i in range(0, len(pending), ANNOTATIONS_PER_REQUEST)]
         first = batches[0] if batches else []
         body.update(status="completed", conclusion=report.state, completed_at=_now(),

@@ -59,9 +59,9 @@ def parse_connection(doc: Any, settings: Settings) -> ConnectionRequest:
         raise ApiError(400, "invalid_connection", f"target {target!r} is not a valid {scope} for {forge}")
     token = _field(doc, "token")
     secret = doc.get("webhook_secret")
-    if not isinstance(secret, str) or len(secret) < 8:
+    if not isinstance(secret, str) or not secret.strip():
         raise ApiError(400, "invalid_connection",
-                       "webhook_secret is required (at least 8 characters): forge-app refuses unsigned webhooks")
+                       "webhook_secret is required: forge-app refuses unsigned webhooks")
     return ConnectionRequest(forge=forge, base_url=base_url.rstrip("/"), scope=scope, target=target, token=token,
                              webhook_secret=secret)
 
