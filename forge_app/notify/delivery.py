@@ -55,7 +55,17 @@ def seal_secret(settings: Settings, secret: str) -> str:
 
 
 def open_secret(settings: Settings, integration: Integration) -> str | None:
-    return decrypt(settings.secret_key, integration.secret) if integration.secret else None
+    """The webhook's signing secret, or None (unsigned); SecretsUnavailable, saying what to do,
+    when it cannot be decrypted (FORGE_APP_SECRET_KEY unset or changed)."""
+    if not integration.secret:
+        return None
+    try:
+        return decrypt(settings.secret_key, integration.secret)
+    except SecretsUnavailable as exc:
+        raise SecretsUnavailable(
+            f"the webhook's signing secret cannot be read, so nothing was sent: {exc}. Restore the "
+            'FORGE_APP_SECRET_KEY it was stored with, or PATCH the integration with "secret": true (a new '
+            'secret) or "secret": null (unsigned)') from None
 
 
 # --- composing ---------------------------------------------------------------------------
@@ -176,6 +186,7 @@ async def deliver_notification(context: JobContext, job: Job) -> None:
             return
         outcome = await send(settings, integration, outbound, delivery.webhook_id or new_message_id())
     except (SmtpConfigError, SecretsUnavailable) as exc:
+        # Server configuration, not the target: retrying cannot help until an admin acts, so fail at once.
         outcome = Outcome(False, None, 0, str(exc))
     except Exception as exc:  # a bug: keep the delivery visible as retrying, let the worker retry
         storage.record_delivery_attempt(delivery.id, status="retrying", status_code=None, latency_ms=None,

@@ -51,9 +51,13 @@ class SmtpConfig:
 
 
 def smtp_config(settings: Settings) -> SmtpConfig:
-    if not settings.smtp_url or not settings.email_from:
-        raise SmtpConfigError("email needs FORGE_APP_SMTP_URL (smtp://user:pass@host:port or smtps://...) and "
-                              "FORGE_APP_EMAIL_FROM set on the server")
+    unset = [name for name, value in (("FORGE_APP_SMTP_URL", settings.smtp_url),
+                                      ("FORGE_APP_EMAIL_FROM", settings.email_from)) if not value]
+    if unset:
+        raise SmtpConfigError(f"email is not configured on this server: {' and '.join(unset)} "
+                              f"{'is' if len(unset) == 1 else 'are'} not set (email needs both "
+                              "FORGE_APP_SMTP_URL=smtp://user:pass@host:port or smtps://..., and "
+                              "FORGE_APP_EMAIL_FROM=an address such as forge-app@example.com)")
     try:
         parts = urlsplit(settings.smtp_url)
         port = parts.port

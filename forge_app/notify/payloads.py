@@ -1,9 +1,11 @@
 """Webhook bodies in Semgrep's documented shapes (tests/fixtures/semgrep-webhooks).
 
 Receivers written for Semgrep's webhooks must work unchanged, so every field of the
-documented examples is present with the same name and JSON type; what we do not know
-is `""` for strings and `null` for numbers, as the examples do. Pure functions: all
-data, including timestamps, comes in as arguments.
+documented examples is present with the same name and JSON type, never null where the
+example has a value: what we do not know is `""` for strings, `[]` for lists, and
+column 1 for a column (the start of the line). Only the scan's `completed_at`, null in
+the example too, can be null. Pure functions: all data, including timestamps, comes in
+as arguments.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from forge_app.core.models import Finding
 from storage import ScanRecord
 
 SEVERITY_NUMBER = {"info": 0, "warning": 1, "error": 2}
+NO_SNIPPET = {"", "requires login"}  # Semgrep writes "requires login" when it withholds the code
 POLICIES: Mapping[str, dict[str, Any]] = {
     "monitor": {"id": 1, "name": "Monitor", "slug": "monitor"},
     "comment": {"id": 2, "name": "Comment", "slug": "comment"},
@@ -65,8 +68,38 @@ def _vulnerability(metadata: Mapping[str, Any]) -> str:
     return _text(classes)
 
 
+def _int(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _column(value: Any) -> int:
+    """A 1-based column; 1 (the start of the line) when unknown."""
+    column = _int(value, 1)
+    return column if column >= 1 else 1
+
+
+def _end_column(f: Finding, column: int) -> int:
+    """The 1-based, exclusive end column. Unknown: the end of the last line when the
+    snippet holds the finding's whole lines (what the parsers keep, and what a missing
+    end column means in SARIF); else `column` on a one-line finding (an empty range at
+    its start), 1 on a longer one."""
+    known = _int(f.end_col, 0)
+    if known >= 1:
+        return known
+    start, end = _int(f.start_line, 1), _int(f.end_line, 1)
+    if f.snippet and f.snippet.strip() not in NO_SNIPPET and end >= start:
+        lines = [line.rstrip("\r") for line in f.snippet.split("\n")]
+        if len(lines) == end - start + 2 and lines[-1] == "":
+            lines.pop()  # the snippet ended with a newline
+        if len(lines) == end - start + 1:
+            derived = len(lines[-1]) + 1
+            return derived if end > start else max(derived, column)
+    return column if end <= start else 1
+
+
 def _source(finding: Finding) -> str:
-    return finding.rule.help_uri or _text(finding.metadata.get("source")) or _text(finding.metadata.get("shortlink"))
+    metadata = finding.metadata
+    return _text(finding.rule.help_uri) or _text(metadata.get("source")) or _text(metadata.get("shortlink"))
 
 
 def semgrep_finding(item: NotifiedFinding, scan: ScanRecord) -> dict[str, Any]:
@@ -76,24 +109,27 @@ def semgrep_finding(item: NotifiedFinding, scan: ScanRecord) -> dict[str, Any]:
     metadata = dict(f.metadata)
     metadata["dev.semgrep.actions"] = list(ACTIONS.get(item.mode, []))
     metadata["semgrep.policy"] = dict(POLICIES.get(item.mode, POLICIES["comment"]))
-    metadata.setdefault("semgrep.url", source)
+    if not isinstance(metadata.get("semgrep.url"), str):
+        metadata["semgrep.url"] = source
+    line = _int(f.start_line, 1)
+    column = _column(f.start_col)
     return {
         "semgrep_finding": {
-            "id": item.identity,
+            "id": _text(item.identity),
             "ref": git_ref(scan.branch),
-            "start_date": item.first_seen_at or "",
-            "check_id": f.rule_id,
-            "path": f.path,
-            "line": f.start_line,
-            "column": f.start_col,
-            "message": f.message,
+            "start_date": _text(item.first_seen_at),
+            "check_id": _text(f.rule_id),
+            "path": _text(f.path),
+            "line": line,
+            "column": column,
+            "message": _text(f.message),
             "severity": SEVERITY_NUMBER.get(f.severity, 1),
-            "index": item.index,
-            "end_line": f.end_line,
-            "end_column": f.end_col,
+            "index": _int(item.index, 0),
+            "end_line": max(_int(f.end_line, line), line),
+            "end_column": _end_column(f, column),
             "commit_date": _text(scan.meta.get("commit_timestamp")),
             "first_seen_scan_id": str(item.first_seen_scan_id) if item.first_seen_scan_id is not None else "",
-            "category": f.rule.category or _text(f.metadata.get("category")),
+            "category": _text(f.rule.category) or _text(f.metadata.get("category")),
             "cwe": _joined(f.rule.cwe),
             "license": _text(f.metadata.get("license")),
             "owasp": _joined(f.rule.owasp),
@@ -118,13 +154,13 @@ def semgrep_scan(scan: ScanRecord) -> dict[str, Any]:
     return {
         "semgrep_scan": {
             "deployment_id": DEPLOYMENT_ID,
-            "started_at": _text(meta.get("started_at")) or scan.created_at,
-            "completed_at": _text(meta.get("completed_at")) or scan.completed_at or None,
+            "started_at": _text(meta.get("started_at")) or _text(scan.created_at),
+            "completed_at": _text(meta.get("completed_at")) or scan.completed_at or None,  # null in the example too
             "exit_code": 1 if scan.blocking else 0,
-            "repository": scan.repository,
+            "repository": _text(scan.repository),
             "ci_job_url": _text(meta.get("ci_job_url")),
             "environment": _text(meta.get("environment")),
-            "commit": scan.commit,
+            "commit": _text(scan.commit),
             "commit_committer_email": _text(meta.get("commit_committer_email")),
             "commit_timestamp": _text(meta.get("commit_timestamp")),
             "commit_author_email": _text(meta.get("commit_author_email")),

@@ -179,7 +179,8 @@ def _object(doc: Any) -> dict[str, Any]:
 
 def parse_new(doc: Any) -> IntegrationDraft:
     """A POST body. Unset: enabled true, all repositories and policies, both webhook events,
-    and a generated webhook secret (returned once)."""
+    and no webhook secret (unsigned requests); signing is opt-in with `"secret": true`
+    (generated, returned once) or `"secret": "whsec_..."`."""
     doc = _object(doc)
     type_ = doc.get("type")
     if type_ not in TYPES:
@@ -194,9 +195,9 @@ def parse_new(doc: Any) -> IntegrationDraft:
         config["addresses"] = _addresses(doc.get("addresses"))
     if type_ == "webhook":
         config["events"] = _events(doc["events"]) if "events" in doc else list(EVENTS)
-        secret_action, secret = _secret(doc["secret"]) if "secret" in doc else ("generate", None)
+        secret_action, secret = _secret(doc["secret"]) if "secret" in doc else ("keep", None)
         if secret_action == "remove":
-            secret_action = "keep"  # nothing to remove yet: an unsigned webhook
+            secret_action = "keep"  # null/false on POST: an unsigned webhook, nothing to remove
     filters = _filters(doc.get("filters") or {}, {"repositories": [], "policies": list(MODES)})
     name = _name(doc["name"]) if doc.get("name") is not None else _default_name(type_, config)
     enabled = _bool(doc["enabled"], "enabled") if "enabled" in doc else True

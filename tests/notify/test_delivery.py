@@ -35,7 +35,7 @@ def deliveries(client: Any, headers: dict[str, str], integration_id: int) -> lis
 def test_fails_twice_then_succeeds_with_the_same_webhook_id(client: Any, app: Any, storage: Any,
                                                             admin_headers: dict[str, str], upload_token: str) -> None:
     with Receiver(Reply(500), Reply(503)) as receiver:
-        hook = add_webhook(client, admin_headers, receiver.url)
+        hook = add_webhook(client, admin_headers, receiver.url, secret=True)
         scan_with_findings(client, upload_token, "a", "b")
         run_jobs(app)  # notify_scan + first attempt
         assert len(receiver.requests) == 1

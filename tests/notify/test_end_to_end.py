@@ -22,7 +22,7 @@ def test_admin_story(client: Any, app: Any, storage: Any, admin_headers: dict[st
     example_scan = json.loads((FIXTURES / "scan.json").read_text())["semgrep_scan"]
     with Receiver() as receiver:
         # 1. the admin adds a webhook and presses "test"
-        made = client.post(API, json={"type": "webhook", "name": "SIEM", "url": receiver.url,
+        made = client.post(API, json={"type": "webhook", "name": "SIEM", "url": receiver.url, "secret": True,
                                       "filters": {"repositories": ["octo/*"]}}, headers=admin_headers)
         assert made.status_code == 201
         hook = made.json()
@@ -68,6 +68,8 @@ def test_admin_story(client: Any, app: Any, storage: Any, admin_headers: dict[st
     assert {i["id"] for i in pr_items} == {fingerprint_of("c"), fingerprint_of("d")}
     for item in pr_items:
         assert list(item) == list(example_finding)
+        for key, value in example_finding.items():
+            assert type(item[key]) is type(value), (key, item[key])  # never null where the example has a value
         assert item["ref"] == "refs/heads/feature"
         assert item["first_seen_scan_id"] == str(pr1["id"])
         assert item["metadata"]["semgrep.policy"]["slug"] == "comment"
@@ -80,6 +82,9 @@ def test_admin_story(client: Any, app: Any, storage: Any, admin_headers: dict[st
     assert [s["id"] for s in summaries] == [str(x["id"]) for x in (base, pr1, pr2, merged)]
     for s in summaries:
         assert list(s) == list(example_scan)
+        for key, value in example_scan.items():
+            if value is not None:  # completed_at, exit_code: null in the example (a running scan)
+                assert type(s[key]) is type(value), (key, s[key])
     assert [s["on"] for s in summaries] == ["push", "pull_request", "pull_request", "push"]
     assert summaries[1]["pull_request_id"] == "7" and summaries[1]["pull_request_title"] == "Add db"
     assert summaries[1]["ci_job_url"] == "https://ci.example/7" and summaries[1]["exit_code"] == 0

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
 
-from tests.notify.helpers import Receiver, Reply, verify_standard_webhook
+from tests.notify.helpers import Receiver, Reply, make_finding, run_jobs, scan_body, upload, verify_standard_webhook
 
 API = "/api/v1/integrations"
 
@@ -24,8 +25,9 @@ def test_admin_token_required(client: Any) -> None:
 
 
 def test_webhook_crud_and_write_only_secret(client: Any, admin_headers: dict[str, str]) -> None:
-    made = create(client, admin_headers, type="webhook", url="https://hooks.example.com/in", name="SIEM")
+    made = create(client, admin_headers, type="webhook", url="https://hooks.example.com/in", name="SIEM", secret=True)
     assert made["secret"].startswith("whsec_"), "a generated secret is returned once"
+    assert len(base64.b64decode(made["secret"][len("whsec_"):])) == 32
     assert made["has_secret"] is True and made["enabled"] is True
     assert made["events"] == ["findings", "scan"]
     assert made["filters"] == {"repositories": [], "policies": ["monitor", "comment", "block"]}
@@ -66,6 +68,76 @@ def test_unsigned_webhook(client: Any, admin_headers: dict[str, str]) -> None:
     assert made["has_secret"] is False and "secret" not in made
 
 
+def test_signing_is_opt_in(client: Any, admin_headers: dict[str, str]) -> None:
+    """No `secret` on POST: an unsigned webhook (the contract signs only "when the integration has a secret")."""
+    with Receiver() as receiver:
+        made = create(client, admin_headers, type="webhook", url=receiver.url)
+        assert made["has_secret"] is False and "secret" not in made and "warnings" not in made
+        assert client.get(f"{API}/{made['id']}", headers=admin_headers).json()["has_secret"] is False
+        assert client.post(f"{API}/{made['id']}/test", headers=admin_headers).json()["ok"] is True
+        unsigned = receiver.requests[-1]
+        assert "webhook-signature" not in unsigned.headers
+        assert unsigned.headers["webhook-id"].startswith("msg_") and unsigned.headers["webhook-timestamp"].isdigit()
+
+        # opting in later: PATCH "secret": true generates one and returns it once
+        signed = client.patch(f"{API}/{made['id']}", json={"secret": True}, headers=admin_headers).json()
+        assert signed["has_secret"] is True and signed["secret"].startswith("whsec_")
+        assert "secret" not in client.get(f"{API}/{made['id']}", headers=admin_headers).json()
+        assert client.post(f"{API}/{made['id']}/test", headers=admin_headers).json()["ok"] is True
+        assert verify_standard_webhook(signed["secret"], receiver.requests[-1].headers, receiver.requests[-1].body)
+
+        # and back: PATCH "secret": null removes it
+        cleared = client.patch(f"{API}/{made['id']}", json={"secret": None}, headers=admin_headers).json()
+        assert cleared["has_secret"] is False and "secret" not in cleared
+        assert client.post(f"{API}/{made['id']}/test", headers=admin_headers).json()["ok"] is True
+        assert "webhook-signature" not in receiver.requests[-1].headers
+
+        # a PATCH that does not mention the secret keeps it
+        own = "whsec_" + base64.b64encode(bytes(range(32))).decode()
+        client.patch(f"{API}/{made['id']}", json={"secret": own}, headers=admin_headers)
+        kept = client.patch(f"{API}/{made['id']}", json={"name": "renamed"}, headers=admin_headers).json()
+        assert kept["has_secret"] is True and "secret" not in kept
+        client.post(f"{API}/{made['id']}/test", headers=admin_headers)
+        assert verify_standard_webhook(own, receiver.requests[-1].headers, receiver.requests[-1].body)
+
+
+def test_secret_key_needed_only_when_a_secret_is_asked_for(client_with: Any, admin_headers: dict[str, str]) -> None:
+    client = client_with(secret_key=None)
+    with Receiver() as receiver:
+        made = client.post(API, json={"type": "webhook", "url": receiver.url}, headers=admin_headers)
+        assert made.status_code == 201, "an unsigned webhook needs no FORGE_APP_SECRET_KEY"
+        hook_id = made.json()["id"]
+        assert client.post(f"{API}/{hook_id}/test", headers=admin_headers).json()["ok"] is True
+        for body in ({"type": "webhook", "url": receiver.url, "secret": True},
+                     {"type": "webhook", "url": receiver.url, "secret": "whsec_" + "A" * 44}):
+            r = client.post(API, json=body, headers=admin_headers)
+            assert r.status_code == 400 and r.json()["error"] == "secret_key_missing", r.text
+            assert "FORGE_APP_SECRET_KEY" in r.json()["detail"] and "unsigned" in r.json()["detail"]
+        r = client.patch(f"{API}/{hook_id}", json={"secret": True}, headers=admin_headers)
+        assert r.status_code == 400 and r.json()["error"] == "secret_key_missing"
+        assert client.patch(f"{API}/{hook_id}", json={"secret": None}, headers=admin_headers).status_code == 200
+    assert len(client.get(API, headers=admin_headers).json()) == 1
+
+
+def test_stored_secret_without_its_key_fails_clearly(client: Any, client_with: Any, admin_headers: dict[str, str],
+                                                     upload_token: str, storage: Any) -> None:
+    """A secret stored under one FORGE_APP_SECRET_KEY, read by a server without it: not sent, not retried."""
+    with Receiver() as receiver:
+        made = create(client, admin_headers, type="webhook", url=receiver.url, secret=True, events=["findings"])
+        keyless = client_with(secret_key=None)
+        result = keyless.post(f"{API}/{made['id']}/test", headers=admin_headers).json()
+        assert result["ok"] is False and "FORGE_APP_SECRET_KEY" in result["error"]
+        assert '"secret": true' in result["error"]
+        upload(keyless, upload_token, scan_body([make_finding("a")], commit="a" * 40, branch="main"))
+        run_jobs(keyless.app)
+        assert receiver.requests == []
+    findings = [d for d in client.get(f"{API}/{made['id']}/deliveries", headers=admin_headers).json()
+                if d["kind"] == "findings"]
+    assert [(d["status"], d["attempts"]) for d in findings] == [("failed", 1)]
+    assert "FORGE_APP_SECRET_KEY" in findings[0]["error"]
+    assert storage.jobs(kind="deliver_notification", status="queued") == []
+
+
 def test_slack_and_email_shapes(client_with: Any, admin_headers: dict[str, str]) -> None:
     client = client_with(smtp_url="smtp://127.0.0.1:2525", email_from="forge-app@example.com")
     slack = create(client, admin_headers, type="slack", url="https://hooks.slack.com/services/T/B/x")
@@ -76,11 +148,40 @@ def test_slack_and_email_shapes(client_with: Any, admin_headers: dict[str, str])
     assert mail["filters"]["repositories"] == ["octo/*"]
 
 
-def test_email_needs_smtp_configured(client: Any, admin_headers: dict[str, str]) -> None:
+def test_email_is_saved_without_smtp_and_fails_clearly(client: Any, app: Any, storage: Any,
+                                                       admin_headers: dict[str, str], upload_token: str) -> None:
+    """No SMTP settings: the integration is saved with a warning; sending fails at once, naming the variables."""
     r = client.post(API, json={"type": "email", "addresses": ["a@example.com"]}, headers=admin_headers)
-    assert r.status_code == 400
-    assert r.json()["error"] == "email_not_configured"
-    assert "FORGE_APP_SMTP_URL" in r.json()["detail"] and "FORGE_APP_EMAIL_FROM" in r.json()["detail"]
+    assert r.status_code == 201, r.text
+    made = r.json()
+    [warning] = made["warnings"]
+    assert "FORGE_APP_SMTP_URL" in warning and "FORGE_APP_EMAIL_FROM" in warning
+    assert "warnings" not in client.get(f"{API}/{made['id']}", headers=admin_headers).json()
+
+    result = client.post(f"{API}/{made['id']}/test", headers=admin_headers).json()
+    assert result["ok"] is False and result["status_code"] is None
+    assert "FORGE_APP_SMTP_URL" in result["error"] and "FORGE_APP_EMAIL_FROM" in result["error"]
+
+    upload(client, upload_token, scan_body([make_finding("a")], commit="a" * 40, branch="main"))
+    run_jobs(app)
+    [mail] = [d for d in client.get(f"{API}/{made['id']}/deliveries", headers=admin_headers).json()
+              if d["kind"] == "email"]
+    assert (mail["status"], mail["attempts"]) == ("failed", 1), "a missing config is not retried"
+    assert "FORGE_APP_SMTP_URL" in mail["error"] and "FORGE_APP_EMAIL_FROM" in mail["error"]
+    assert "gave up" not in mail["error"]
+    assert storage.jobs(kind="deliver_notification", status="queued") == []
+
+
+def test_email_half_configured_names_what_is_missing(client_with: Any, admin_headers: dict[str, str]) -> None:
+    client = client_with(smtp_url="smtp://127.0.0.1:2525", email_from=None)
+    made = client.post(API, json={"type": "email", "addresses": ["a@example.com"]}, headers=admin_headers).json()
+    assert "FORGE_APP_EMAIL_FROM is not set" in made["warnings"][0]
+    result = client.post(f"{API}/{made['id']}/test", headers=admin_headers).json()
+    assert result["ok"] is False and "FORGE_APP_EMAIL_FROM is not set" in result["error"]
+    # once configured, PATCH answers carry no warning
+    configured = client_with(smtp_url="smtp://127.0.0.1:2525", email_from="forge-app@example.com")
+    patched = configured.patch(f"{API}/{made['id']}", json={"name": "team"}, headers=admin_headers).json()
+    assert "warnings" not in patched
 
 
 BAD_FIELDS = [
@@ -148,7 +249,7 @@ def test_unknown_ids_are_404(client: Any, admin_headers: dict[str, str], path: s
 
 def test_test_button_reports_success_and_failure(client: Any, admin_headers: dict[str, str]) -> None:
     with Receiver(Reply(200), Reply(500, body=b"boom")) as receiver:
-        made = create(client, admin_headers, type="webhook", url=receiver.url)
+        made = create(client, admin_headers, type="webhook", url=receiver.url, secret=True)
         ok = client.post(f"{API}/{made['id']}/test", headers=admin_headers)
         assert ok.status_code == 200
         result = ok.json()
@@ -209,7 +310,7 @@ def test_answers_match_the_openapi_description(client: Any, admin_headers: dict[
         assert errors == [], (method, path, errors)
 
     with Receiver() as receiver:
-        body = {"type": "webhook", "url": receiver.url, "filters": {"repositories": ["octo/*"]}}
+        body = {"type": "webhook", "url": receiver.url, "filters": {"repositories": ["octo/*"]}, "secret": True}
         made = client.post(API, json=body, headers=admin_headers)
         check("post", API, made, body)
         hook_id = made.json()["id"]
@@ -221,3 +322,7 @@ def test_answers_match_the_openapi_description(client: Any, admin_headers: dict[
         check("get", f"{API}/{hook_id}/deliveries", client.get(f"{API}/{hook_id}/deliveries", headers=admin_headers))
         bad = client.post(API, json={"type": "nope"}, headers=admin_headers)
         check("post", API, bad, {"type": "nope"})
+        mail = {"type": "email", "addresses": ["a@example.com"]}  # saved with a warning: SMTP is not configured
+        warned = client.post(API, json=mail, headers=admin_headers)
+        assert warned.json()["warnings"]
+        check("post", API, warned, mail)

@@ -110,3 +110,24 @@ def test_nothing_new_means_no_findings_post(client: Any, app: Any, admin_headers
         upload(client, upload_token, scan_body([], commit=SHA_MAIN, branch="main"))
         run_jobs(app)
     assert receiver.findings_posts() == [] and len(receiver.scan_posts()) == 1
+
+
+def test_monitor_findings_are_forwarded_by_default_and_can_be_left_out(client: Any, app: Any,
+                                                                       admin_headers: dict[str, str],
+                                                                       upload_token: str) -> None:
+    """`filters.policies` defaults to all three modes, monitor included (docs/notifications.md)."""
+    with Receiver() as everything, Receiver() as no_monitor:
+        made = add(client, admin_headers, everything.url)
+        assert made["filters"]["policies"] == ["monitor", "comment", "block"]
+        add(client, admin_headers, no_monitor.url, filters={"policies": ["comment", "block"]})
+        client.put("/api/v1/policies", headers=admin_headers,
+                   json={"default": "comment", "rules": {"python.style.*": "monitor"}})
+        upload(client, upload_token, scan_body(
+            [make_finding("loud"), make_finding("quiet", rule="python.style.print", line=50, severity="info")],
+            commit=SHA_MAIN, branch="main"))
+        run_jobs(app)
+    assert sorted(everything.finding_ids()) == sorted([fingerprint_of("loud"), fingerprint_of("quiet")])
+    quiet = next(i["semgrep_finding"] for r in everything.findings_posts() for i in r.json()
+                 if i["semgrep_finding"]["id"] == fingerprint_of("quiet"))
+    assert quiet["metadata"]["semgrep.policy"]["slug"] == "monitor" and quiet["metadata"]["dev.semgrep.actions"] == []
+    assert no_monitor.finding_ids() == [fingerprint_of("loud")]

@@ -67,23 +67,71 @@ def test_findings_payload_has_every_documented_field_with_its_type() -> None:
     assert set(example["metadata"]) <= set(ours["metadata"])
 
 
-def test_missing_values_are_empty_strings_or_null_never_absent() -> None:
+def _non_null_types(example: dict[str, Any], ours: dict[str, Any]) -> None:
+    """Every field the example has a value for has that JSON type in ours: never null."""
+    for key, value in example.items():
+        if value is not None:
+            assert json_type(ours[key]) == json_type(value), (key, ours[key])
+
+
+def test_missing_values_are_empty_never_null_never_absent() -> None:
+    """A finding with no columns, rule info, metadata or snippet, in a scan with no branch or meta:
+    strings are "", lists [], columns 1 (tests/fixtures/semgrep-webhooks has ints there)."""
     bare = Finding(rule_id="r", path="p.py", start_line=3, end_line=3, message="m", severity="info",
                    fingerprint=Fingerprint("1" * 32, "2" * 16))
     item = NotifiedFinding(bare, "monitor", "1" * 32, None, None)
     ours = findings_payload([item], scan_record(branch=None, meta={}))[0]["semgrep_finding"]
     example = json.loads((FIXTURES / "findings.json").read_text())[0]["semgrep_finding"]
     assert list(ours) == list(example)
-    for key, value in example.items():
-        if isinstance(value, str):
-            assert ours[key] == "" or isinstance(ours[key], str), key
-        elif isinstance(value, list):
-            assert ours[key] == [] or isinstance(ours[key], list), key
+    _non_null_types(example, ours)
+    _non_null_types(example["metadata"], ours["metadata"])
+    _non_null_types(example["metadata"]["semgrep.policy"], ours["metadata"]["semgrep.policy"])
     assert ours["ref"] == "" and ours["cwe"] == "" and ours["first_seen_scan_id"] == "" and ours["start_date"] == ""
-    assert ours["column"] is None and ours["end_column"] is None
-    assert ours["severity"] == 0
+    assert ours["category"] == "" and ours["license"] == "" and ours["source"] == "" and ours["vulnerability"] == ""
+    assert ours["references"] == [] and ours["technology"] == []
+    assert (ours["line"], ours["column"], ours["end_line"], ours["end_column"]) == (3, 1, 3, 1)
+    assert ours["severity"] == 0 and ours["index"] == 0
+    assert ours["metadata"]["semgrep.url"] == ""
     assert ours["metadata"]["dev.semgrep.actions"] == []
     assert ours["metadata"]["semgrep.policy"]["slug"] == "monitor"
+
+
+def test_null_metadata_values_do_not_leak_into_documented_fields() -> None:
+    odd = Finding(rule_id="r", path="p.py", start_line=3, end_line=3, message="m",
+                  metadata={"semgrep.url": None, "license": None, "vulnerability_class": None, "category": None})
+    ours = findings_payload([NotifiedFinding(odd, "comment", "1" * 32, 9, None)], scan_record())[0]["semgrep_finding"]
+    assert ours["metadata"]["semgrep.url"] == "" and ours["license"] == "" and ours["vulnerability"] == ""
+    assert ours["category"] == ""
+
+
+@pytest.mark.parametrize("start_col, end_col, start_line, end_line, snippet, expected", [
+    (5, 20, 10, 10, None, (5, 20)),  # known: as given
+    (None, None, 10, 10, None, (1, 1)),  # unknown, no snippet: the start of the line
+    (7, None, 10, 10, None, (7, 7)),  # an empty range at the start, never before it
+    (None, None, 10, 10, "    eval(x)", (1, 12)),  # a whole-line snippet: to the end of the line
+    (5, None, 10, 10, "    eval(x)\n", (5, 12)),  # its trailing newline does not count
+    (None, None, 10, 12, "a = (\n  1,\n)", (1, 2)),  # multi-line: the end of the last line
+    (None, None, 10, 12, None, (1, 1)),
+    (None, None, 10, 12, "only one line", (1, 1)),  # not the finding's lines: no derivation
+    (None, None, 10, 10, "requires login", (1, 1)),  # Semgrep's placeholder is not code
+    (0, 0, 10, 10, None, (1, 1)),  # not a 1-based column
+])
+def test_columns_are_always_integers(start_col: int | None, end_col: int | None, start_line: int, end_line: int,
+                                     snippet: str | None, expected: tuple[int, int]) -> None:
+    f = Finding(rule_id="r", path="p.py", start_line=start_line, end_line=end_line, start_col=start_col,
+                end_col=end_col, message="m", snippet=snippet)
+    ours = findings_payload([NotifiedFinding(f, "comment", "1" * 32, 1, None)], scan_record())[0]["semgrep_finding"]
+    assert (ours["column"], ours["end_column"]) == expected
+    assert (ours["line"], ours["end_line"]) == (start_line, end_line)
+
+
+def test_bare_scan_payload_is_never_null_where_the_example_has_a_value() -> None:
+    example = json.loads((FIXTURES / "scan.json").read_text())["semgrep_scan"]
+    ours = semgrep_scan(scan_record(branch=None, pull_request=None, meta={}, completed_at=None))["semgrep_scan"]
+    assert list(ours) == list(example)
+    _non_null_types(example, ours)
+    assert isinstance(ours["exit_code"], int), "known for a finished scan, although null in the example"
+    assert ours["branch"] == "" and ours["pull_request_id"] == "" and ours["ignored_files"] == []
 
 
 def test_scan_payload_has_every_documented_field_with_its_type() -> None:
@@ -92,10 +140,7 @@ def test_scan_payload_has_every_documented_field_with_its_type() -> None:
     assert list(body) == ["semgrep_scan"]
     ours = body["semgrep_scan"]
     assert list(ours) == list(example)
-    for key, value in example.items():
-        if value is None:  # completed_at, exit_code: null in the example because that scan was running
-            continue
-        assert json_type(ours[key]) == json_type(value), key
+    _non_null_types(example, ours)  # completed_at, exit_code: null in the example because that scan was running
     assert ours["exit_code"] == 1 and ours["on"] == "pull_request" and ours["pull_request_id"] == "7"
     assert ours["id"] == "42" and ours["repository"] == "octo/demo" and ours["branch"] == "feature"
     assert ours["completed_at"] == "2024-05-01T08:00:05+00:00"

@@ -76,9 +76,55 @@ def test_refused_when_saved(client_with: Any, admin_headers: dict[str, str], mon
             assert r.status_code == 400, url
             assert r.json()["error"] == "unsafe_target" and says in r.json()["detail"]
             assert "FORGE_APP_ALLOW_PRIVATE_TARGETS" in r.json()["detail"]
-        r = client.post(API, json={"type": "slack", "url": "https://gone.example/x"}, headers=admin_headers)
-        assert r.status_code == 400 and r.json()["error"] == "unresolvable_target"
+        r = client.post(API, json={"type": "webhook", "url": "http://intranet.example/", "enabled": False},
+                        headers=admin_headers)
+        assert r.status_code == 400 and r.json()["error"] == "unsafe_target", "disabled or not"
         assert client.get(API, headers=admin_headers).json() == []
+
+
+def test_private_targets_are_saved_when_allowed(client_with: Any, admin_headers: dict[str, str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    client = client_with(allow_private_targets=True)
+    with resolver(monkeypatch, {"intranet.example": ["192.168.10.20"]}):
+        r = client.post(API, json={"type": "webhook", "url": "https://intranet.example/hook"}, headers=admin_headers)
+    assert r.status_code == 201 and "warnings" not in r.json()
+
+
+def test_unresolvable_host_is_saved_with_a_warning(client_with: Any, admin_headers: dict[str, str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """No DNS (offline CI, a receiver not deployed yet) is not a reason to refuse: only
+    addresses inside the network are. The delivery checks again."""
+    client = client_with(allow_private_targets=False)
+    with resolver(monkeypatch, {"public.example": ["93.184.216.34"]}):
+        r = client.post(API, json={"type": "slack", "url": "https://gone.example/x"}, headers=admin_headers)
+        assert r.status_code == 201, r.text
+        [warning] = r.json()["warnings"]
+        assert "gone.example" in warning and "does not resolve" in warning
+        assert "/x" not in warning, "the host, never the full URL (Slack URLs are secrets)"
+        made = r.json()
+        assert "warnings" not in client.get(f"{API}/{made['id']}", headers=admin_headers).json()
+        r = client.patch(f"{API}/{made['id']}", json={"url": "https://public.example/x"}, headers=admin_headers)
+        assert r.status_code == 200 and "warnings" not in r.json()
+        r = client.patch(f"{API}/{made['id']}", json={"url": "https://gone-too.example/x"}, headers=admin_headers)
+        assert r.status_code == 200 and "gone-too.example" in r.json()["warnings"][0]
+        r = client.patch(f"{API}/{made['id']}", json={"name": "renamed"}, headers=admin_headers)
+        assert r.status_code == 200 and "warnings" not in r.json(), "the URL did not change: not checked again"
+    assert len(client.get(API, headers=admin_headers).json()) == 1
+
+
+def test_unresolvable_host_is_retried_at_delivery(client_with: Any, admin_headers: dict[str, str],
+                                                  upload_token: str, storage: Any,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    client = client_with(allow_private_targets=False)
+    with resolver(monkeypatch, {}):
+        made = client.post(API, json={"type": "webhook", "url": "https://later.example/hook", "events": ["scan"]},
+                           headers=admin_headers)
+        assert made.status_code == 201
+        upload(client, upload_token, scan_body([make_finding("a")], commit=SHA_MAIN, branch="main"))
+        run_jobs(client.app)
+    [d] = client.get(f"{API}/{made.json()['id']}/deliveries", headers=admin_headers).json()
+    assert d["status"] == "retrying" and "does not resolve" in d["error"] and d["next_attempt_at"]
+    assert storage.jobs(kind="deliver_notification", status="queued")
 
 
 def test_refused_when_patched(client_with: Any, admin_headers: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -88,6 +134,31 @@ def test_refused_when_patched(client_with: Any, admin_headers: dict[str, str], m
         assert made.status_code == 201
         r = client.patch(f"{API}/{made.json()['id']}", json={"url": "https://intranet.example/x"},
                          headers=admin_headers)
+        assert r.status_code == 400 and r.json()["error"] == "unsafe_target"
+
+
+def test_patched_url_is_checked_even_when_disabled(client_with: Any, admin_headers: dict[str, str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Changing `url` always runs the check: with `enabled: false` in the same PATCH, or on a
+    disabled integration (one PATCH away from sending)."""
+    client = client_with(allow_private_targets=False)
+    table = {"public.example": ["93.184.216.34"], "intranet.example": ["10.0.0.8"]}
+    with resolver(monkeypatch, table):
+        made = client.post(API, json={"type": "webhook", "url": "https://public.example/x"}, headers=admin_headers)
+        hook = f"{API}/{made.json()['id']}"
+        r = client.patch(hook, json={"url": "https://intranet.example/x", "enabled": False}, headers=admin_headers)
+        assert r.status_code == 400 and r.json()["error"] == "unsafe_target"
+        assert client.patch(hook, json={"enabled": False}, headers=admin_headers).status_code == 200
+        for body in ({"url": "https://intranet.example/x"}, {"url": "http://127.0.0.1:9/"},
+                     {"url": "https://intranet.example/x", "enabled": True}):
+            r = client.patch(hook, json=body, headers=admin_headers)
+            assert r.status_code == 400 and r.json()["error"] == "unsafe_target", body
+        stored = client.get(hook, headers=admin_headers).json()
+        assert stored["url"] == "https://public.example/x" and stored["enabled"] is False
+
+        # re-enabling checks the stored URL again: DNS may have changed while it was off
+        table["public.example"] = ["10.9.9.9"]
+        r = client.patch(hook, json={"enabled": True}, headers=admin_headers)
         assert r.status_code == 400 and r.json()["error"] == "unsafe_target"
 
 

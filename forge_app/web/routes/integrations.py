@@ -1,8 +1,13 @@
 """`/api/v1/integrations`: where notifications go (webhook, Slack, email), for admins.
 
-A webhook's signing secret is write-only: GET says `has_secret`, and a secret the
-server generates (`"secret": true`, or no `secret` on POST) is returned once, in the
-answer that created it. Targets are checked against SSRF when saved.
+Webhook signing is opt-in: without `secret` a webhook is unsigned; `"secret": true`
+has the server generate one, returned once in the answer that created it; a
+`"whsec_..."` secret is used as given. Secrets are write-only (GET says `has_secret`).
+
+Targets are checked against SSRF when saved: a URL that resolves to a non-public
+address is refused. What cannot be judged now is saved with a `warnings` list in the
+answer: a host that does not resolve (yet), an email integration on a server without
+SMTP settings. Deliveries check again and report the problem.
 """
 
 from __future__ import annotations
@@ -72,20 +77,28 @@ def _integration(request: Request) -> Integration:
     return integration
 
 
-async def _check_reachable(settings: Settings, draft: IntegrationDraft) -> None:
-    """Refuse targets inside our own network, and email without SMTP, before anything is saved."""
+async def _vet_target(settings: Settings, draft: IntegrationDraft, *, check_url: bool) -> list[str]:
+    """Refuse (400 `unsafe_target`) a URL that resolves inside our own network, before
+    anything is saved; return warnings for what does not stop the save."""
+    warnings: list[str] = []
     if draft.type == "email":
         try:
             smtp_config(settings)
         except SmtpConfigError as exc:
-            raise ApiError(400, "email_not_configured", str(exc)) from None
-        return
+            warnings.append(f"{exc}; the integration is saved, but its emails fail until then")
+        return warnings
+    if not check_url:
+        return warnings
     try:
         await vet_url(draft.config["url"], allow_private=settings.allow_private_targets)
     except TargetRefused as exc:
         raise ApiError(400, "unsafe_target", f"url refused: {exc}") from None
     except TargetUnresolvable as exc:
-        raise ApiError(400, "unresolvable_target", f"url refused: {exc}") from None
+        # Offline CI, split-horizon DNS, a receiver not deployed yet: not a reason to refuse.
+        # Every delivery checks again (and retries while it does not resolve).
+        warnings.append(f"url: {exc} (checked from this server just now); saved anyway: each delivery resolves "
+                        "it again, retries while it does not resolve, and refuses it if it points inside the network")
+    return warnings
 
 
 def _secret_to_store(settings: Settings, draft: IntegrationDraft) -> tuple[str | None, str | None]:
@@ -94,8 +107,10 @@ def _secret_to_store(settings: Settings, draft: IntegrationDraft) -> tuple[str |
         return None, None
     if not settings.secret_key:
         raise ApiError(400, "secret_key_missing",
-                       "set FORGE_APP_SECRET_KEY on the server first: webhook secrets are stored encrypted with it "
-                       '(or send "secret": null for an unsigned webhook)')
+                       "this webhook asks for a signing secret, but the server has no FORGE_APP_SECRET_KEY to "
+                       "encrypt it with: set FORGE_APP_SECRET_KEY (at least 32 characters, e.g. the output of "
+                       "openssl rand -base64 32) and restart the server, or leave out \"secret\" "
+                       "for an unsigned webhook")
     plain = generate_secret() if draft.secret_action == "generate" else draft.secret
     assert plain is not None
     return seal_secret(settings, plain), plain if draft.secret_action == "generate" else None
@@ -113,13 +128,15 @@ async def create_integration(request: Request) -> JSONResponse:
         draft = parse_new(await _body(request))
     except InvalidIntegration as exc:
         raise _invalid(exc) from None
-    await _check_reachable(settings, draft)
+    warnings = await _vet_target(settings, draft, check_url=True)
     sealed, shown = _secret_to_store(settings, draft)
     integration = _storage(request).create_integration(draft.type, draft.name, draft.config, sealed, draft.filters,
                                                        draft.enabled)
     doc = integration_json(integration)
     if shown:
         doc["secret"] = shown  # the only time it is ever returned
+    if warnings:
+        doc["warnings"] = warnings
     return JSONResponse(doc, status_code=201,
                         headers={"Location": f"{settings.public_url}/api/v1/integrations/{integration.id}"})
 
@@ -138,10 +155,11 @@ async def update_integration(request: Request) -> JSONResponse:
                             current.config)
     except InvalidIntegration as exc:
         raise _invalid(exc) from None
+    # A new URL is checked whatever `enabled` says (a disabled integration is one PATCH away
+    # from sending); re-enabling checks the stored URL again, since DNS may have changed.
+    changed_url = draft.config.get("url") != current.config.get("url")
     enabling = draft.enabled and not current.enabled
-    changed_target = draft.config != current.config
-    if draft.enabled and (enabling or changed_target):
-        await _check_reachable(settings, draft)
+    warnings = await _vet_target(settings, draft, check_url=changed_url or enabling)
     fields: dict[str, Any] = {"name": draft.name, "enabled": draft.enabled, "filters": draft.filters,
                               "config": draft.config}
     sealed, shown = _secret_to_store(settings, draft)
@@ -155,6 +173,8 @@ async def update_integration(request: Request) -> JSONResponse:
     doc = integration_json(integration)
     if shown:
         doc["secret"] = shown
+    if warnings:
+        doc["warnings"] = warnings
     return JSONResponse(doc)
 
 
@@ -202,7 +222,8 @@ _FILTERS = {
         "repositories": {"type": "array", "items": {"type": "string"},
                          "description": "repository names or fnmatch globs (octo/*); empty: all"},
         "policies": {"type": "array", "items": {"type": "string", "enum": ["monitor", "comment", "block"]},
-                     "description": "policy modes of the findings to forward; default all"},
+                     "description": "policy modes of the findings to forward; default all three, so monitor "
+                                    "findings are forwarded unless this list leaves monitor out"},
     },
 }
 OPENAPI_SCHEMAS = {
@@ -219,7 +240,12 @@ OPENAPI_SCHEMAS = {
                        "description": "webhook: which payloads to send; default both"},
             "has_secret": {"type": "boolean", "description": "webhook: requests are signed (Standard Webhooks)"},
             "secret": {"type": "string",
-                       "description": "only in the answer that generated it (POST without secret, or secret: true)"},
+                       "description": 'webhook: the generated signing secret, only in the answer to the POST or '
+                                      'PATCH that sent "secret": true (never again)'},
+            "warnings": {"type": "array", "items": {"type": "string"},
+                         "description": "POST and PATCH answers only, when there is something to say: problems that "
+                                        "did not stop the save (the host does not resolve now; email without "
+                                        "FORGE_APP_SMTP_URL / FORGE_APP_EMAIL_FROM on the server)"},
             "enabled": {"type": "boolean"},
             "filters": _FILTERS,
             "created_at": {"type": "string"},
@@ -228,15 +254,23 @@ OPENAPI_SCHEMAS = {
     },
     "IntegrationInput": {
         "type": "object",
-        "description": "POST: type and url/addresses required. PATCH: any subset (type cannot change).",
+        "description": "POST: type and url/addresses required. PATCH: any subset (type cannot change). "
+                       "A url resolving to a loopback, private, link-local, multicast or reserved address is "
+                       "refused (400 unsafe_target) unless FORGE_APP_ALLOW_PRIVATE_TARGETS; one that does not "
+                       "resolve now is saved with a warning.",
         "properties": {
             "type": {"type": "string", "enum": list(TYPES)},
             "name": {"type": "string"},
             "url": {"type": "string"},
             "addresses": {"type": "array", "items": {"type": "string"}},
             "events": {"type": "array", "items": {"type": "string", "enum": list(EVENTS)}},
-            "secret": {"description": 'webhook: "whsec_<base64 key of 24-64 bytes>", true to generate one '
-                                      "(the default on POST), or null for unsigned requests",
+            "secret": {"description": "webhook signing (Standard Webhooks), opt-in. Left out or null on POST: "
+                                      "unsigned requests (webhook-id and webhook-timestamp headers, no "
+                                      'webhook-signature). true: generate a secret (whsec_ + base64 of 32 random '
+                                      "bytes), returned once in this answer (on PATCH: rotation). "
+                                      '"whsec_<base64 key of 24-64 bytes>": use this one (not echoed). '
+                                      "PATCH null: remove the secret. Needs FORGE_APP_SECRET_KEY on the server "
+                                      "(400 secret_key_missing otherwise).",
                        "oneOf": [{"type": "string"}, {"type": "boolean"}], "nullable": True},
             "enabled": {"type": "boolean"},
             "filters": _FILTERS,
