@@ -7,7 +7,9 @@ https://api.bitbucket.org/2.0. Re-record with:
     FORGE_APP_RECORD_CASSETTES=1 .venv/bin/python -m pytest tests/bitbucket/test_bitbucket_cassettes.py
 
 Replay uses record_mode "none": any request not in the cassette fails the test, and
-every recorded request is validated against Bitbucket's API description.
+every recorded request is validated against Bitbucket's API description: the whole
+conversation (repository connection, a short hash known from a scan, publishing) stays
+within it, apart from following Bitbucket's own redirect of the pull request diff.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from forge_app.forges.bitbucket.client import BitbucketClient
 from forge_app.forges.bitbucket.commits import full_sha
 from forge_app.forges.bitbucket.connection import verify
 from forge_app.forges.connections import ConnectionRequest
-from storage import ReviewComment, Storage
-from tests.bitbucket.bitbucket_api_check import check_request
+from storage import NewScan, ReviewComment, Storage
+from tests.bitbucket.bitbucket_api_check import check_request, described_route
 from tests.bitbucket.bitbucket_scenario import EVAL, HEAD_FILES, PR, REPO, SOURCE_BRANCH, build_world, scan
 from tests.bitbucket.fake_bitbucket import FakeBitbucket
 
@@ -47,8 +49,11 @@ async def conversation(base_url: str, storage: Storage, head: str) -> dict[str, 
     info = await verify(ConnectionRequest("bitbucket", base_url, "repository", REPO, TOKEN, "webhook-secret"),
                         Settings())
     repo = storage.ensure_repository("bitbucket", REPO)
+    # CI uploaded the scan of the head: the webhook's 12-character hash resolves without a request.
+    storage.record_scan(NewScan(repo.id, head, SOURCE_BRANCH, "main", PR, False, None, ["semgrep"], [], {}, [],
+                                False))
     async with BitbucketApi(base_url, TOKEN) as api:
-        sha = await full_sha(storage, api, repo.id, REPO, head[:12])
+        sha = await full_sha(storage, api, repo.id, REPO, head[:12], pull_request=PR)
         client = BitbucketClient(api, storage, repo.id, REPO)
         pr = PullRequestRef(REPO, PR, sha, SOURCE_BRANCH)
         items = [ReviewItem(i + 1, f, "block" if f.rule_id == EVAL else "comment")
@@ -135,16 +140,23 @@ def test_every_recorded_request_matches_the_api_description() -> None:
     assert "authorization" not in text.lower() and TOKEN not in text and "127.0.0.1" not in text
     interactions = yaml.safe_load(text)["interactions"]
     methods = set()
+    redirected_to: set[str] = set()
     for interaction in interactions:
         request = interaction["request"]
         url = urlsplit(request["uri"])
+        followed = request["uri"] in redirected_to
         assert f"{url.scheme}://{url.netloc}" == "https://api.bitbucket.org"
         body = request.get("body")
         if isinstance(body, str):
             body = body.encode()
         headers = {k: v[0] if isinstance(v, list) else v for k, v in request["headers"].items()}
         check_request(request["method"], url.path.removeprefix("/2.0"), query=url.query,
-                      headers={k: v for k, v in headers.items() if k.lower() == "content-type"}, body=body or None)
+                      headers={k: v for k, v in headers.items() if k.lower() == "content-type"}, body=body or None,
+                      redirected=followed)
+        assert followed or described_route(request["method"], url.path.removeprefix("/2.0")), request["uri"]
+        location = {k.lower(): v for k, v in interaction["response"]["headers"].items()}.get("location")
+        if location:
+            redirected_to.add(location[0] if isinstance(location, list) else location)
         methods.add((request["method"], url.path.split("/")[-1]))
     assert {("GET", "diff"), ("POST", "comments"), ("PUT", "forge-app"), ("POST", "annotations"),
             ("POST", "build"), ("POST", "resolve")} <= methods

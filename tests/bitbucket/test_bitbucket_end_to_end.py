@@ -1,7 +1,11 @@
 """The whole story on Bitbucket Cloud, with a workspace token and with a repository token:
-connection → PR webhook → base and PR scans → inline comments, Code Insights report,
+connection → base scan, PR webhook and PR scan → inline comments, Code Insights report,
 build status → redelivery and re-upload change nothing → a fix resolves its thread
-and a re-indent adds nothing."""
+and a re-indent adds nothing.
+
+Every request stays within Bitbucket's API description: the webhooks' 12-character hashes
+are known from the scans CI uploaded, so the last-resort commit lookup is never sent, and
+only a workspace connection's check uses its one allow-listed route."""
 
 from __future__ import annotations
 
@@ -32,24 +36,25 @@ def test_pull_request_story(kind, client, app, storage, admin_headers, fake: Fak
     r = client.put("/api/v1/policies", headers=admin_headers, json={"default": "comment", "rules": {EVAL: "block"}})
     assert r.status_code == 200, r.text
     upload_token = storage.create_upload_token("bitbucket", REPO)
+    allowed = ["GET /repositories/acme"] if kind == "workspace" else []  # the connection check's
+    assert fake.outside_description == allowed
 
-    # The PR is opened: the 12-character head hash is resolved and the PR remembered.
+    # CI: a base scan of main (the old rule set); the PR is opened, and CI uploads its scan.
+    upload(client, upload_token, upload_body(world.base, scan(BASE_FILES, RULES), branch="main", pull_request=None))
     body, headers = delivery("pullrequest_created", head=world.head, base=world.base)
     r = client.post("/webhooks/bitbucket", content=body, headers=headers)
     assert r.status_code == 202 and r.json()["status"] == "accepted"
-    drain(app)
-    repo = storage.find_repository("bitbucket", REPO)
-    assert repo is not None
-    pr_meta = storage.forge_object(repo.id, f"pr:{PR}", "pull_request")
-    assert pr_meta["head_sha"] == world.head and pr_meta["source_branch"] == SOURCE_BRANCH
-    assert fake.requests("GET", f"/commit/{world.head[:12]}")
-
-    # CI: a base scan of main (the old rule set), then the PR scan.
-    upload(client, upload_token, upload_body(world.base, scan(BASE_FILES, RULES), branch="main", pull_request=None))
     pr_scan = upload_body(world.head, scan(HEAD_FILES), branch=SOURCE_BRANCH, pull_request=PR)
     first = upload(client, upload_token, pr_scan)
     assert first["counts"] == {"new": 3, "fixed": 0, "unchanged": 2} and first["blocking"] is True
     drain(app)
+    # The webhook's 12-character head hash was resolved from the scan: no lookup of any kind.
+    repo = storage.find_repository("bitbucket", REPO)
+    assert repo is not None
+    pr_meta = storage.forge_object(repo.id, f"pr:{PR}", "pull_request")
+    assert pr_meta["head_sha"] == world.head and pr_meta["source_branch"] == SOURCE_BRANCH
+    assert fake.outside_description == allowed
+    assert not [s for s in fake.seen if s.method == "GET" and s.path == f"/repositories/{REPO}/pullrequests/{PR}"]
 
     # Exactly the new findings on added lines are commented, on those lines.
     inline = _inline(fake)
@@ -76,6 +81,7 @@ def test_pull_request_story(kind, client, app, storage, admin_headers, fake: Fak
     assert fake.requests("GET", f"/pullrequests/{PR}/diff")[0].status == 302
     followed = fake.requests("GET", f"/{REPO}/diff/")
     assert followed and all("authorization" in s.headers for s in followed)
+    assert fake.followed_redirects == [f"GET {s.path}" for s in followed]
     states = [s["state"] for name, sha, s in fake.status_history if sha == world.head]
     assert states == ["INPROGRESS", "FAILED"]
     status = fake.statuses[(REPO, world.head)]["forge-app"]
@@ -116,3 +122,4 @@ def test_pull_request_story(kind, client, app, storage, admin_headers, fake: Fak
     assert fake.statuses[(REPO, world.fix)]["forge-app"]["state"] == "SUCCESSFUL"
     assert PICKLE in " ".join(a["summary"] for a in fake.annotations[(REPO, world.fix, "forge-app")].values())
     assert storage.count_jobs("failed") == 0
+    assert fake.outside_description == allowed  # still nothing but the connection check

@@ -7,8 +7,10 @@ a note added to a resolved discussion reopens it, a commit status cannot go from
 running to running, lists are paginated with Link headers, tokens have scopes.
 
 EVERY request is validated against tests/fixtures/gitlab/api-contract.openapi.json.
-Only the three read-only lookups the connection check needs are outside that contract;
-they are listed in OUTSIDE_CONTRACT with their reason and recorded separately.
+A route the contract does not have is answered 404 and recorded in `violations`
+(which fails the test), unless it is in the explicit allow-list OUTSIDE_CONTRACT;
+a request the contract describes but would refuse (wrong body, query) is answered 400
+and recorded the same way. Allowed requests are recorded in `outside_contract`.
 """
 
 from __future__ import annotations
@@ -33,14 +35,16 @@ from starlette.routing import Route
 
 from tests.support.openapi_check import api_description
 
+# The ONLY requests outside the contract the app may send (method, path regex) -> why.
+# Everything else outside it is answered 404 and recorded as a violation.
 OUTSIDE_CONTRACT: dict[tuple[str, str], str] = {
-    ("GET", r"/personal_access_tokens/self"):
-        "connection check: the token's scopes (GitLab docs personal_access_tokens.md, 15.5+)",
-    ("GET", r"/projects/[^/]+"):
-        "connection check: project id, default branch and web URL (GitLab docs projects.md)",
+    # A group connection has no project to probe, and the contract has no group route: this
+    # read-only GET is the one way to tell that the group exists and the token sees it
+    # (GitLab docs groups.md). Project connections never send it (docs/gitlab.md).
     ("GET", r"/groups/[^/]+"):
-        "connection check: group id and web URL (GitLab docs groups.md)",
+        "group connection check: the group exists and the token sees it",
 }
+UNKNOWN_ROUTE = ("PathNotFound", "OperationNotFound")
 TIMESTAMP = "2024-05-01T12:00:00.000Z"
 BOT = {"id": 77, "username": "forge-app-bot", "name": "forge-app", "state": "active"}
 SUGGESTION_RE = re.compile(r"^(`{3,})suggestion:-(\d+)\+(\d+)\s*$", re.M)
@@ -83,8 +87,7 @@ def added_lines(diff: str) -> dict[int, tuple[int, int]]:
 @dataclass
 class Token:
     scopes: list[str]
-    self_endpoint: bool = True  # False: GET /personal_access_tokens/self is 404 (older GitLab, other token kinds)
-    access_level: int = 40
+    access_level: int = 40  # the token user's role on every project (30: Developer, 20: Reporter)
 
 
 @dataclass
@@ -238,16 +241,17 @@ class FakeGitLab:
             return response
 
     def _answer(self, request: Request, rec: Recorded, headers: dict[str, str], body_bytes: bytes) -> Response:
-        outside = next((why for (m, pattern), why in OUTSIDE_CONTRACT.items()
-                        if m == rec.method and re.fullmatch(pattern, rec.path)), None)
-        if outside is not None:
+        problems = self.contract.errors(rec.method, rec.path, query=rec.query, headers=headers,
+                                        body=body_bytes or None)
+        if problems and all(p.startswith(UNKNOWN_ROUTE) for p in problems):
+            allowed = any(m == rec.method and re.fullmatch(pattern, rec.path) for m, pattern in OUTSIDE_CONTRACT)
+            if not allowed:
+                self.violations.append(f"{rec.method} {rec.path}: not in the contract: {problems}")
+                return JSONResponse({"message": "404 Not Found (not in the API contract)"}, 404)
             self.outside_contract.append(f"{rec.method} {rec.path}")
-        else:
-            problems = self.contract.errors(rec.method, rec.path, query=rec.query, headers=headers,
-                                            body=body_bytes or None)
-            if problems:
-                self.violations.append(f"{rec.method} {rec.path}: {problems}")
-                return JSONResponse({"message": "400 contract violation", "problems": problems}, 400)
+        elif problems:
+            self.violations.append(f"{rec.method} {rec.path}: {problems}")
+            return JSONResponse({"message": "400 contract violation", "problems": problems}, 400)
         token = headers.get("private-token") or headers.get("authorization", "").removeprefix("Bearer ")
         tok = self.tokens.get(token)
         if tok is None:
@@ -273,8 +277,6 @@ class FakeGitLab:
     def _routes(self) -> list[tuple[tuple[str, str], Any]]:
         mr = r"/projects/([^/]+)/merge_requests/(\d+)"
         return [
-            (("GET", r"/personal_access_tokens/self"), self._token_self),
-            (("GET", r"/projects/([^/]+)"), self._get_project),
             (("GET", r"/groups/([^/]+)"), self._get_group),
             (("GET", mr), self._get_mr),
             (("GET", mr + r"/versions"), self._versions),
@@ -320,23 +322,6 @@ class FakeGitLab:
                 links.append(f'<{base}?{urlencode(dict(params, page=number))}>; rel="{rel}"')
         headers["Link"] = ", ".join(links)
         return JSONResponse(chunk, headers=headers)
-
-    def _token_self(self, request: Request, tok: Token, params: dict, body: Any) -> Response:
-        if not tok.self_endpoint:
-            return JSONResponse({"message": "404 Not Found"}, 404)
-        return JSONResponse({"id": 42, "name": "forge-app", "revoked": False, "created_at": TIMESTAMP,
-                             "scopes": tok.scopes, "user_id": BOT["id"], "active": True, "expires_at": None})
-
-    def _get_project(self, request: Request, tok: Token, params: dict, body: Any, ref: str) -> Response:
-        project = self._project(ref)
-        if project is None:
-            return self._not_found("Project")
-        return JSONResponse({
-            "id": project.id, "path_with_namespace": project.path, "name": project.path.rsplit("/", 1)[-1],
-            "default_branch": project.default_branch, "web_url": project.web_url,
-            "permissions": {"project_access": {"access_level": tok.access_level, "notification_level": 3},
-                            "group_access": None},
-        })
 
     def _get_group(self, request: Request, tok: Token, params: dict, body: Any, ref: str) -> Response:
         ref = ref.replace("%2F", "/")
@@ -485,10 +470,10 @@ class FakeGitLab:
         project = self._project(ref)
         if project is None:
             return self._not_found("Project")
-        if tok.access_level < 30:
+        if tok.access_level < 30:  # authorize! :create_commit_status
             return JSONResponse({"message": "403 Forbidden"}, 403)
-        if sha not in project.commits:
-            return JSONResponse({"message": "404 References for commit Not Found"}, 404)
+        if sha not in project.commits:  # not_found! 'Commit'
+            return self._not_found("Commit")
         name = body.get("name") or body.get("context") or "default"
         history = self.statuses.setdefault((project.id, sha), [])
         current = next((s for s in reversed(history) if s["name"] == name), None)

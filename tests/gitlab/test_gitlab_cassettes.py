@@ -158,8 +158,8 @@ def test_connection_check_replays_offline() -> None:
     with _recorder("none").use_cassette("gitlab_connection_check.yaml") as cassette:
         project, group = _check(RECORDED_HOST)
         assert cassette.all_played
-    assert project["project_id"] == PROJECT_ID and project["default_branch"] == "main"
-    assert project["token_scopes"] == ["api"] and group["group_id"] == 55
+    assert project == {"checked": "commit status write", "api_url": f"{RECORDED_HOST}/api/v4"}
+    assert group["group_id"] == 55 and group["full_path"] == "acme"
 
 
 def _interactions(name: str) -> list[dict[str, Any]]:
@@ -187,5 +187,8 @@ def test_recorded_requests_match_the_contract_and_hold_no_secret(name: str) -> N
     if name == "gitlab_review.yaml":
         assert outside == []  # reviewing an MR stays entirely within the contract
     else:
-        assert outside == ["GET /personal_access_tokens/self", "GET /projects/acme%2Fshop",
-                           "GET /personal_access_tokens/self", "GET /groups/acme"]
+        # The project check is one contract request; the group check adds its one allowed GET.
+        assert outside == ["GET /groups/acme"]
+        assert [(i["request"]["method"], urlsplit(i["request"]["uri"]).path) for i in _interactions(name)] == [
+            ("POST", f"/api/v4/projects/acme%2Fshop/statuses/{'0' * 40}"),
+            ("POST", f"/api/v4/projects/0/statuses/{'0' * 40}"), ("GET", "/api/v4/groups/acme")]

@@ -183,6 +183,7 @@ def test_merge_request_story(client: Any, admin_headers: dict[str, str], storage
         "forge": "gitlab", "base_url": gitlab.url, "scope": "project", "target": PROJECT, "token": TOKEN,
         "webhook_secret": SECRET})
     assert r.status_code == 201, r.text
+    assert [(q.method, q.path) for q in gitlab.requests] == [("POST", f"/projects/acme%2Fshop/statuses/{'0' * 40}")]
     assert client.put("/api/v1/policies", headers=admin_headers, json=POLICY).status_code == 200
     upload_token = storage.create_upload_token("gitlab", PROJECT)
 
@@ -201,7 +202,7 @@ def test_merge_request_story(client: Any, admin_headers: dict[str, str], storage
     mark = len(gitlab.requests)
     drain(app)
     first_publish = since(gitlab, mark)
-    assert not gitlab.outside_contract[2:], gitlab.outside_contract  # only the connection check's lookups
+    assert gitlab.outside_contract == []  # from the connection check to publishing: only contract routes
 
     diffnotes = [d for d in mr.discussions if not d["individual_note"]]
     bodies = {d["notes"][0]["body"].split("`")[1]: d for d in diffnotes}

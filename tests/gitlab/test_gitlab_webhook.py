@@ -177,6 +177,22 @@ def test_numeric_project_connection_matches_by_recorded_id(client, storage: Stor
     assert post(client, mr_open(), token="nope").status_code == 401
 
 
+def test_numeric_project_connection_needs_no_project_lookup(client, storage: Storage, app) -> None:
+    """The connection check learns no path (it asks GitLab nothing outside the contract): webhooks
+    match the numeric target on the project id they carry, and the project they tie to the
+    connection is published through it."""
+    from forge_app.forges.gitlab.lookup import connection_for_project
+
+    connection_id = connect(storage, target=str(PROJECT_ID), info={"checked": "commit status write"})
+    assert connection_for_project(storage, PROJECT) is None  # nothing tells the path yet
+    assert post(client, mr_open()).status_code == 202
+    drain(app)
+    repo = storage.find_repository("gitlab", PROJECT)
+    assert repo is not None and repo.connection_id == connection_id
+    found = connection_for_project(storage, PROJECT, repository_id=repo.id)
+    assert found is not None and found.id == connection_id
+
+
 def test_docs_example_delivery(client, storage: Storage) -> None:
     doc = fixture("docs/merge_request.open")
     connect(storage, target=doc["project"]["path_with_namespace"])

@@ -2,8 +2,9 @@
 
 Pull request events record what forge-app needs later (the source branch for the build
 status, the head commit, the state); a push to the main branch records the main head.
-Payload hashes are 12 characters, so they are resolved to full SHAs first. Only a
-trimmed payload is queued: what the handler reads, nothing more.
+Pull request payload hashes are 12 characters, so they are resolved to full SHAs first
+(commits.py: from known scans, then the pull request, the commit lookup only as a last
+resort). Only a trimmed payload is queued: what the handler reads, nothing more.
 """
 
 from __future__ import annotations
@@ -110,12 +111,15 @@ async def _on_pull_request(storage: Storage, api: BitbucketApi, repo: Repository
         source_repo = pr.get("source_repository") or repo.full_name
         if source_repo == repo.full_name:  # a fork's commits are not reachable through this repository
             try:
-                head = await full_sha(storage, api, repo.id, repo.full_name, pr["source_commit"])
+                head = await full_sha(storage, api, repo.id, repo.full_name, pr["source_commit"],
+                                      pull_request=pr["id"])
             except BitbucketError as exc:
                 if exc.status != 404:
                     raise
                 log.warning("%s #%s: commit %s is unknown to Bitbucket; keeping the last known head",
                             repo.full_name, pr["id"], pr["source_commit"])
+            except ValueError as exc:
+                log.warning("%s #%s: %s; keeping the last known head", repo.full_name, pr["id"], exc)
     storage.remember_forge_object(repo.id, scope, PR_OBJECT, {
         "state": pr.get("state"), "draft": pr.get("draft"), "updated_on": pr.get("updated_on"),
         "source_branch": pr.get("source_branch"), "destination_branch": pr.get("destination_branch"),
@@ -129,7 +133,11 @@ async def _on_push(storage: Storage, api: BitbucketApi, repo: Repository, heads:
     for head in heads:
         if head["branch"] != main:
             continue
-        sha = await full_sha(storage, api, repo.id, repo.full_name, head["commit"])
+        try:
+            sha = await full_sha(storage, api, repo.id, repo.full_name, head["commit"])  # push hashes are full
+        except ValueError as exc:
+            log.warning("%s: %s; the head of %s is not recorded", repo.full_name, exc, main)
+            continue
         storage.remember_forge_object(repo.id, f"branch:{main}", "head", {"sha": sha})
         log.info("%s: %s is now at %s", repo.full_name, main, sha[:12])
 

@@ -53,6 +53,16 @@ class _RateLimitedSignal(Exception):
         self.retry_after = retry_after
 
 
+class _RedirectedWriteSignal(Exception):
+    """A write answered with a redirect: requests would resend it as a GET to the new address
+    (a request GitLab's API does not have), so it is stopped before that."""
+
+    def __init__(self, status: int, location: str) -> None:
+        super().__init__(str(status))
+        self.status = status
+        self.location = location
+
+
 def _retry_after(headers: Any) -> float | None:
     raw = headers.get("Retry-After")
     if raw:
@@ -102,6 +112,8 @@ def translate(exc: Exception) -> GitLabError:
         return exc
     if isinstance(exc, _RateLimitedSignal):
         return GitLabRateLimited("GitLab answered 429 Too Many Requests", exc.retry_after)
+    if isinstance(exc, _RedirectedWriteSignal):
+        return GitLabRejected(f"GitLab redirected the request ({exc.status}) to {exc.location[:200]}", exc.status)
     if isinstance(exc, requests.RequestException):
         return GitLabUnreachable(_reason(exc))
     if isinstance(exc, gitlab.exceptions.GitlabParsingError):
@@ -151,6 +163,8 @@ class GitLabApi:
                 self.redirected_to = root.rstrip("/")
         if response.status_code == 429:
             raise _RateLimitedSignal(_retry_after(response.headers))
+        if response.is_redirect and response.request.method not in ("GET", "HEAD"):
+            raise _RedirectedWriteSignal(response.status_code, str(response.headers.get("Location", "")))
 
     def _call(self, fn: Callable[[], T]) -> T:
         try:

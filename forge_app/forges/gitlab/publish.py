@@ -115,7 +115,7 @@ def publisher_for_scan(context: JobContext, scan: ScanRecord) -> Publisher | Non
     """None when the scan is not an MR scan or no GitLab connection covers its project."""
     if scan.pull_request is None:
         return None
-    connection = connection_for_project(context.storage, scan.repository)
+    connection = connection_for_project(context.storage, scan.repository, repository_id=scan.repository_id)
     if connection is None:
         return None
 
