@@ -6,26 +6,30 @@ The interface is named by what the app needs (`record_delivery`, `claim_job`,
 
 from __future__ import annotations
 
+from storage.commits import CommitStore
 from storage.connections import Connection, ConnectionStore
 from storage.database import Database
 from storage.deliveries import DeliveryStore
 from storage.github import GitHubStore
 from storage.integrations import IntegrationStore
 from storage.jobs import JobStore
-from storage.records import Job, JobSpec, NewScan, Repository, ScanEntry, ScanRecord, StoredFinding
+from storage.records import (
+    Job, JobSpec, NewScan, PendingScan, Repository, ScanEntry, ScanRecord, StoredFinding,
+)
 from storage.reviews import ReviewComment, ReviewStore
 from storage.scans import ScanStore
 from storage.settings import SettingsStore
 from storage.tokens import TokenStore
 
 __all__ = [
-    "Storage", "open_storage", "Connection", "ReviewComment", "Job", "JobSpec", "NewScan", "Repository", "ScanEntry", "ScanRecord",
+    "Storage", "open_storage", "Connection", "ReviewComment", "Job", "JobSpec", "NewScan", "PendingScan", "Repository",
+    "ScanEntry", "ScanRecord",
     "StoredFinding",
 ]
 
 
 class Storage(TokenStore, ScanStore, DeliveryStore, JobStore, SettingsStore, ReviewStore,
-              ConnectionStore, IntegrationStore, GitHubStore):
+              ConnectionStore, IntegrationStore, GitHubStore, CommitStore):
     """The app's whole persistence interface, one object."""
 
     def __init__(self, database: Database) -> None:

@@ -95,6 +95,26 @@ class NewScan:
     jobs: list[JobSpec] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class PendingScan:
+    """An upload accepted before it can be triaged: some findings wait for their source files.
+
+    Stored as a scan in status `processing` with its findings kept aside; `jobs` (the work
+    that completes it) are queued in the same transaction."""
+
+    repository_id: int
+    commit: str
+    branch: str | None
+    base_branch: str | None
+    pull_request: int | None
+    is_baseline: bool
+    tools: list[str]
+    errors: list[str]
+    meta: dict[str, Any]
+    findings: list[Finding]
+    jobs: list[JobSpec] = field(default_factory=list)
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     id: int

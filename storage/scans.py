@@ -10,7 +10,7 @@ from typing import Any, Iterable
 from forge_app.core.models import Finding, Fingerprint
 from storage.database import Database, utcnow
 from storage.jobs import insert_job
-from storage.records import NewScan, ScanRecord, StoredFinding
+from storage.records import JobSpec, NewScan, PendingScan, ScanRecord, StoredFinding
 
 PRESENT = ("new", "unchanged")
 
@@ -64,6 +64,54 @@ def _light(row: dict[str, Any]) -> StoredFinding:
                          finding=finding)
 
 
+def _counts(scan: NewScan) -> dict[str, int]:
+    counts = {"new": 0, "fixed": 0, "unchanged": 0}
+    for e in scan.entries:
+        counts[e.status] += 1
+    return counts
+
+
+def _insert_jobs(db: Any, scan_id: int, jobs: Iterable[JobSpec]) -> None:
+    for job in jobs:
+        payload = dict(job.payload, scan_id=scan_id)
+        key = job.key.format(scan_id=scan_id) if job.key else None
+        insert_job(db, job.kind, payload, key=key, group=job.group, run_at=job.run_at,
+                   max_attempts=job.max_attempts)
+
+
+def _write_entries_and_jobs(db: Any, scan_id: int, scan: NewScan, now: str) -> None:
+    """A scan's new identities, its findings and its follow-up jobs, inside the caller's transaction."""
+    conn = db.conn
+    fresh = [e for e in scan.entries if e.identity_id is None]
+    top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM identities").fetchone()[0]
+    conn.executemany(
+        "INSERT INTO identities (id, repository_id, fingerprint, rule_id, path, code_hash, fp, line, "
+        "first_seen_scan_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(top + i + 1, scan.repository_id, e.finding.key, e.finding.rule_id, e.finding.path,
+          e.finding.fingerprint.code if e.finding.fingerprint else None, _fp_json(e.finding),
+          e.finding.start_line, scan_id, now) for i, e in enumerate(fresh)],
+    )
+    for i, e in enumerate(fresh):
+        e.identity_id = top + i + 1
+    copied = [e for e in scan.entries if e.copy_from is not None]
+    conn.executemany(
+        "INSERT INTO findings (scan_id, identity_id, status, mode, rule_id, path, start_line, end_line, "
+        "base_line, fingerprint, fp, first_seen, data) SELECT ?, ?, ?, ?, rule_id, path, start_line, "
+        "end_line, ?, fingerprint, fp, 0, data FROM findings WHERE id = ?",
+        [(scan_id, e.identity_id, e.status, e.mode, e.base_line, e.copy_from) for e in copied],
+    )
+    first = {id(e) for e in fresh}
+    conn.executemany(
+        "INSERT INTO findings (scan_id, identity_id, status, mode, rule_id, path, start_line, end_line, "
+        "base_line, fingerprint, fp, first_seen, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(scan_id, e.identity_id, e.status, e.mode, e.finding.rule_id, e.finding.path,
+          e.finding.start_line, e.finding.end_line, e.base_line, e.finding.key, _fp_json(e.finding),
+          int(id(e) in first), orjson.dumps(e.finding.to_dict()).decode())
+         for e in scan.entries if e.copy_from is None],
+    )
+    _insert_jobs(db, scan_id, scan.jobs)
+
+
 _SCAN_SELECT = (
     "SELECT s.*, r.full_name, r.forge FROM scans s JOIN repositories r ON r.id = s.repository_id "
 )
@@ -76,9 +124,7 @@ class ScanStore:
         """Store a triaged scan, its new identities and its follow-up jobs in ONE transaction:
         a rejected or crashed upload leaves nothing behind, and no job is lost."""
         now = utcnow()
-        counts = {"new": 0, "fixed": 0, "unchanged": 0}
-        for e in scan.entries:
-            counts[e.status] += 1
+        counts = _counts(scan)
         with self.database.transaction() as db:
             cur = db.execute(
                 "INSERT INTO scans (repository_id, commit_sha, branch, base_branch, pull_request, status, tools, "
@@ -90,40 +136,70 @@ class ScanStore:
                  json.dumps(scan.meta), now, now],
             )
             scan_id = int(cur.lastrowid)
-            conn = db.conn
-            fresh = [e for e in scan.entries if e.identity_id is None]
-            top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM identities").fetchone()[0]
-            conn.executemany(
-                "INSERT INTO identities (id, repository_id, fingerprint, rule_id, path, code_hash, fp, line, "
-                "first_seen_scan_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(top + i + 1, scan.repository_id, e.finding.key, e.finding.rule_id, e.finding.path,
-                  e.finding.fingerprint.code if e.finding.fingerprint else None, _fp_json(e.finding),
-                  e.finding.start_line, scan_id, now) for i, e in enumerate(fresh)],
-            )
-            for i, e in enumerate(fresh):
-                e.identity_id = top + i + 1
-            copied = [e for e in scan.entries if e.copy_from is not None]
-            conn.executemany(
-                "INSERT INTO findings (scan_id, identity_id, status, mode, rule_id, path, start_line, end_line, "
-                "base_line, fingerprint, fp, first_seen, data) SELECT ?, ?, ?, ?, rule_id, path, start_line, "
-                "end_line, ?, fingerprint, fp, 0, data FROM findings WHERE id = ?",
-                [(scan_id, e.identity_id, e.status, e.mode, e.base_line, e.copy_from) for e in copied],
-            )
-            first = {id(e) for e in fresh}
-            conn.executemany(
-                "INSERT INTO findings (scan_id, identity_id, status, mode, rule_id, path, start_line, end_line, "
-                "base_line, fingerprint, fp, first_seen, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(scan_id, e.identity_id, e.status, e.mode, e.finding.rule_id, e.finding.path,
-                  e.finding.start_line, e.finding.end_line, e.base_line, e.finding.key, _fp_json(e.finding),
-                  int(id(e) in first), orjson.dumps(e.finding.to_dict()).decode())
-                 for e in scan.entries if e.copy_from is None],
-            )
-            for job in scan.jobs:
-                payload = dict(job.payload, scan_id=scan_id)
-                key = job.key.format(scan_id=scan_id) if job.key else None
-                insert_job(db, job.kind, payload, key=key, group=job.group, run_at=job.run_at,
-                           max_attempts=job.max_attempts)
+            _write_entries_and_jobs(db, scan_id, scan, now)
         return scan_id
+
+    def reserve_scan(self, pending: PendingScan) -> int:
+        """Store an upload that cannot be triaged yet: a scan in status `processing` with zero
+        counts, its findings kept aside, and the jobs that will complete it, in ONE transaction."""
+        now = utcnow()
+        with self.database.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO scans (repository_id, commit_sha, branch, base_branch, pull_request, status, tools, "
+                "is_baseline, base_scan_id, count_new, count_fixed, count_unchanged, blocking, errors, meta, "
+                "created_at, completed_at) VALUES (?, ?, ?, ?, ?, 'processing', ?, ?, NULL, 0, 0, 0, 0, ?, ?, ?, NULL)",
+                [pending.repository_id, pending.commit, pending.branch, pending.base_branch, pending.pull_request,
+                 json.dumps(pending.tools), int(pending.is_baseline), json.dumps(pending.errors),
+                 json.dumps(pending.meta), now],
+            )
+            scan_id = int(cur.lastrowid)
+            db.execute(
+                "INSERT INTO pending_uploads (scan_id, findings, created_at) VALUES (?, ?, ?)",
+                [scan_id, orjson.dumps([f.to_dict() for f in pending.findings]).decode(), now],
+            )
+            _insert_jobs(db, scan_id, pending.jobs)
+        return scan_id
+
+    def pending_upload(self, scan_id: int) -> list[Finding] | None:
+        """The findings of a scan still `processing`; None when it is no longer pending."""
+        row = self.database.one(
+            "SELECT p.findings FROM pending_uploads p JOIN scans s ON s.id = p.scan_id "
+            "WHERE p.scan_id = ? AND s.status = 'processing'", [scan_id])
+        if row is None:
+            return None
+        return [Finding.from_dict(d) for d in orjson.loads(row["findings"])]
+
+    def complete_scan(self, scan_id: int, scan: NewScan) -> bool:
+        """Record the triage of a `processing` scan, mark it done, drop its pending upload and
+        queue its follow-up jobs, in ONE transaction. False (and nothing written) when the
+        scan is no longer processing: another worker completed or failed it."""
+        now = utcnow()
+        counts = _counts(scan)
+        with self.database.transaction() as db:
+            cur = db.execute(
+                "UPDATE scans SET status = 'done', base_scan_id = ?, count_new = ?, count_fixed = ?, "
+                "count_unchanged = ?, blocking = ?, errors = ?, completed_at = ? "
+                "WHERE id = ? AND status = 'processing'",
+                [scan.base_scan_id, counts["new"], counts["fixed"], counts["unchanged"], int(scan.blocking),
+                 json.dumps(scan.errors), now, scan_id],
+            )
+            if cur.rowcount == 0:
+                return False
+            db.execute("DELETE FROM pending_uploads WHERE scan_id = ?", [scan_id])
+            _write_entries_and_jobs(db, scan_id, scan, now)
+        return True
+
+    def fail_scan(self, scan_id: int, detail: str) -> bool:
+        """A `processing` scan that cannot be completed: status `failed` with the reason; its
+        pending upload is dropped. False when the scan was not processing."""
+        with self.database.transaction() as db:
+            cur = db.execute(
+                "UPDATE scans SET status = 'failed', error_detail = ?, completed_at = ? "
+                "WHERE id = ? AND status = 'processing'", [detail[:2000], utcnow(), scan_id])
+            if cur.rowcount == 0:
+                return False
+            db.execute("DELETE FROM pending_uploads WHERE scan_id = ?", [scan_id])
+        return True
 
     def scan(self, scan_id: int) -> ScanRecord | None:
         row = self.database.one(_SCAN_SELECT + "WHERE s.id = ?", [scan_id])
@@ -145,13 +221,15 @@ class ScanStore:
             params += st
         return [_stored(r) for r in self.database.query(sql + " ORDER BY path, start_line, rule_id", params)]
 
-    def baseline_for(self, repository_id: int, branch: str) -> tuple[ScanRecord, list[StoredFinding]] | None:
+    def baseline_for(self, repository_id: int, branch: str,
+                     before: int | None = None) -> tuple[ScanRecord, list[StoredFinding]] | None:
         """The latest finished scan of `branch` (not a PR scan) and the findings present in it,
-        loaded light (rule, path, lines, fingerprint): enough to match against."""
+        loaded light (rule, path, lines, fingerprint): enough to match against. With `before`,
+        only scans uploaded before that scan (one completed after waiting for its sources)."""
         row = self.database.one(
             _SCAN_SELECT + "WHERE s.repository_id = ? AND s.branch = ? AND s.is_baseline = 1 "
-            "AND s.status = 'done' ORDER BY s.id DESC LIMIT 1",
-            [repository_id, branch],
+            "AND s.status = 'done' AND s.id < ? ORDER BY s.id DESC LIMIT 1",
+            [repository_id, branch, before if before is not None else 2**62],
         )
         if row is None:
             return None

@@ -4,6 +4,10 @@ Reads Semgrep JSON or SARIF (auto-detected), fingerprints each finding from the
 checkout at --root (so the server never needs the code), uploads gzip-compressed,
 prints a summary and, last, the scan's URL. Exit 0: nothing blocking is new;
 1: a blocking finding is new; 2: usage, config, network or server error.
+
+When some findings have neither their file under --root nor a code snippet, a server
+that can read the repository from its forge answers `processing` and reads the files
+itself; the uploader then polls the scan (every second, at most --timeout seconds).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from forge_app.core.models import Finding, ReportError
 
 MAX_SOURCE_BYTES = 20 * 1024 * 1024
 RETRIES = 3
+POLL_INTERVAL = 1.0
 
 
 class UploadFailed(Exception):
@@ -40,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base-branch", help="the PR/MR target branch (default: from CI variables)")
     parser.add_argument("--pr", help="PR/MR number (default: from CI variables)")
     parser.add_argument("--root", default=".", help="checkout the reports refer to (default: .)")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the server (default 120)")
+    parser.add_argument("--timeout", type=float, default=120.0,
+                        help="seconds to wait for the server, and for a scan it is still processing (default 120)")
 
 
 def _read_source(root: Path):
@@ -143,6 +149,41 @@ def post(server: str, token: str, envelope: dict[str, Any], timeout: float) -> d
     raise UploadFailed(last)
 
 
+def wait_for_scan(server: str, token: str, scan: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Poll `GET /api/v1/scans/{id}` until the scan is no longer `processing`, for at most `timeout` s."""
+    import httpx
+
+    url = f"{server.rstrip('/')}/api/v1/scans/{scan.get('id')}"
+    shown = scan.get("url") or url
+    headers = {"Authorization": f"Bearer {token}", "User-Agent": "forge-app-upload"}
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        time.sleep(min(POLL_INTERVAL, left))
+        try:
+            response = httpx.get(url, headers=headers, timeout=max(1.0, min(30.0, deadline - time.monotonic())))
+        except httpx.HTTPError as exc:
+            last = f" (last poll: {type(exc).__name__})"
+            continue
+        if response.status_code == 200:
+            try:
+                current = response.json()
+            except ValueError:
+                current = {"status": "processing"}
+            if current.get("status") != "processing":
+                return current
+            last = ""
+        elif response.status_code < 500 and response.status_code != 429:
+            raise UploadFailed(f"polling {shown}: server answered {response.status_code}: {response.text[:300]}")
+        else:
+            last = f" (last poll: server answered {response.status_code})"
+    raise UploadFailed(f"scan {scan.get('id')} is still processing on the server after {timeout:g} s{last}; "
+                       f"its results will be at {shown}")
+
+
 def summarize(scan: dict[str, Any]) -> list[str]:
     counts = scan.get("counts", {})
     lines = [f"forge-app: scan {scan.get('id')} of {scan.get('repository')} at {str(scan.get('commit'))[:12]}: "
@@ -173,9 +214,22 @@ def run(args: argparse.Namespace) -> int:
         scan = post(server, token, envelope, args.timeout)
     except UploadFailed as exc:
         return _fail(str(exc))
+    url = scan.get("url") or f"{server.rstrip('/')}/api/v1/scans/{scan.get('id')}"
+    if scan.get("status") == "processing":
+        print(f"forge-app: scan {scan.get('id')} is processing: the server reads the source files the report "
+              f"lacks from the forge (waiting up to {args.timeout:g} s)", flush=True)
+        try:
+            scan = wait_for_scan(server, token, scan, args.timeout)
+        except UploadFailed as exc:
+            print(url)
+            return _fail(str(exc))
+    if scan.get("status") == "failed":
+        print(url)
+        return _fail(f"the server could not complete scan {scan.get('id')}: "
+                     f"{scan.get('error_detail') or 'no reason given'} ({url})")
     for line in summarize(scan):
         print(line)
-    print(scan.get("url") or f"{server.rstrip('/')}/api/v1/scans/{scan.get('id')}")
+    print(url)
     return 1 if scan.get("blocking") else 0
 
 

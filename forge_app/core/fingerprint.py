@@ -175,6 +175,18 @@ def fingerprint_fallback(finding: Finding) -> Fingerprint:
     return Fingerprint(value=_value(finding.rule_id, code, (), ()), code=code)
 
 
+def needs_source(finding: Finding) -> bool:
+    """True when only the file itself can give this finding a context fingerprint: it has no
+    usable snippet, and its fingerprint is missing or is the fallback (neither the uploader's
+    checkout nor the report had the code). The server then asks the forge for the file."""
+    fp = finding.fingerprint
+    if fp is not None and (fp.before or fp.after):
+        return False  # read from the source already
+    if fingerprint_snippet(finding) is not None:
+        return False
+    return fp is None or fp.value == fingerprint_fallback(finding).value
+
+
 def fingerprint_findings(
     findings: Iterable[Finding], read_source: Callable[[str], str | None]
 ) -> list[Finding]:

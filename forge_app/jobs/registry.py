@@ -32,8 +32,16 @@ async def notify_scan(context: JobContext, job: Job) -> None:
     await fan_out(context, job)
 
 
+async def complete_scan(context: JobContext, job: Job) -> None:
+    """Finish an upload that waited for source files from its forge (then queue its follow-ups)."""
+    from forge_app.services.completion import complete_scan as complete
+
+    await complete(context, job)
+
+
 def default_handlers() -> dict[str, Handler]:
-    handlers: dict[str, Handler] = {"publish_scan": publish_scan, "notify_scan": notify_scan}
+    handlers: dict[str, Handler] = {"publish_scan": publish_scan, "notify_scan": notify_scan,
+                                    "complete_scan": complete_scan}
     try:
         from forge_app.notify.fanout import extra_handlers
     except ImportError:

@@ -1,23 +1,47 @@
 """Turning a validated upload into a recorded scan: triage against the baseline, keep
 identities, and queue the follow-up work (publishing on the forge, notifications)
-in the same transaction."""
+in the same transaction.
+
+Most uploads are recorded at once (`ingest_upload`). An upload with findings that only
+the source file can fingerprint (no checkout, no snippet: `needs_source`) for a
+repository whose forge can hand out files is recorded in two steps instead:
+`reserve_upload` stores it as a `processing` scan with a `complete_scan` job, and that job
+(forge_app/services/completion.py) fetches the files and calls `complete_upload`.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections import defaultdict
 from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 from forge_app.core.envelope import Upload
+from forge_app.core.fingerprint import fingerprint_findings, needs_source
+from forge_app.core.models import Finding, ReportError
 from forge_app.core.policy import Policy, parse_policy
-from forge_app.core.triage import BaselineFinding, assign_identities, triage
-from storage import JobSpec, NewScan, Repository, ScanEntry, Storage
+from forge_app.core.triage import BaselineFinding, Triage, assign_identities, triage
+from storage import JobSpec, NewScan, PendingScan, Repository, ScanEntry, ScanRecord, Storage
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BRANCH = "main"
+COMPLETE_JOB = "complete_scan"
+COMPLETE_ATTEMPTS = 8  # about ten minutes of backoff (longer when the forge's rate limit says so)
 
 
 @dataclass(frozen=True)
 class Ingested:
     scan_id: int
     baseline_scan_id: int | None
+    pending: bool = False  # recorded as `processing`: a complete_scan job finishes it
+
+
+@dataclass(frozen=True)
+class _Target:
+    is_baseline: bool
+    branch: str | None
+    base_branch: str | None
 
 
 def current_policy(storage: Storage) -> Policy:
@@ -27,38 +51,120 @@ def current_policy(storage: Storage) -> Policy:
 def follow_up_jobs(repo: Repository, upload: Upload) -> list[JobSpec]:
     """Work that runs after the upload is answered. Keys make a retried upload
     request (same scan) never queue the same work twice."""
+    return _follow_ups(repo, upload.pull_request)
+
+
+def _follow_ups(repo: Repository, pull_request: int | None) -> list[JobSpec]:
     jobs = [JobSpec("notify_scan", {}, key="notify_scan:{scan_id}")]
-    if upload.pull_request is not None:
+    if pull_request is not None:
         jobs.append(JobSpec("publish_scan", {"forge": repo.forge}, key="publish_scan:{scan_id}",
                             group=f"repo:{repo.id}"))
     return jobs
 
 
-def ingest_upload(storage: Storage, repo: Repository, upload: Upload) -> Ingested:
-    is_baseline = upload.pull_request is None
-    if is_baseline:
-        branch = upload.branch or repo.default_branch or DEFAULT_BRANCH
-        base_branch = upload.base_branch
-        baseline = storage.baseline_for(repo.id, branch)
-    else:
-        branch = upload.branch
-        base_branch = upload.base_branch or repo.default_branch or DEFAULT_BRANCH
-        baseline = storage.baseline_for(repo.id, base_branch)
+def _target(repo: Repository, upload: Upload) -> _Target:
+    if upload.pull_request is None:
+        return _Target(True, upload.branch or repo.default_branch or DEFAULT_BRANCH, upload.base_branch)
+    return _Target(False, upload.branch, upload.base_branch or repo.default_branch or DEFAULT_BRANCH)
+
+
+def _triage(storage: Storage, repo: Repository, findings: Sequence[Finding], target: _Target,
+            before: int | None = None) -> tuple[Triage, ScanRecord | None]:
+    """Classify against the baseline (a branch scan: the previous scan of the branch; a PR scan:
+    the latest scan of its base branch), then give new findings any identity already known."""
+    compare_with = target.branch if target.is_baseline else target.base_branch
+    baseline = storage.baseline_for(repo.id, compare_with, before=before) if compare_with else None
     base = [BaselineFinding(sf.identity_id, sf.finding, sf.mode, sf.id) for sf in baseline[1]] if baseline else []
-    policy = current_policy(storage)
-    result, pending = triage(upload.findings, base, policy)
+    result, pending = triage(findings, base, current_policy(storage))
     if pending:
         pool = storage.identity_pool(repo.id, {(f.rule_id, f.path) for f in pending})
         result = assign_identities(result, pool)
+    return result, baseline[0] if baseline else None
+
+
+def _entries(result: Triage) -> list[ScanEntry]:
+    return [ScanEntry(e.finding, e.status, e.mode, e.base_line, e.identity_id, e.source_id) for e in result.entries]
+
+
+def ingest_upload(storage: Storage, repo: Repository, upload: Upload) -> Ingested:
+    target = _target(repo, upload)
+    result, baseline = _triage(storage, repo, upload.findings, target)
     scan_id = storage.record_scan(
         NewScan(
-            repository_id=repo.id, commit=upload.commit, branch=branch, base_branch=base_branch,
-            pull_request=upload.pull_request, is_baseline=is_baseline,
-            base_scan_id=baseline[0].id if baseline else None, tools=sorted(set(upload.tools)),
+            repository_id=repo.id, commit=upload.commit, branch=target.branch, base_branch=target.base_branch,
+            pull_request=upload.pull_request, is_baseline=target.is_baseline,
+            base_scan_id=baseline.id if baseline else None, tools=sorted(set(upload.tools)),
             errors=upload.errors, meta=upload.meta, blocking=result.blocking,
-            entries=[ScanEntry(e.finding, e.status, e.mode, e.base_line, e.identity_id, e.source_id)
-                     for e in result.entries],
-            jobs=follow_up_jobs(repo, upload),
+            entries=_entries(result), jobs=follow_up_jobs(repo, upload),
         )
     )
-    return Ingested(scan_id, baseline[0].id if baseline else None)
+    return Ingested(scan_id, baseline.id if baseline else None)
+
+
+def wants_source(upload: Upload) -> bool:
+    """Some finding can only get a context fingerprint from its file (see `needs_source`)."""
+    return any(needs_source(f) for f in upload.findings)
+
+
+def reserve_upload(storage: Storage, repo: Repository, upload: Upload) -> Ingested:
+    """Store the upload as a `processing` scan and queue the job that completes it; the usual
+    follow-up jobs are queued only once it is complete."""
+    target = _target(repo, upload)
+    scan_id = storage.reserve_scan(
+        PendingScan(
+            repository_id=repo.id, commit=upload.commit, branch=target.branch, base_branch=target.base_branch,
+            pull_request=upload.pull_request, is_baseline=target.is_baseline, tools=sorted(set(upload.tools)),
+            errors=upload.errors, meta=upload.meta, findings=upload.findings,
+            jobs=[JobSpec(COMPLETE_JOB, {"forge": repo.forge}, key=COMPLETE_JOB + ":{scan_id}",
+                          max_attempts=COMPLETE_ATTEMPTS)],
+        )
+    )
+    return Ingested(scan_id, None, pending=True)
+
+
+def paths_needing_source(findings: Sequence[Finding]) -> list[str]:
+    """The files to ask the forge for, each once, in a stable order."""
+    return sorted({f.path for f in findings if needs_source(f)})
+
+
+def refingerprint(findings: Sequence[Finding], sources: Mapping[str, str | None]) -> list[Finding]:
+    """Findings that need their source get a fingerprint from it when the file was fetched;
+    the others (and those whose file is missing) keep the fingerprint they have. A file whose
+    lines do not hold a finding (the report and the forge disagree) is not used."""
+    out = list(findings)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, f in enumerate(findings):
+        if sources.get(f.path) is not None and needs_source(f):
+            groups[f.path].append(i)
+    for path, indexes in groups.items():
+        try:
+            fresh = fingerprint_findings([findings[i] for i in indexes], sources.get)
+        except ReportError as exc:
+            log.warning("the file fetched for %s does not fit the report (%s); its findings keep their "
+                        "context-free fingerprints", path, exc)
+            continue
+        for i, f in zip(indexes, fresh):
+            out[i] = f
+    return out
+
+
+def complete_upload(storage: Storage, scan: ScanRecord, findings: Sequence[Finding],
+                    sources: Mapping[str, str | None], notes: Sequence[str] = ()) -> bool:
+    """Finish a `processing` scan: fingerprint from the fetched sources, triage against the
+    baseline as it was when the scan was uploaded, record everything, mark it done and queue
+    its follow-up jobs, in one transaction. False when it was no longer processing."""
+    repo = storage.repository(scan.repository_id)
+    assert repo is not None
+    target = _Target(scan.is_baseline, scan.branch, scan.base_branch)
+    fingerprinted = refingerprint(findings, sources)
+    result, baseline = _triage(storage, repo, fingerprinted, target, before=scan.id)
+    return storage.complete_scan(
+        scan.id,
+        NewScan(
+            repository_id=repo.id, commit=scan.commit, branch=scan.branch, base_branch=scan.base_branch,
+            pull_request=scan.pull_request, is_baseline=scan.is_baseline,
+            base_scan_id=baseline.id if baseline else None, tools=[], errors=[*scan.errors, *notes],
+            meta=scan.meta, blocking=result.blocking, entries=_entries(result),
+            jobs=_follow_ups(repo, scan.pull_request),
+        ),
+    )

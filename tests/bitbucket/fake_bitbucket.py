@@ -1,8 +1,11 @@
 """A small, stateful Bitbucket Cloud on loopback, for the whole publish flow over real HTTP.
 
 Every request is validated against Bitbucket's API description (bitbucket_api_check)
-before it is answered; a request the real API would not accept is answered 400 and
-kept in `problems`, which tests assert empty. Tokens are access tokens with a scope
+before it is answered. A route the description does not have is answered 404 and kept
+in `problems` (which tests assert empty), unless it is on bitbucket_api_check's explicit
+allow-list (kept in `outside_description`) or follows a redirect this fake answered with
+(kept in `followed_redirects`). A described request the real API would not accept (wrong body,
+query) is answered 400 and kept in `problems` too. Tokens are access tokens with a scope
 (a workspace or one repository) and OAuth scopes, reported in `X-OAuth-Scopes` like
 Bitbucket does. Lists are paginated (pagelen 10 by default, at most 100, `next` links).
 """
@@ -24,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from tests.bitbucket.bitbucket_api_check import request_problems
+from tests.bitbucket.bitbucket_api_check import NOT_IN_DESCRIPTION, described_route, request_problems
 from tests.support.live_server import serve
 
 ALL_SCOPES = ("pullrequest:write", "pullrequest", "repository:write", "repository")
@@ -126,6 +129,10 @@ class FakeBitbucket:
         self.status_history: list[tuple[str, str, dict[str, Any]]] = []
         self.seen: list[Seen] = []
         self.problems: list[str] = []
+        self.outside_description: list[str] = []  # allow-listed requests outside the description, "GET /path"
+        self.followed_redirects: list[str] = []  # requests to a redirect target this fake answered with
+        self.redirect_targets: set[str] = set()  # paths this fake redirected to (the app may follow them)
+        self.full_hashes_in_pull_requests = False  # Bitbucket's PR answers carry 12-character hashes
         self.faults: list[Fault] = []
         self.scope_headers = True
         self.max_pagelen = 100
@@ -190,14 +197,23 @@ class FakeBitbucket:
         headers = {k.lower(): v for k, v in request.headers.items()}
         seen = Seen(request.method, path, request.url.query, headers, body)
         self.seen.append(seen)
+        redirected = path in self.redirect_targets
         problems = request_problems(request.method, path, query=request.url.query,
                                     headers={k: v for k, v in headers.items()
                                              if k in ("authorization", "content-type")},
-                                    body=body or None)
-        if problems:
+                                    body=body or None, redirected=redirected)
+        response: Response
+        if problems and problems[0].startswith(NOT_IN_DESCRIPTION):
             self.problems.append(f"{request.method} {path}: {problems}")
-            response: Response = error(400, f"request does not match the API description: {problems}")
+            response = error(404, f"Resource not found (not in the API description): {request.method} {path}")
+        elif problems:
+            self.problems.append(f"{request.method} {path}: {problems}")
+            response = error(400, f"request does not match the API description: {problems}")
         else:
+            if redirected:
+                self.followed_redirects.append(f"{request.method} {path}")
+            elif not described_route(request.method, path):  # allow-listed (else it is a problem): recorded
+                self.outside_description.append(f"{request.method} {path}")
             response = self._handle(request, path, body)
         seen.status = response.status_code
         return response
@@ -242,7 +258,8 @@ class FakeBitbucket:
             return JSONResponse(self._repo_json(repo))
         routes = [
             (r"/commit/([^/]+)", "GET", self._get_commit),
-            (r"/pullrequests", "GET", self._list_prs),
+            (r"/src/([^/]+)/(.+)", "GET", self._src),
+            (r"/pullrequests/(\d+)", "GET", self._get_pr),
             (r"/pullrequests/(\d+)/diff", "GET", self._pr_diff),
             (r"/diff/(.+)", "GET", self._diff),
             (r"/pullrequests/(\d+)/comments", "GET", self._list_comments),
@@ -301,9 +318,31 @@ class FakeBitbucket:
         return JSONResponse({"type": "commit", "hash": sha, "date": now(), "message": "fake commit",
                              "links": self._links(f"/repositories/{repo.full_name}/commit/{sha}")})
 
-    def _list_prs(self, repo: FakeRepo, *, query: dict[str, str], **_: Any) -> Response:
-        items = [{"type": "pullrequest", "id": pr.id, "state": pr.state} for pr in repo.prs.values()]
-        return self._page(f"/repositories/{repo.full_name}/pullrequests", items, query)
+    def _src(self, repo: FakeRepo, commit: str, path: str, **_: Any) -> Response:
+        """A file's raw contents at a commit (Content-Type from the extension, like Bitbucket)."""
+        sha = self._commit_sha(repo, commit)
+        if sha is None:
+            return error(404, f"Commit not found: {commit}")
+        content = repo.commits[sha].get(path)
+        if content is None:
+            return error(404, "No such file or directory: " + path)
+        media = "text/x-python" if path.endswith(".py") else "application/octet-stream"
+        return Response(content.encode() if isinstance(content, str) else content, media_type=media)
+
+    def _get_pr(self, repo: FakeRepo, number: str, **_: Any) -> Response:
+        """Like Bitbucket, the commit hashes are 12 characters (full ones when the test asks)."""
+        pr = self._pr(repo, number)
+        if pr is None:
+            return error(404, "pull request not found")
+        size = 40 if self.full_hashes_in_pull_requests else 12
+        sides = {}
+        for side, branch, sha in (("source", pr.source_branch, pr.head), ("destination", pr.destination_branch,
+                                                                          pr.base)):
+            sides[side] = {"branch": {"name": branch}, "commit": {"type": "commit", "hash": sha[:size]},
+                           "repository": {"type": "repository", "full_name": repo.full_name}}
+        return JSONResponse({"type": "pullrequest", "id": pr.id, "title": f"PR {pr.id}", "state": pr.state,
+                             **sides, "merge_commit": None, "created_on": now(), "updated_on": now(),
+                             "links": self._links(f"/repositories/{repo.full_name}/pullrequests/{pr.id}")})
 
     def _pr(self, repo: FakeRepo, number: str) -> FakePR | None:
         return repo.prs.get(int(number))
@@ -312,8 +351,9 @@ class FakeBitbucket:
         pr = self._pr(repo, number)
         if pr is None:
             return error(404, "pull request not found")
-        target = (f"{self.base_url}/repositories/{repo.full_name}/diff/{pr.head[:12]}..{pr.base[:12]}"
-                  f"?{urlencode({'from_pullrequest_id': pr.id, 'topic': 'true'})}")
+        target_path = f"/repositories/{repo.full_name}/diff/{pr.head[:12]}..{pr.base[:12]}"
+        self.redirect_targets.add(target_path)
+        target = f"{self.base_url}{target_path}?{urlencode({'from_pullrequest_id': pr.id, 'topic': 'true'})}"
         return RedirectResponse(target, status_code=302)
 
     def _diff(self, repo: FakeRepo, spec: str, **_: Any) -> Response:

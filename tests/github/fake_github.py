@@ -11,6 +11,8 @@ installation token (unexpired, and only for that installation's repositories).
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import re
 import secrets
@@ -135,6 +137,8 @@ class FakeGitHub:
             self.requests: list[dict[str, Any]] = []
             self.violations: list[str] = []
             self.injections: list[Injection] = []
+            self.trees: dict[tuple[str, str], dict[str, str | bytes]] = {}  # (repo, commit sha) -> {path: content}
+            self._headers: dict[str, str] = {}
             self._next = 1000
 
     def _id(self) -> int:
@@ -155,6 +159,11 @@ class FakeGitHub:
             pr.files = files
             pr.commits.append(head_sha)
             return pr
+
+    def add_commit(self, repo: str, sha: str, files: dict[str, str | bytes]) -> None:
+        """The repository's files at a commit, for the contents API."""
+        with self.lock:
+            self.trees[(repo, sha)] = dict(files)
 
     def expire_tokens(self) -> None:
         """Every token issued so far stops working (as after an hour, or a revocation)."""
@@ -233,6 +242,7 @@ class FakeGitHub:
     def _handle(self, method: str, path: str, query: str, headers: dict[str, str], raw: bytes) -> Response:
         entry = {"method": method, "path": path, "query": query, "status": None}
         self.requests.append(entry)
+        self._headers = headers
         response = self._route(method, path, query, headers, raw)
         entry["status"] = response.status_code
         return response
@@ -284,6 +294,7 @@ class FakeGitHub:
             ("GET", repo + r"/installation", "jwt", self._repo_installation),
             ("POST", r"/app-manifests/(?P<code>[^/]+)/conversions", "none", self._conversion),
             ("GET", pull, "token", self._get_pull),
+            ("GET", repo + r"/contents/(?P<path>.+)", "token", self._contents),
             ("GET", pull + r"/files", "token", self._files),
             ("POST", pull + r"/reviews", "token", self._create_review),
             ("GET", pull + r"/reviews/(?P<review>\d+)/comments", "token", self._review_comments),
@@ -356,6 +367,34 @@ class FakeGitHub:
         if pr is None:
             return JSONResponse({"message": "Not Found"}, status_code=404)
         return self._page(self.prefix + m.group(0), query, pr.files)
+
+    def _contents(self, m: re.Match[str], query: str, raw: bytes, _: Any) -> Response:
+        """A file at a commit. The default and `object` media types carry the content base64-encoded
+        up to 1 MB (beyond: empty, `encoding: none`); the `raw` media type carries the bytes."""
+        full, path = f"{m.group('owner')}/{m.group('repo')}", m.group("path")
+        ref = (parse_qs(query).get("ref") or [None])[0]
+        if ref is None:
+            return self._fail(f"contents of {full}/{path} read without ?ref=: that is the default branch, "
+                              "not the scanned commit")
+        tree = self.trees.get((full, ref))
+        if tree is None:
+            return JSONResponse({"message": f"No commit found for the ref {ref}"}, status_code=404)
+        if path not in tree:
+            return JSONResponse({"message": "Not Found"}, status_code=404)
+        content = tree[path]
+        data = content.encode() if isinstance(content, str) else content
+        accept = self._headers.get("accept", "")
+        if "raw" in accept:
+            return Response(data, media_type="application/vnd.github.raw")
+        url = f"{self.url}{self.prefix}/repos/{full}/contents/{path}?ref={ref}"
+        blob = hashlib.sha1(data).hexdigest()
+        small = len(data) <= 1024 * 1024
+        encoded = base64.encodebytes(data).decode() if small else ""
+        return JSONResponse({
+            "type": "file", "encoding": "base64" if small else "none", "size": len(data),
+            "name": path.rsplit("/", 1)[-1], "path": path, "content": encoded, "sha": blob, "url": url,
+            "git_url": None, "html_url": None, "download_url": None,
+            "_links": {"self": url, "git": None, "html": None}})
 
     def _comment_json(self, c: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in c.items() if not k.startswith("_")}

@@ -162,6 +162,37 @@ class BitbucketApi:
             accepted_scopes=response.headers.get("x-accepted-oauth-scopes"),
         )
 
+    async def get_bytes(self, path: str, max_bytes: int) -> bytes | None:
+        """A raw body (a file), following same-request redirects like `send`, read as a stream:
+        None on 404 or beyond `max_bytes`; another non-2xx status raises BitbucketError."""
+        url = self._url(path)
+        for _ in range(MAX_REDIRECTS + 1):
+            self.calls += 1
+            async with self._client.stream("GET", url, headers=self._headers(url)) as response:
+                if response.status_code in REDIRECTS and response.headers.get("location"):
+                    url = urljoin(str(response.url), response.headers["location"])
+                    continue
+                if response.status_code == 404:
+                    return None
+                if not response.is_success:
+                    await response.aread()
+                    raise BitbucketError(
+                        response.status_code, "GET", self._describe(str(response.url)), _error_message(response),
+                        retry_after=retry_after_seconds(response.headers.get("retry-after")),
+                        accepted_scopes=response.headers.get("x-accepted-oauth-scopes"))
+                declared = response.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > max_bytes:
+                    return None
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        return None
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        raise BitbucketError(310, "GET", self._describe(url), "too many redirects")
+
     async def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return (await self.request("GET", path, params=params)).json()
 

@@ -117,10 +117,12 @@ class GitHubApi:
         self.requests += 1
 
     async def _send(self, gh: GitHubAPI, method: str, url: str, url_vars: dict[str, Any] | None, data: Any,
-                    jwt: str | None = None) -> Any:
+                    jwt: str | None = None, accept: str | None = None) -> Any:
         kwargs: dict[str, Any] = {"extra_headers": dict(API_VERSION_HEADERS)}
         if jwt is not None:
             kwargs["jwt"] = jwt
+        if accept is not None:
+            kwargs["accept"] = accept
         if method == "GET":
             return await gh.getitem(url, url_vars or {}, **kwargs)
         if method == "POST":
@@ -186,12 +188,13 @@ class GitHubApi:
         self._token = await self.tokens.fresh(self.installation_id)
         return self._token
 
-    async def call(self, method: str, url: str, url_vars: dict[str, Any] | None = None, data: Any = b"") -> Any:
-        """One REST call as the installation."""
+    async def call(self, method: str, url: str, url_vars: dict[str, Any] | None = None, data: Any = b"", *,
+                   accept: str | None = None) -> Any:
+        """One REST call as the installation (`accept`: a media type other than the default JSON)."""
         token = await self._installation_token()
         for attempt in (1, 2):
             try:
-                return await self._send(self._gh(token), method, url, url_vars, data)
+                return await self._send(self._gh(token), method, url, url_vars, data, accept=accept)
             except HTTPException as exc:
                 self._raise_if_rate_limited(exc, f"{method} {url}")
                 if status_of(exc) == 401 and attempt == 1:

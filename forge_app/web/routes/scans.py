@@ -12,7 +12,8 @@ from starlette.routing import Route
 
 from forge_app.core.envelope import UploadError, parse_upload
 from forge_app.core.fingerprint import fingerprint_findings
-from forge_app.services.ingest import ingest_upload
+from forge_app.forges.sources import can_fetch_sources
+from forge_app.services.ingest import ingest_upload, reserve_upload, wants_source
 from forge_app.web.auth import bearer, is_admin
 from forge_app.web.body import parse_json, read_body
 from forge_app.web.errors import ApiError
@@ -44,6 +45,20 @@ def scan_json(request: Request, scan: ScanRecord) -> dict[str, Any]:
         "errors": scan.errors,
         "created_at": scan.created_at,
         "completed_at": scan.completed_at,
+        "error_detail": scan.error_detail,
+    }
+
+
+def _new_findings(storage: Storage, scan: ScanRecord) -> dict[str, Any]:
+    """The first new findings, blocking ones first, for the uploader's summary."""
+    new = storage.scan_findings(scan.id, ["new"]) if scan.count_new else []
+    return {
+        "new_findings": [
+            {"rule_id": sf.finding.rule_id, "path": sf.finding.path, "line": sf.finding.start_line,
+             "mode": sf.mode, "severity": sf.finding.severity, "message": sf.finding.message[:300]}
+            for sf in sorted(new, key=lambda s: (s.mode != "block", s.finding.path, s.finding.start_line))[:NEW_LISTED]
+        ],
+        "new_findings_truncated": max(0, len(new) - NEW_LISTED),
     }
 
 
@@ -64,7 +79,8 @@ def _no_source(_: str) -> None:
 
 
 def _fingerprint_without_source(findings: list) -> list:
-    """The server has no checkout: fingerprints come from the report's snippets."""
+    """The server has no checkout: fingerprints come from the report's snippets, else the fallback
+    (replaced from the forge's files when it can hand them out, see `create_scan`)."""
     return fingerprint_findings(findings, _no_source)
 
 
@@ -81,21 +97,25 @@ async def create_scan(request: Request) -> JSONResponse:
     if upload.repository and upload.repository.lower() != repo.full_name.lower():
         raise ApiError(403, "wrong_repository",
                        f"this upload token belongs to {repo.full_name}, not to {upload.repository}")
-    ingested = await run_in_threadpool(ingest_upload, storage, repo, upload)
+    # Findings with neither a checkout fingerprint nor a snippet: their files are read from the
+    # forge by a complete_scan job, and the scan answers `processing` until it is done.
+    if await can_fetch_sources(request.app.state.job_context, repo) and \
+            await run_in_threadpool(wants_source, upload):
+        ingested = await run_in_threadpool(reserve_upload, storage, repo, upload)
+    else:
+        ingested = await run_in_threadpool(ingest_upload, storage, repo, upload)
     request.app.state.metrics.inc("forge_app_scans_total", "Scans uploaded", repository_forge=repo.forge)
     request.app.state.wake_worker()
     scan = storage.scan(ingested.scan_id)
     assert scan is not None
     doc = scan_json(request, scan)
-    new = storage.scan_findings(scan.id, ["new"])
-    doc["new_findings"] = [
-        {"rule_id": sf.finding.rule_id, "path": sf.finding.path, "line": sf.finding.start_line,
-         "mode": sf.mode, "severity": sf.finding.severity, "message": sf.finding.message[:300]}
-        for sf in sorted(new, key=lambda s: (s.mode != "block", s.finding.path, s.finding.start_line))[:NEW_LISTED]
-    ]
-    doc["new_findings_truncated"] = max(0, len(new) - NEW_LISTED)
-    log.info("scan %s stored for %s@%s: %s new, %s fixed, %s unchanged", scan.id, repo.full_name,
-             scan.commit[:12], scan.count_new, scan.count_fixed, scan.count_unchanged)
+    doc.update(_new_findings(storage, scan))
+    if ingested.pending:
+        log.info("scan %s stored for %s@%s: processing (source files are read from %s)", scan.id, repo.full_name,
+                 scan.commit[:12], repo.forge)
+    else:
+        log.info("scan %s stored for %s@%s: %s new, %s fixed, %s unchanged", scan.id, repo.full_name,
+                 scan.commit[:12], scan.count_new, scan.count_fixed, scan.count_unchanged)
     return JSONResponse(doc, status_code=201,
                         headers={"Location": scan_url(request, scan.id)})
 
@@ -115,6 +135,7 @@ async def get_scan(request: Request) -> JSONResponse:
         raise ApiError(403, "wrong_repository",
                        f"this upload token belongs to {repo.full_name}; scan {scan_id} is of another repository")
     doc = scan_json(request, scan)
+    doc.update(_new_findings(storage, scan))
     if request.query_params.get("findings") in ("1", "true", "new", "all"):
         which = None if request.query_params["findings"] == "all" else ["new"]
         doc["findings"] = [
@@ -151,6 +172,11 @@ _SCAN_SCHEMA = {
         "blocking": {"type": "boolean"},
         "baseline_scan_id": {"type": "integer", "nullable": True},
         "errors": {"type": "array", "items": {"type": "string"}},
+        "error_detail": {"type": "string", "nullable": True,
+                         "description": "why a `failed` scan could not be completed"},
+        "new_findings": {"type": "array", "items": {"type": "object"},
+                         "description": "the first 50 new findings, blocking ones first"},
+        "new_findings_truncated": {"type": "integer"},
     },
 }
 
@@ -190,7 +216,10 @@ OPENAPI_PATHS = {
             "parameters": _META_PARAMS,
             "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ScanUpload"}}}},
             "responses": {
-                "201": {"description": "stored", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Scan"}}}},
+                "201": {"description": "stored; `status` is `processing` while the server reads source files from "
+                                       "the forge for findings that have neither a fingerprint from the checkout "
+                                       "nor a code snippet (then poll GET /api/v1/scans/{id})",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Scan"}}}},
                 **error_responses(400, 401, 403, 413, 415),
             },
         }

@@ -1,0 +1,117 @@
+"""Reading a repository's files at a commit from its forge. Each adapter registers itself here.
+
+An upload whose findings carry neither a fingerprint from the uploader's checkout nor a
+code snippet (raw `semgrep scan --json` without login writes "requires login") can only
+get context fingerprints from the files themselves; when the repository's forge can hand
+them out, the server fetches them (forge_app/services/completion.py).
+
+A factory `factory(context, repository) -> Fetcher | None` answers from storage and
+settings only (no network): it runs while an upload request waits. It returns None when
+that forge is not set up for the repository (GitHub: no active installation of the app;
+Bitbucket: no connection). GitLab has no fetcher: its vendored API contract has no file
+endpoint, so GitLab uploads use snippets or the fallback (or `forge-app upload` from the
+checkout).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Callable, Iterable, Protocol
+
+from forge_app.jobs.worker import JobContext
+from storage import Repository
+
+log = logging.getLogger(__name__)
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+"""Larger files are not fetched: their findings keep the fingerprint they have."""
+MAX_FILES = 500
+"""At most this many files per scan, so one huge report cannot spend a forge's hourly rate limit."""
+
+
+class Fetcher(Protocol):
+    async def fetch(self, path: str, commit: str) -> str | None:
+        """The file's text at `commit`; None when it is absent, binary or larger than MAX_FILE_BYTES.
+
+        Transient trouble (rate limit, 5xx, network) raises RetryLater; a refusal that retrying
+        cannot change (revoked token, missing permission) raises SourceUnavailable."""
+
+    async def aclose(self) -> None:
+        """Release what fetching opened (HTTP clients); a fetcher that never fetched holds nothing."""
+
+
+class SourceUnavailable(Exception):
+    """The forge refuses to hand out this repository's files; the message says why (never a secret)."""
+
+
+FetcherFactory = Callable[[JobContext, Repository], "Fetcher | None"]
+_FACTORIES: dict[str, FetcherFactory] = {}
+
+
+def register_source_fetcher(forge: str, factory: FetcherFactory) -> None:
+    _FACTORIES[forge] = factory
+
+
+def _load_adapters() -> None:
+    for name in ("github", "gitlab", "bitbucket"):
+        try:
+            importlib.import_module(f"forge_app.forges.{name}.source")
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith(f"forge_app.forges.{name}"):
+                continue  # this forge has no source fetcher
+            raise
+
+
+def fetcher_for(context: JobContext, repository: Repository) -> Fetcher | None:
+    _load_adapters()
+    factory = _FACTORIES.get(repository.forge)
+    return factory(context, repository) if factory else None
+
+
+async def can_fetch_sources(context: JobContext, repository: Repository) -> bool:
+    """Whether the repository's forge is set up to hand out its files (no network)."""
+    fetcher = fetcher_for(context, repository)
+    if fetcher is None:
+        return False
+    await fetcher.aclose()
+    return True
+
+
+async def read_sources(context: JobContext, repository: Repository, commit: str,
+                       paths: Iterable[str]) -> tuple[dict[str, str | None], list[str]]:
+    """Each path fetched once at `commit`: ({path: text or None}, notes for the scan's errors).
+
+    A path left out (no fetcher, over MAX_FILES, the forge refusing) is simply not in the
+    answer: its findings keep the fingerprints they have."""
+    wanted = list(paths)
+    fetcher = fetcher_for(context, repository)
+    if fetcher is None or not wanted:
+        if fetcher is not None:
+            await fetcher.aclose()
+        return {}, []
+    if len(wanted) > MAX_FILES:
+        log.warning("%s@%s: %d files lack a snippet; only the first %d are fetched", repository.full_name,
+                    commit[:12], len(wanted), MAX_FILES)
+        wanted = wanted[:MAX_FILES]
+    texts: dict[str, str | None] = {}
+    try:
+        for path in wanted:
+            texts[path] = await fetcher.fetch(path, commit)
+    except SourceUnavailable as exc:
+        log.warning("%s@%s: source files are unavailable: %s", repository.full_name, commit[:12], exc)
+        return texts, [f"forge-app could not read source files from {repository.forge}: {exc}; findings "
+                       "without a code snippet keep context-free fingerprints"]
+    finally:
+        await fetcher.aclose()
+    found = sum(1 for t in texts.values() if t is not None)
+    log.info("%s@%s: %d of %d source file(s) read from %s", repository.full_name, commit[:12], found, len(texts),
+             repository.forge)
+    return texts, []
+
+
+def decode_text(data: bytes) -> str | None:
+    """A file's bytes as text the way `forge-app upload` reads a checkout; None for binary data."""
+    if len(data) > MAX_FILE_BYTES or b"\x00" in data:
+        return None
+    return data.decode("utf-8", errors="replace")
