@@ -238,6 +238,13 @@ class ScanStore:
             "end_line, fp FROM findings WHERE scan_id = ? AND status IN ('new', 'unchanged')", [row["id"]])
         return _scan(row), [_light(r) for r in light]
 
+    def latest_baseline_branch(self, repository_id: int) -> str | None:
+        """The branch of the repository's most recent branch (non-PR) scan."""
+        row = self.database.one(
+            "SELECT branch FROM scans WHERE repository_id = ? AND is_baseline = 1 AND branch IS NOT NULL "
+            "ORDER BY id DESC LIMIT 1", [repository_id])
+        return row["branch"] if row else None
+
     def latest_pull_request_scan(
         self, repository_id: int, pull_request: int
     ) -> tuple[ScanRecord, list[StoredFinding]] | None:

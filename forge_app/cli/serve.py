@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+from dataclasses import replace
 
 from forge_app.cli.common import CliError, fail, load_settings
 
@@ -26,6 +28,11 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings("serve")
     except CliError as exc:
         return fail("serve", str(exc))
+    if not os.environ.get("FORGE_APP_PUBLIC_URL"):
+        # Links in comments, checks and notifications must reach this server: without an explicit
+        # public URL, the address it listens on is the best guess.
+        host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+        settings = replace(settings, public_url=f"http://{host}:{args.port}")
     app = create_app(settings, run_worker=not args.no_worker)
     log.info("forge-app listening on http://%s:%s (database %s)", args.host, args.port, settings.database)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=settings.log_level.lower(),

@@ -154,7 +154,7 @@ def wait_for_scan(server: str, token: str, scan: dict[str, Any], timeout: float)
     import httpx
 
     url = f"{server.rstrip('/')}/api/v1/scans/{scan.get('id')}"
-    shown = scan.get("url") or url
+
     headers = {"Authorization": f"Bearer {token}", "User-Agent": "forge-app-upload"}
     deadline = time.monotonic() + timeout
     last = ""
@@ -177,11 +177,11 @@ def wait_for_scan(server: str, token: str, scan: dict[str, Any], timeout: float)
                 return current
             last = ""
         elif response.status_code < 500 and response.status_code != 429:
-            raise UploadFailed(f"polling {shown}: server answered {response.status_code}: {response.text[:300]}")
+            raise UploadFailed(f"polling {url}: server answered {response.status_code}: {response.text[:300]}")
         else:
             last = f" (last poll: server answered {response.status_code})"
     raise UploadFailed(f"scan {scan.get('id')} is still processing on the server after {timeout:g} s{last}; "
-                       f"its results will be at {shown}")
+                       f"its results will be at {url}")
 
 
 def summarize(scan: dict[str, Any]) -> list[str]:
@@ -214,7 +214,9 @@ def run(args: argparse.Namespace) -> int:
         scan = post(server, token, envelope, args.timeout)
     except UploadFailed as exc:
         return _fail(str(exc))
-    url = scan.get("url") or f"{server.rstrip('/')}/api/v1/scans/{scan.get('id')}"
+    # The contract's last line is `<server>/api/v1/scans/<id>`: the address this CI job reached,
+    # whatever public URL the server believes it has.
+    url = f"{server.rstrip('/')}/api/v1/scans/{scan.get('id')}"
     if scan.get("status") == "processing":
         print(f"forge-app: scan {scan.get('id')} is processing: the server reads the source files the report "
               f"lacks from the forge (waiting up to {args.timeout:g} s)", flush=True)

@@ -62,10 +62,14 @@ def _follow_ups(repo: Repository, pull_request: int | None) -> list[JobSpec]:
     return jobs
 
 
-def _target(repo: Repository, upload: Upload) -> _Target:
+def _target(storage: Storage, repo: Repository, upload: Upload) -> _Target:
+    """Which branch a scan belongs to and which baseline it is compared with. When neither the
+    upload nor the forge named the base branch, the branch the repository's baseline scans
+    are on is the best guess (a repository on `master` must not see everything as new)."""
+    fallback = repo.default_branch or storage.latest_baseline_branch(repo.id) or DEFAULT_BRANCH
     if upload.pull_request is None:
-        return _Target(True, upload.branch or repo.default_branch or DEFAULT_BRANCH, upload.base_branch)
-    return _Target(False, upload.branch, upload.base_branch or repo.default_branch or DEFAULT_BRANCH)
+        return _Target(True, upload.branch or fallback, upload.base_branch)
+    return _Target(False, upload.branch, upload.base_branch or fallback)
 
 
 def _triage(storage: Storage, repo: Repository, findings: Sequence[Finding], target: _Target,
@@ -87,7 +91,7 @@ def _entries(result: Triage) -> list[ScanEntry]:
 
 
 def ingest_upload(storage: Storage, repo: Repository, upload: Upload) -> Ingested:
-    target = _target(repo, upload)
+    target = _target(storage, repo, upload)
     result, baseline = _triage(storage, repo, upload.findings, target)
     scan_id = storage.record_scan(
         NewScan(
@@ -109,7 +113,7 @@ def wants_source(upload: Upload) -> bool:
 def reserve_upload(storage: Storage, repo: Repository, upload: Upload) -> Ingested:
     """Store the upload as a `processing` scan and queue the job that completes it; the usual
     follow-up jobs are queued only once it is complete."""
-    target = _target(repo, upload)
+    target = _target(storage, repo, upload)
     scan_id = storage.reserve_scan(
         PendingScan(
             repository_id=repo.id, commit=upload.commit, branch=target.branch, base_branch=target.base_branch,

@@ -66,7 +66,7 @@ def test_github_actions_pull_request(server, storage, checkout, tmp_path):
     assert done.returncode == 0, done.stderr
     url = done.stdout.strip().splitlines()[-1]
     scan = storage.scan(int(url.rsplit("/", 1)[1]))
-    assert url == f"http://testserver/api/v1/scans/{scan.id}"
+    assert url == f"{server}/api/v1/scans/{scan.id}"  # <server>/api/v1/scans/<id>, as the contract says
     assert (scan.repository, scan.commit, scan.pull_request, scan.branch, scan.base_branch) == (
         "octo/demo", HEAD, 9, "feature", "main")  # the PR head, not GITHUB_SHA's merge commit
     assert scan.meta["ci_job_url"] == "https://github.com/octo/demo/actions/runs/42"

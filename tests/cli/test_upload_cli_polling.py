@@ -9,7 +9,8 @@ import pytest
 
 from forge_app.cli import upload
 
-URL = "https://forge-app.example/api/v1/scans/7"
+SERVER_URL = "https://forge-app.example/api/v1/scans/7"  # what the server calls itself
+URL = "http://127.0.0.1:1/api/v1/scans/7"  # what the CLI prints: <server>/api/v1/scans/<id>
 
 
 def _args() -> argparse.Namespace:
@@ -19,11 +20,11 @@ def _args() -> argparse.Namespace:
 @pytest.fixture
 def processing(monkeypatch):
     monkeypatch.setattr(upload, "build_envelope", lambda args, env: {})
-    monkeypatch.setattr(upload, "post", lambda *a: {"id": 7, "url": URL, "status": "processing", "counts": {}})
+    monkeypatch.setattr(upload, "post", lambda *a: {"id": 7, "url": SERVER_URL, "status": "processing", "counts": {}})
 
 
 def test_a_scan_that_failed_on_the_server_exits_2_naming_the_reason(processing, monkeypatch, capsys):
-    monkeypatch.setattr(upload, "wait_for_scan", lambda *a: {"id": 7, "url": URL, "status": "failed",
+    monkeypatch.setattr(upload, "wait_for_scan", lambda *a: {"id": 7, "url": SERVER_URL, "status": "failed",
                                                             "error_detail": "GitHub is failing (502)"})
     assert upload.run(_args()) == 2
     out, err = capsys.readouterr()
@@ -32,7 +33,7 @@ def test_a_scan_that_failed_on_the_server_exits_2_naming_the_reason(processing, 
 
 
 def test_a_completed_scan_decides_the_exit_code(processing, monkeypatch, capsys):
-    done = {"id": 7, "url": URL, "status": "done", "blocking": True, "pull_request": None,
+    done = {"id": 7, "url": SERVER_URL, "status": "done", "blocking": True, "pull_request": None,
             "counts": {"new": 1, "fixed": 0, "unchanged": 0}, "baseline_scan_id": None,
             "new_findings": [{"mode": "block", "path": "a.py", "line": 3, "rule_id": "r", "message": "m"}]}
     monkeypatch.setattr(upload, "wait_for_scan", lambda *a: done)
@@ -53,6 +54,6 @@ def test_polling_stops_at_the_timeout(monkeypatch):
     monkeypatch.setattr(httpx, "get", get)
     monkeypatch.setattr(upload, "POLL_INTERVAL", 0.05)
     with pytest.raises(upload.UploadFailed) as failed:
-        upload.wait_for_scan("http://server/", "t", {"id": 7, "url": URL}, 0.3)
-    assert "still processing" in str(failed.value) and URL in str(failed.value)
+        upload.wait_for_scan("http://server/", "t", {"id": 7, "url": SERVER_URL}, 0.3)
+    assert "still processing" in str(failed.value) and "http://server/api/v1/scans/7" in str(failed.value)
     assert calls and set(calls) == {"http://server/api/v1/scans/7"}

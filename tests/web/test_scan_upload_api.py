@@ -89,3 +89,13 @@ def test_admin_can_read_any_scan(client, upload_token, admin_headers):
     r = client.get(f"/api/v1/scans/{scan['id']}?findings=all", headers=admin_headers)
     assert r.status_code == 200 and r.json()["findings"][0]["status"] == "new"
     assert client.get("/api/v1/scans/999", headers=admin_headers).status_code == 404
+
+
+def test_a_pr_without_a_base_branch_uses_the_branch_baselines_are_on(client, upload_token):
+    old = finding(line=3)
+    base = client.post("/api/v1/scans", json=upload([old], commit=SHA_BASE, branch="master"),
+                       headers=auth(upload_token)).json()
+    pr = client.post("/api/v1/scans", json=upload([finding(line=9)], pr=4, branch="feature", base_branch=None),
+                     headers=auth(upload_token)).json()
+    assert pr["base_branch"] == "master" and pr["baseline_scan_id"] == base["id"]
+    assert pr["counts"] == {"new": 0, "fixed": 0, "unchanged": 1}
