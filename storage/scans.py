@@ -42,15 +42,16 @@ def _fp_json(f: Finding) -> str | None:
     fp = f.fingerprint
     if fp is None:
         return None
-    return f"{fp.value};{fp.code};{','.join(fp.before)};{','.join(fp.after)}"
+    text = f"{fp.value};{fp.code};{','.join(fp.before)};{','.join(fp.after)}"
+    return text + ";fallback" if fp.fallback else text
 
 
 def _fp_parse(text: str | None) -> Fingerprint | None:
     if not text:
         return None
-    value, code, before, after = text.split(";")
+    value, code, before, after, *flags = text.split(";")
     return Fingerprint(value, code, tuple(before.split(",")) if before else (),
-                       tuple(after.split(",")) if after else ())
+                       tuple(after.split(",")) if after else (), fallback="fallback" in flags)
 
 
 def _light(row: dict[str, Any]) -> StoredFinding:

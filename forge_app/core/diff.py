@@ -351,7 +351,39 @@ def classify(
         result.new.extend(h for i, h in enumerate(g.head) if i not in g.match)
         result.fixed.extend(b for i, b in enumerate(g.base) if i not in matched_b)
         result.unchanged.extend((g.head[hi], g.base[bi]) for hi, bi in g.match.items())
+    _pair_by_place(result, renames, shifts)
     result.new.sort(key=by_order)
     result.fixed.sort(key=by_order)
     result.unchanged.sort(key=lambda p: (order[id(p[0])], order[id(p[1])]))
     return result
+
+
+def _placeless(f: Finding) -> bool:
+    return f.fingerprint is not None and f.fingerprint.fallback
+
+
+def _pair_by_place(result: DiffResult, renames: Mapping[str, str], shifts: _Shifts) -> None:
+    """Last pass for findings whose fingerprint was made without the code (no checkout, no
+    snippet): their code hash cannot meet the other side's, so a leftover new and a leftover
+    fixed finding of the same rule and path are taken to be one finding that kept its place
+    (nearest expected line first). Without it, mixing a checkout upload with a snippet-less
+    raw report would report every finding as both fixed and new."""
+    if not any(_placeless(f) for f in result.new) and not any(_placeless(f) for f in result.fixed):
+        return
+    leftovers: dict[tuple[str, str], list[Finding]] = defaultdict(list)
+    for b in result.fixed:
+        leftovers[(b.rule_id, renames.get(b.path, b.path))].append(b)
+    still_new: list[Finding] = []
+    paired: set[int] = set()
+    for h in sorted(result.new, key=lambda f: (f.path, f.start_line)):
+        candidates = [b for b in leftovers.get((h.rule_id, h.path), ())
+                      if id(b) not in paired and (_placeless(h) or _placeless(b))]
+        if not candidates:
+            still_new.append(h)
+            continue
+        expect = h.start_line - shifts.at_head(h.path, h.start_line)
+        best = min(candidates, key=lambda b: (abs(b.start_line - expect), b.start_line))
+        paired.add(id(best))
+        result.unchanged.append((h, best))
+    result.new[:] = still_new
+    result.fixed[:] = [b for b in result.fixed if id(b) not in paired]

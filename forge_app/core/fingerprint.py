@@ -172,7 +172,7 @@ def fingerprint_fallback(finding: Finding) -> Fingerprint:
     ids = _SEP.join(f"{k}={v}" for k, v in sorted(finding.tool_ids.items()))
     data = _SEP.join(("fallback", finding.rule_id, finding.path, ids, finding.message))
     code = _blake2b(data.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
-    return Fingerprint(value=_value(finding.rule_id, code, (), ()), code=code)
+    return Fingerprint(value=_value(finding.rule_id, code, (), ()), code=code, fallback=True)
 
 
 def needs_source(finding: Finding) -> bool:
@@ -184,7 +184,7 @@ def needs_source(finding: Finding) -> bool:
         return False  # read from the source already
     if fingerprint_snippet(finding) is not None:
         return False
-    return fp is None or fp.value == fingerprint_fallback(finding).value
+    return fp is None or fp.fallback or fp.value == fingerprint_fallback(finding).value
 
 
 def fingerprint_findings(

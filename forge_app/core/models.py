@@ -47,9 +47,14 @@ class Fingerprint:
     code: str
     before: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
+    fallback: bool = False  # made without the code (no source, no snippet): matched by place only
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "code": self.code, "before": list(self.before), "after": list(self.after)}
+        d: dict[str, Any] = {"value": self.value, "code": self.code, "before": list(self.before),
+                             "after": list(self.after)}
+        if self.fallback:
+            d["fallback"] = True
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Fingerprint":
@@ -58,6 +63,7 @@ class Fingerprint:
             code=str(d["code"]),
             before=tuple(str(x) for x in d.get("before") or ()),
             after=tuple(str(x) for x in d.get("after") or ()),
+            fallback=d.get("fallback") is True,
         )
 
 

@@ -174,3 +174,32 @@ def test_ten_thousand_findings_a_side_classify_fast() -> None:
     elapsed = time.perf_counter() - start
     assert len(result.unchanged) + len(result.new) == 10_000
     assert elapsed < 1.0, elapsed
+
+
+def test_findings_without_code_match_the_same_rule_and_path_by_place():
+    """A baseline fingerprinted from the checkout and a PR report with neither source nor snippet
+    ("requires login") must not turn every finding into one fixed and one new."""
+    from forge_app.core.fingerprint import fingerprint_fallback, fingerprint_source
+
+    text = "import os\n\ndef f(x):\n    return eval(x)\n\ndef g(y):\n    return exec(y)\n"
+    base = [Finding("r.eval", "a.py", 4, 4, "eval"), Finding("r.exec", "a.py", 7, 7, "exec")]
+    base = [f.with_fingerprint(fingerprint_source(f, text)) for f in base]
+    head = [Finding("r.eval", "a.py", 6, 6, "eval"), Finding("r.exec", "a.py", 9, 9, "exec"),
+            Finding("r.exec", "b.py", 1, 1, "exec")]
+    head = [f.with_fingerprint(fingerprint_fallback(f)) for f in head]
+    assert head[0].fingerprint.fallback and not base[0].fingerprint.fallback
+    result = classify(base, head)
+    assert [(h.rule_id, h.start_line, b.start_line) for h, b in result.unchanged] == [("r.eval", 6, 4), ("r.exec", 9, 7)]
+    assert [(f.path, f.rule_id) for f in result.new] == [("b.py", "r.exec")] and result.fixed == []
+
+
+def test_code_fingerprints_on_both_sides_never_pair_by_place():
+    from forge_app.core.fingerprint import fingerprint_source
+
+    base_text, head_text = "x = eval(a)\n", "x = eval(b)\n"
+    base = [Finding("r.eval", "a.py", 1, 1, "eval")]
+    head = [Finding("r.eval", "a.py", 1, 1, "eval")]
+    base = [f.with_fingerprint(fingerprint_source(f, base_text)) for f in base]
+    head = [f.with_fingerprint(fingerprint_source(f, head_text)) for f in head]
+    result = classify(base, head)
+    assert len(result.new) == 1 and len(result.fixed) == 1 and result.unchanged == []
