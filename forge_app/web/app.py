@@ -54,6 +54,9 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None,
         stored = bool(creds.can_authenticate and creds.webhook_secret)
         for hint in settings.missing_for_startup(github_app_stored=stored):
             log.warning("%s", hint)
+        if not storage.connections():
+            log.info("no GitLab or Bitbucket connection yet: add one with POST /api/v1/connections "
+                     "(docs/gitlab.md, docs/bitbucket.md)")
         log.info("forge-app ready: database %s, public URL %s", settings.database, settings.public_url)
         task = asyncio.create_task(worker.run_forever()) if run_worker else None
         try:
