@@ -51,10 +51,15 @@ class JobStore:
     def claim_job(self, worker_id: str, *, now: float | None = None, lease: float = LEASE_SECONDS) -> Job | None:
         now = time.time() if now is None else now
         with self.database.transaction() as db:
+            # Jobs of one group (a repository's publishing, an installation's events) run one at a
+            # time: two workers publishing the same PR at once would both post.
             row = self.database.one(
-                "SELECT * FROM jobs WHERE (status = 'queued' AND run_at <= ?) "
-                "OR (status = 'running' AND locked_until < ?) ORDER BY run_at, id LIMIT 1",
-                [now, now],
+                "SELECT * FROM jobs AS j WHERE ((j.status = 'queued' AND j.run_at <= ?) "
+                "OR (j.status = 'running' AND j.locked_until < ?)) "
+                "AND (j.group_key IS NULL OR NOT EXISTS (SELECT 1 FROM jobs AS o WHERE o.group_key = j.group_key "
+                "AND o.id != j.id AND o.status = 'running' AND o.locked_until >= ?)) "
+                "ORDER BY j.run_at, j.id LIMIT 1",
+                [now, now, now],
             )
             if row is None:
                 return None

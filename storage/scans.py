@@ -222,16 +222,27 @@ class ScanStore:
             params += st
         return [_stored(r) for r in self.database.query(sql + " ORDER BY path, start_line, rule_id", params)]
 
-    def baseline_for(self, repository_id: int, branch: str,
-                     before: int | None = None) -> tuple[ScanRecord, list[StoredFinding]] | None:
+    def baseline_for(self, repository_id: int, branch: str, before: int | None = None,
+                     commit: str | None = None) -> tuple[ScanRecord, list[StoredFinding]] | None:
         """The latest finished scan of `branch` (not a PR scan) and the findings present in it,
-        loaded light (rule, path, lines, fingerprint): enough to match against. With `before`,
-        only scans uploaded before that scan (one completed after waiting for its sources)."""
-        row = self.database.one(
-            _SCAN_SELECT + "WHERE s.repository_id = ? AND s.branch = ? AND s.is_baseline = 1 "
-            "AND s.status = 'done' AND s.id < ? ORDER BY s.id DESC LIMIT 1",
-            [repository_id, branch, before if before is not None else 2**62],
-        )
+        loaded light (rule, path, lines, fingerprint): enough to match against. With `commit`
+        (a PR's base commit), a scan of exactly that commit wins: what the PR branched from,
+        not what the branch became since. With `before`, only scans uploaded before that scan
+        (one completed after waiting for its sources)."""
+        limit = before if before is not None else 2**62
+        row = None
+        if commit:
+            row = self.database.one(
+                _SCAN_SELECT + "WHERE s.repository_id = ? AND s.commit_sha = ? AND s.is_baseline = 1 "
+                "AND s.status = 'done' AND s.id < ? ORDER BY s.id DESC LIMIT 1",
+                [repository_id, commit, limit],
+            )
+        if row is None:
+            row = self.database.one(
+                _SCAN_SELECT + "WHERE s.repository_id = ? AND s.branch = ? AND s.is_baseline = 1 "
+                "AND s.status = 'done' AND s.id < ? ORDER BY s.id DESC LIMIT 1",
+                [repository_id, branch, limit],
+            )
         if row is None:
             return None
         light = self.database.query(
@@ -246,18 +257,13 @@ class ScanStore:
             "ORDER BY id DESC LIMIT 1", [repository_id])
         return row["branch"] if row else None
 
-    def latest_pull_request_scan(
-        self, repository_id: int, pull_request: int
-    ) -> tuple[ScanRecord, list[StoredFinding]] | None:
-        """The previous scan of the same PR/MR: what was already reported there."""
+    def latest_pull_request_scan_id(self, repository_id: int, pull_request: int) -> int | None:
+        """The newest finished scan of a PR/MR: only its results are published (a scan still
+        processing may yet fail, so it does not count)."""
         row = self.database.one(
-            _SCAN_SELECT + "WHERE s.repository_id = ? AND s.pull_request = ? AND s.status IN ('done', 'processing') "
-            "ORDER BY s.id DESC LIMIT 1",
-            [repository_id, pull_request],
-        )
-        if row is None:
-            return None
-        return _scan(row), self.scan_findings(row["id"], PRESENT)
+            "SELECT MAX(id) AS id FROM scans WHERE repository_id = ? AND pull_request = ? AND status = 'done'",
+            [repository_id, pull_request])
+        return row["id"] if row else None
 
     def identity_pool(self, repository_id: int, rule_paths: Iterable[tuple[str, str]]) -> list[tuple[int, Finding]]:
         """Known identities for these (rule, path) pairs, as findings to match against, so a

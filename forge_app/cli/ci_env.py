@@ -20,6 +20,7 @@ class CiContext:
     commit: str | None = None
     branch: str | None = None
     base_branch: str | None = None
+    base_commit: str | None = None
     pull_request: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -42,6 +43,7 @@ def _github(env: Mapping[str, str], read_event: Callable[[str], str | None]) -> 
     if isinstance(pr, dict):
         # GITHUB_SHA is the merge commit on pull_request events; comments belong on the PR head.
         ctx.commit = (pr.get("head") or {}).get("sha") or ctx.commit
+        ctx.base_commit = (pr.get("base") or {}).get("sha")
         ctx.pull_request = pr.get("number") if isinstance(pr.get("number"), int) else None
         ctx.meta["pull_request_title"] = pr.get("title")
         ctx.meta["pull_request_author_username"] = (pr.get("user") or {}).get("login")
@@ -64,6 +66,7 @@ def _gitlab(env: Mapping[str, str]) -> CiContext:
     ctx.pull_request = _int(env.get("CI_MERGE_REQUEST_IID"))
     ctx.branch = env.get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME") or env.get("CI_COMMIT_BRANCH") or env.get("CI_COMMIT_REF_NAME")
     ctx.base_branch = env.get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME") or None
+    ctx.base_commit = env.get("CI_MERGE_REQUEST_DIFF_BASE_SHA") or None
     ctx.meta.update({
         "ci_job_url": env.get("CI_JOB_URL"),
         "commit_title": env.get("CI_COMMIT_TITLE"),

@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--commit", help="40-character commit SHA (default: from CI variables)")
     parser.add_argument("--branch", help="branch scanned (default: from CI variables)")
     parser.add_argument("--base-branch", help="the PR/MR target branch (default: from CI variables)")
+    parser.add_argument("--base-commit", help="the commit the PR/MR branched from, to compare against its scan "
+                                              "(default: from CI variables when they have it)")
     parser.add_argument("--pr", help="PR/MR number (default: from CI variables)")
     parser.add_argument("--root", default=".", help="checkout the reports refer to (default: .)")
     parser.add_argument("--timeout", type=float, default=120.0,
@@ -113,12 +115,21 @@ def build_envelope(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str
         "commit": commit,
         "branch": args.branch or ci.branch,
         "base_branch": args.base_branch or ci.base_branch,
+        "base_commit": _base_commit(getattr(args, "base_commit", None) or ci.base_commit),
         "pull_request": pull_request,
         "tools": sorted(set(tools)),
         "errors": errors,
         "meta": ci.meta,
         "findings": [f.to_dict() for f in findings],
     }
+
+
+def _base_commit(value: str | None) -> str | None:
+    if not value:
+        return None
+    if not SHA_RE.match(value.lower()):
+        raise UploadFailed(f"--base-commit must be the full 40-character SHA, not {value!r}")
+    return value.lower()
 
 
 def post(server: str, token: str, envelope: dict[str, Any], timeout: float) -> dict[str, Any]:

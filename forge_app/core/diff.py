@@ -311,7 +311,8 @@ def _candidates_window(
 
 
 def classify(
-    base: Sequence[Finding], head: Sequence[Finding], renames: Mapping[str, str] | None = None
+    base: Sequence[Finding], head: Sequence[Finding], renames: Mapping[str, str] | None = None,
+    *, pair_by_place: bool = True,
 ) -> DiffResult:
     """Classifies head findings as new or unchanged and base findings as fixed.
 
@@ -351,7 +352,8 @@ def classify(
         result.new.extend(h for i, h in enumerate(g.head) if i not in g.match)
         result.fixed.extend(b for i, b in enumerate(g.base) if i not in matched_b)
         result.unchanged.extend((g.head[hi], g.base[bi]) for hi, bi in g.match.items())
-    _pair_by_place(result, renames, shifts)
+    if pair_by_place:
+        _pair_by_place(result, renames, shifts)
     result.new.sort(key=by_order)
     result.fixed.sort(key=by_order)
     result.unchanged.sort(key=lambda p: (order[id(p[0])], order[id(p[1])]))

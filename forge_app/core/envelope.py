@@ -43,6 +43,7 @@ class Upload:
     repository: str | None = None
     branch: str | None = None
     base_branch: str | None = None
+    base_commit: str | None = None  # the commit the PR/MR is compared against (merge base), when CI knows it
     pull_request: int | None = None
     findings: list[Finding] = field(default_factory=list)
     tools: list[str] = field(default_factory=list)
@@ -77,6 +78,14 @@ def _pull_request(value: Any, pointer: str) -> int | None:
     return number
 
 
+def _base_commit(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not SHA_RE.match(value.lower()):
+        raise UploadError("base_commit must be a full 40-character hexadecimal SHA", "/base_commit")
+    return value.lower()
+
+
 def parse_upload(
     doc: Any,
     query: Mapping[str, str] | None = None,
@@ -95,6 +104,7 @@ def parse_upload(
         repository=_opt_str(meta_src, "repository", ""),
         branch=_opt_str(meta_src, "branch", ""),
         base_branch=_opt_str(meta_src, "base_branch", ""),
+        base_commit=_base_commit(meta_src.get("base_commit")),
         pull_request=_pull_request(meta_src.get("pull_request"), "/pull_request"),
     )
     if _is_raw_report(doc):

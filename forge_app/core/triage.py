@@ -103,7 +103,9 @@ def assign_identities(triaged: Triage, pool: Sequence[tuple[int, Finding]]) -> T
         return triaged
     identity_of = {id(f): ident for ident, f in candidates}
     entry_of = {id(e.finding): e for e in pending}
-    matched = classify([f for _, f in candidates], [e.finding for e in pending])
+    # No pairing by place here: a code-less identity from long ago is no evidence that a new
+    # finding of the same rule and file is the same one.
+    matched = classify([f for _, f in candidates], [e.finding for e in pending], pair_by_place=False)
     for h, b in matched.unchanged:
         entry_of[id(h)].identity_id = identity_of[id(b)]
     return triaged

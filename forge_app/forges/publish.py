@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 
 from forge_app.core.review.plan import ReviewItem, plan_review
-from forge_app.core.review.render import Counts, check_summary, check_title, resolved_reply, summary_comment
+from forge_app.core.review.render import (
+    Counts, check_summary, check_title, marker_key, resolved_reply, summary_comment,
+)
 from forge_app.forges.base import ForgeClient, PullRequestRef, StatusReport
 from storage import ScanRecord, Storage
 
@@ -39,10 +41,19 @@ async def publish_pull_request_scan(
     new_items = [ReviewItem(sf.identity_id, sf.finding, sf.mode) for sf in stored if sf.status == "new"]
     counts = Counts(scan.count_new, scan.count_fixed, scan.count_unchanged,
                     blocking=sum(1 for i in new_items if i.mode == "block"))
-    latest = storage.latest_pull_request_scan(scan.repository_id, scan.pull_request)
-    if latest is not None and latest[0].id != scan.id:
-        # A newer scan of this PR exists: its comments win; only close this commit's status.
-        log.info("scan %s is superseded by scan %s; only its status is published", scan.id, latest[0].id)
+    latest_id = storage.latest_pull_request_scan_id(scan.repository_id, scan.pull_request)
+    if latest_id is not None and latest_id != scan.id:
+        # A newer scan of this PR exists: its comments win. A retry still records comments an
+        # earlier attempt posted, or the newer scan would post them again.
+        if retrying:
+            ledger = {rc.identity_id: rc for rc in storage.review_comments(scan.repository_id, scan.pull_request)}
+            await _recover_unrecorded(storage, client, scan, pr, new_items, ledger)
+        newer = storage.scan(latest_id)
+        if newer is not None and newer.commit == scan.commit:
+            # Same commit rescanned (e.g. after a policy change): its verdict is the one that stands.
+            log.info("scan %s is superseded by scan %s of the same commit; nothing published", scan.id, latest_id)
+            return
+        log.info("scan %s is superseded by scan %s; only its status is published", scan.id, latest_id)
         await client.set_status(pr, StatusReport(_state(scan), check_title(counts),
                                                  check_summary(counts, [], url), counts, url, new_items))
         return
@@ -104,7 +115,7 @@ async def _recover_unrecorded(storage: Storage, client: ForgeClient, scan: ScanR
     for item in new_items:
         if item.identity_id in ledger:
             continue
-        found = markers.get(item.finding.key)
+        found = markers.get(marker_key(item.finding.key, item.identity_id))
         if found is not None:
             storage.record_review_comment(
                 scan.repository_id, scan.pull_request or 0, item.identity_id, fingerprint=item.finding.key,

@@ -107,7 +107,8 @@ class Worker:
             if ran:
                 continue
             next_at = self.context.storage.next_job_at()
-            wait = IDLE_POLL if next_at is None else max(0.05, min(IDLE_POLL, next_at - time.time()))
+            # A due job that was not claimed waits for its group: poll gently, don't spin.
+            wait = IDLE_POLL if next_at is None else max(0.25, min(IDLE_POLL, next_at - time.time()))
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)

@@ -11,10 +11,12 @@ repository whose forge can hand out files is recorded in two steps instead:
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from forge_app.core.envelope import Upload
 from forge_app.core.fingerprint import fingerprint_findings, needs_source
@@ -42,6 +44,7 @@ class _Target:
     is_baseline: bool
     branch: str | None
     base_branch: str | None
+    base_commit: str | None = None
 
 
 def current_policy(storage: Storage) -> Policy:
@@ -69,7 +72,7 @@ def _target(storage: Storage, repo: Repository, upload: Upload) -> _Target:
     fallback = repo.default_branch or storage.latest_baseline_branch(repo.id) or DEFAULT_BRANCH
     if upload.pull_request is None:
         return _Target(True, upload.branch or fallback, upload.base_branch)
-    return _Target(False, upload.branch, upload.base_branch or fallback)
+    return _Target(False, upload.branch, upload.base_branch or fallback, upload.base_commit)
 
 
 def _triage(storage: Storage, repo: Repository, findings: Sequence[Finding], target: _Target,
@@ -77,7 +80,8 @@ def _triage(storage: Storage, repo: Repository, findings: Sequence[Finding], tar
     """Classify against the baseline (a branch scan: the previous scan of the branch; a PR scan:
     the latest scan of its base branch), then give new findings any identity already known."""
     compare_with = target.branch if target.is_baseline else target.base_branch
-    baseline = storage.baseline_for(repo.id, compare_with, before=before) if compare_with else None
+    baseline = (storage.baseline_for(repo.id, compare_with, before=before, commit=target.base_commit)
+                if compare_with else None)
     base = [BaselineFinding(sf.identity_id, sf.finding, sf.mode, sf.id) for sf in baseline[1]] if baseline else []
     result, pending = triage(findings, base, current_policy(storage))
     if pending:
@@ -86,11 +90,35 @@ def _triage(storage: Storage, repo: Repository, findings: Sequence[Finding], tar
     return result, baseline[0] if baseline else None
 
 
+def _meta(upload: Upload) -> dict:
+    """What CI told about the scan, plus the base commit the PR was compared against."""
+    return {**upload.meta, "base_commit": upload.base_commit} if upload.base_commit else dict(upload.meta)
+
+
 def _entries(result: Triage) -> list[ScanEntry]:
     return [ScanEntry(e.finding, e.status, e.mode, e.base_line, e.identity_id, e.source_id) for e in result.entries]
 
 
+_LOCKS: dict[int, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_at_a_time(repository_id: int) -> Iterator[None]:
+    """Triage reads identities and records new ones: two uploads of one repository triaged at
+    once would each mint an identity for the same finding (and notify and comment twice)."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.setdefault(repository_id, threading.Lock())
+    with lock:
+        yield
+
+
 def ingest_upload(storage: Storage, repo: Repository, upload: Upload) -> Ingested:
+    with _one_at_a_time(repo.id):
+        return _ingest(storage, repo, upload)
+
+
+def _ingest(storage: Storage, repo: Repository, upload: Upload) -> Ingested:
     target = _target(storage, repo, upload)
     result, baseline = _triage(storage, repo, upload.findings, target)
     scan_id = storage.record_scan(
@@ -98,7 +126,7 @@ def ingest_upload(storage: Storage, repo: Repository, upload: Upload) -> Ingeste
             repository_id=repo.id, commit=upload.commit, branch=target.branch, base_branch=target.base_branch,
             pull_request=upload.pull_request, is_baseline=target.is_baseline,
             base_scan_id=baseline.id if baseline else None, tools=sorted(set(upload.tools)),
-            errors=upload.errors, meta=upload.meta, blocking=result.blocking,
+            errors=upload.errors, meta=_meta(upload), blocking=result.blocking,
             entries=_entries(result), jobs=follow_up_jobs(repo, upload),
         )
     )
@@ -118,7 +146,7 @@ def reserve_upload(storage: Storage, repo: Repository, upload: Upload) -> Ingest
         PendingScan(
             repository_id=repo.id, commit=upload.commit, branch=target.branch, base_branch=target.base_branch,
             pull_request=upload.pull_request, is_baseline=target.is_baseline, tools=sorted(set(upload.tools)),
-            errors=upload.errors, meta=upload.meta, findings=upload.findings,
+            errors=upload.errors, meta=_meta(upload), findings=upload.findings,
             jobs=[JobSpec(COMPLETE_JOB, {"forge": repo.forge}, key=COMPLETE_JOB + ":{scan_id}",
                           max_attempts=COMPLETE_ATTEMPTS)],
         )
@@ -159,8 +187,14 @@ def complete_upload(storage: Storage, scan: ScanRecord, findings: Sequence[Findi
     its follow-up jobs, in one transaction. False when it was no longer processing."""
     repo = storage.repository(scan.repository_id)
     assert repo is not None
-    target = _Target(scan.is_baseline, scan.branch, scan.base_branch)
+    target = _Target(scan.is_baseline, scan.branch, scan.base_branch, scan.meta.get("base_commit"))
     fingerprinted = refingerprint(findings, sources)
+    with _one_at_a_time(repo.id):
+        return _complete(storage, repo, scan, target, fingerprinted, notes)
+
+
+def _complete(storage: Storage, repo: Repository, scan: ScanRecord, target: _Target,
+              fingerprinted: list[Finding], notes: Sequence[str]) -> bool:
     result, baseline = _triage(storage, repo, fingerprinted, target, before=scan.id)
     return storage.complete_scan(
         scan.id,

@@ -34,3 +34,11 @@ def test_gitlab_merged_results_pipeline_reports_the_mr_head():
     ctx = detect_ci({"GITLAB_CI": "true", "CI_PROJECT_PATH": "g/p", "CI_COMMIT_SHA": "m" * 40,
                      "CI_MERGE_REQUEST_IID": "4", "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA": "h" * 40})
     assert (ctx.commit, ctx.pull_request) == ("h" * 40, 4)
+
+
+def test_base_commits_come_from_the_pr_event_and_gitlab_diff_base():
+    event = json.dumps({"pull_request": {"number": 3, "head": {"sha": "b" * 40}, "base": {"sha": "c" * 40}}})
+    ctx = detect_ci({"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "o/r", "GITHUB_EVENT_PATH": "/e"}, lambda p: event)
+    assert ctx.base_commit == "c" * 40
+    ctx = detect_ci({"GITLAB_CI": "true", "CI_PROJECT_PATH": "g/p", "CI_MERGE_REQUEST_DIFF_BASE_SHA": "d" * 40})
+    assert ctx.base_commit == "d" * 40

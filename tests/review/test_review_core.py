@@ -79,7 +79,18 @@ def test_plan_comments_new_findings_once_and_resolves_vanished_ones():
     assert [c.item.identity_id for c in plan.comments] == [1]  # 2 already posted, 3 outside, 4 monitor
     assert [i.identity_id for i in plan.outside] == [3]
     assert plan.resolve == [7]  # 8 is already resolved
-    assert markers_in(plan.comments[0].body) == {"1" * 32}
+    assert markers_in(plan.comments[0].body) == {"1" * 32 + "#1"}
+
+
+def test_identical_findings_get_distinct_markers():
+    """Two copies of one line with the same surroundings share a fingerprint value; each
+    comment must still name its own finding, or the wrong thread gets resolved."""
+    diff = parse_git_diff("diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n" + PATCH)
+    items = [ReviewItem(1, make(22, fp="9" * 32), "comment"), ReviewItem(2, make(23, fp="9" * 32), "comment")]
+    plan = plan_review(items, present_identities={1, 2}, posted={}, diff=diff, flavour="github",
+                       counts=Counts(2, 0, 0))
+    assert [c.marker for c in plan.comments] == ["9" * 32 + "#1", "9" * 32 + "#2"]
+    assert [markers_in(c.body) for c in plan.comments] == [{"9" * 32 + "#1"}, {"9" * 32 + "#2"}]
 
 
 def test_summary_lists_outside_findings_and_escapes_pipes():

@@ -116,3 +116,15 @@ def test_backoff_grows_and_is_capped():
     delays = [backoff(n, rng) for n in range(1, 20)]
     assert delays[0] <= 5 and delays[5] > delays[1]
     assert max(delays) <= 3600
+
+
+def test_jobs_of_one_group_run_one_at_a_time(storage):
+    storage.enqueue_job("publish_scan", {}, key="a", group="repo:1", run_at=1.0)
+    storage.enqueue_job("publish_scan", {}, key="b", group="repo:1", run_at=2.0)
+    storage.enqueue_job("notify_scan", {}, key="c", run_at=3.0)
+    first = storage.claim_job("w1", now=1e12, lease=60)
+    second = storage.claim_job("w2", now=1e12, lease=60)
+    assert first.key == "a" and second.key == "c"  # b waits for a
+    assert storage.claim_job("w3", now=1e12) is None
+    storage.complete_job(first.id)
+    assert storage.claim_job("w3", now=1e12).key == "b"

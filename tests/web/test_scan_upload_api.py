@@ -99,3 +99,25 @@ def test_a_pr_without_a_base_branch_uses_the_branch_baselines_are_on(client, upl
                      headers=auth(upload_token)).json()
     assert pr["base_branch"] == "master" and pr["baseline_scan_id"] == base["id"]
     assert pr["counts"] == {"new": 0, "fixed": 0, "unchanged": 1}
+
+
+def test_a_pr_is_compared_with_the_scan_of_its_base_commit(client, upload_token):
+    """main had eval at the PR's branch point and fixed it since: the PR, which never touched
+    that code, does not introduce it."""
+    old = finding(line=3)
+    client.post("/api/v1/scans", json=upload([old], commit=SHA_BASE), headers=auth(upload_token))
+    client.post("/api/v1/scans", json=upload([], commit="d" * 40), headers=auth(upload_token))  # fixed on main
+    doc = upload([finding(line=3)], pr=6, branch="feature", base_branch="main")
+    doc["base_commit"] = SHA_BASE
+    pr = client.post("/api/v1/scans", json=doc, headers=auth(upload_token)).json()
+    assert pr["counts"] == {"new": 0, "fixed": 0, "unchanged": 1} and pr["blocking"] is False
+    doc.pop("base_commit")
+    latest = client.post("/api/v1/scans", json=doc, headers=auth(upload_token)).json()
+    assert latest["counts"]["new"] == 1  # against the latest main scan it looks new
+
+
+def test_a_malformed_base_commit_is_refused(client, upload_token):
+    doc = upload([finding()], pr=6, branch="feature")
+    doc["base_commit"] = "abc"
+    r = client.post("/api/v1/scans", json=doc, headers=auth(upload_token))
+    assert r.status_code == 400 and "base_commit" in r.json()["detail"]

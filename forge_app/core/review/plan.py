@@ -16,7 +16,7 @@ from typing import Iterable, Mapping, Sequence
 
 from forge_app.core.models import Finding
 from forge_app.core.review.patch import FileDiff, Hunk
-from forge_app.core.review.render import Counts, Flavour, finding_comment
+from forge_app.core.review.render import Counts, Flavour, finding_comment, marker_key
 
 COMMENTED_MODES = ("comment", "block")
 
@@ -36,6 +36,7 @@ class PlannedComment:
     start_line: int | None  # first line of a multi-line range, else None
     body: str
     suggestion: bool
+    marker: str = ""  # the key in the body's hidden marker (render.marker_key)
 
 
 @dataclass(slots=True)
@@ -103,7 +104,9 @@ def plan_review(
         if item.identity_id in posted:
             continue
         line, start_line, suggestion = where
-        body = finding_comment(item.finding, item.mode, flavour, as_suggestion=suggestion, scan_url=scan_url)
-        plan.comments.append(PlannedComment(item, item.finding.path, line, start_line, body, suggestion))
+        key = marker_key(item.finding.key, item.identity_id)
+        body = finding_comment(item.finding, item.mode, flavour, as_suggestion=suggestion, scan_url=scan_url,
+                               key=key)
+        plan.comments.append(PlannedComment(item, item.finding.path, line, start_line, body, suggestion, key))
     plan.resolve = sorted(i for i, resolved in posted.items() if not resolved and i not in present)
     return plan

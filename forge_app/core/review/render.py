@@ -15,7 +15,7 @@ from forge_app.core.models import Finding
 
 Flavour = Literal["github", "gitlab", "bitbucket"]
 MAX_BODY = 65_000  # GitHub's limit is 65,536 characters; keep a margin for every forge
-_FP = r"([0-9a-zA-Z:_./\-]+)"
+_FP = r"([0-9a-zA-Z:_./#\-]+)"
 MARKER_RE = re.compile(r"<!-- forge-app:finding=" + _FP + r" -->")
 # Bitbucket Cloud escapes raw HTML, so an HTML comment would show as text there; an unused
 # Markdown link reference definition renders to nothing and stays in the raw body.
@@ -39,6 +39,12 @@ def marker(fingerprint: str, flavour: Flavour = "github") -> str:
     if flavour == "bitbucket":
         return f"[forge-app:finding={fingerprint}]: #"
     return f"<!-- forge-app:finding={fingerprint} -->"
+
+
+def marker_key(fingerprint: str, identity_id: int) -> str:
+    """What a comment's marker names: the fingerprint, for people and other tools, and the
+    identity, because two identical findings in one file can share a fingerprint value."""
+    return f"{fingerprint}#{identity_id}"
 
 
 def summary_marker(flavour: Flavour) -> str:
@@ -119,7 +125,7 @@ def _old_lines(finding: Finding) -> list[str]:
 
 
 def finding_comment(finding: Finding, mode: str, flavour: Flavour, *, as_suggestion: bool,
-                    scan_url: str | None = None) -> str:
+                    scan_url: str | None = None, key: str | None = None) -> str:
     message = finding.message.strip() or "(no message)"
     head = [_header(finding, mode), ""]
     tail = []
@@ -130,7 +136,7 @@ def finding_comment(finding: Finding, mode: str, flavour: Flavour, *, as_suggest
     if link:
         tail += ["", f"[Rule documentation]({link})"]
     block = fix_block(finding, flavour, as_suggestion)
-    end = ["", marker(finding.key, flavour)]
+    end = ["", marker(key or finding.key, flavour)]
     budget = MAX_BODY - len("\n".join(head + tail + end)) - 100
     if block and len(block) > budget - min(len(message), 2000):
         # A cut suggestion would apply truncated code in one click: drop it instead.

@@ -122,7 +122,7 @@ class GitHubClient:
         created = await self.api.paginate(
             "/repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments?per_page=100",
             self._vars(pr, review_id=review["id"]))
-        by_key: dict[str, PlannedComment] = {c.item.finding.key: c for c in chunk}
+        by_key: dict[str, PlannedComment] = {c.marker: c for c in chunk}
         posted = []
         for c in created:
             for fingerprint in markers_in(c.get("body") or ""):
