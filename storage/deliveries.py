@@ -12,18 +12,6 @@ from storage.jobs import insert_job
 class DeliveryStore:
     database: Database
 
-    def record_delivery(self, source: str, delivery_id: str, event: str = "") -> bool:
-        """True the first time (source, delivery_id) is seen; False for a redelivery."""
-        try:
-            with self.database.transaction() as db:
-                db.execute(
-                    "INSERT INTO deliveries (source, delivery_id, event, received_at) VALUES (?, ?, ?, ?)",
-                    [source, delivery_id, event, utcnow()],
-                )
-        except sqlite3.IntegrityError:
-            return False
-        return True
-
     def accept_delivery(
         self, source: str, delivery_id: str, event: str, *, kind: str, payload: dict[str, Any],
         group: str | None = None,

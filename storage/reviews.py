@@ -54,10 +54,6 @@ class ReviewStore:
             return False
         return True
 
-    def set_review_thread(self, comment_row_id: int, thread_id: str) -> None:
-        with self.database.transaction() as db:
-            db.execute("UPDATE review_comments SET thread_id = ? WHERE id = ?", [thread_id, comment_row_id])
-
     def mark_review_comment_resolved(self, comment_row_id: int, scan_id: int) -> None:
         with self.database.transaction() as db:
             db.execute(

@@ -206,13 +206,6 @@ class ScanStore:
         row = self.database.one(_SCAN_SELECT + "WHERE s.id = ?", [scan_id])
         return _scan(row) if row else None
 
-    def set_scan_status(self, scan_id: int, status: str, detail: str | None = None) -> None:
-        with self.database.transaction() as db:
-            db.execute(
-                "UPDATE scans SET status = ?, error_detail = ?, completed_at = ? WHERE id = ?",
-                [status, detail, utcnow(), scan_id],
-            )
-
     def scan_findings(self, scan_id: int, statuses: Iterable[str] | None = None) -> list[StoredFinding]:
         sql = "SELECT * FROM findings WHERE scan_id = ?"
         params: list[Any] = [scan_id]
@@ -285,13 +278,3 @@ class ScanStore:
                                                end_line=row["line"] or 1, message="", fingerprint=fp)))
         return out
 
-    def identity_first_seen(self, identity_ids: Iterable[int]) -> dict[int, int]:
-        ids = list(identity_ids)
-        out: dict[int, int] = {}
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            for row in self.database.query(
-                f"SELECT id, first_seen_scan_id FROM identities WHERE id IN ({', '.join('?' for _ in chunk)})", chunk
-            ):
-                out[row["id"]] = row["first_seen_scan_id"]
-        return out
