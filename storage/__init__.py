@@ -1,6 +1,6 @@
 """Persistence for forge-app. All SQL lives in this package.
 
-The interface is named by what the app needs (`record_delivery`, `claim_job`,
+The interface is named by what the app needs (`accept_delivery`, `claim_job`,
 `baseline_for`), not by tables, so a PostgreSQL backend can later sit behind it.
 """
 
