@@ -213,6 +213,11 @@ def finding_from_dict(d: Any, pointer: str) -> Finding:
             raise UploadError("fix needs start_line, end_line and lines", f"{pointer}/fix") from None
         if fix.start_line < 1 or fix.end_line < fix.start_line:
             raise UploadError("fix lines are out of order", f"{pointer}/fix")
+    fix_text = d.get("fix_text")  # an autofix the uploader had no code for (see Finding.fix_text)
+    if fix_text is not None and (not isinstance(fix_text, str) or len(fix_text) > MAX_TEXT):
+        raise UploadError("fix_text must be a string", f"{pointer}/fix_text")
+    if fix is not None:
+        fix_text = None
     metadata = d.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise UploadError("metadata must be an object", f"{pointer}/metadata")
@@ -243,4 +248,5 @@ def finding_from_dict(d: Any, pointer: str) -> Finding:
         tool=str(d.get("tool") or "unknown")[:100],
         tool_ids={str(k): str(v) for k, v in tool_ids.items()},
         fingerprint=_fingerprint(d.get("fingerprint"), f"{pointer}/fingerprint"),
+        fix_text=fix_text,
     )

@@ -15,10 +15,11 @@ No I/O here: callers pass file contents, or a `read_source` callable.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Callable, Iterable, Sequence
 
-from forge_app.core.models import Finding, Fingerprint, ReportError
+from forge_app.core.models import Finding, Fingerprint, Fix, ReportError
 
 K = 3
 """How many non-blank lines of context on each side."""
@@ -202,7 +203,18 @@ def fingerprint_findings(
             text = read_source(f.path)
             sources[f.path] = None if text is None else _Source(f.path, text)
         src = sources[f.path]
-        fp = src.fingerprint(f) if src is not None else (fingerprint_snippet(f) or fingerprint_fallback(f))
-        out.append(f.with_fingerprint(fp))
+        if src is None:
+            out.append(f.with_fingerprint(fingerprint_snippet(f) or fingerprint_fallback(f)))
+            continue
+        fix = None
+        if f.fix is None and f.fix_text is not None:  # an autofix that waited for the code
+            lines = [ln.rstrip("\r") for ln in src.lines[f.start_line - 1 : f.end_line]]
+            fix = Fix.splice(lines, f.fix_text, f.start_line, f.start_col, f.end_line, f.end_col)
+        done = f.with_fingerprint(src.fingerprint(f), fix)
+        if fix is not None and f.snippet is None:
+            # The code the fix replaces, read with it: a forge that shows fixes as a diff
+            # (Bitbucket's fenced `diff`) needs its `-` lines.
+            done = dataclasses.replace(done, snippet="\n".join(lines))
+        out.append(done)
     return out
 

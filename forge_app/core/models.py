@@ -33,6 +33,18 @@ class Fix:
     def from_dict(cls, d: dict[str, Any]) -> "Fix":
         return cls(int(d["start_line"]), int(d["end_line"]), tuple(str(x) for x in d["lines"]))
 
+    @classmethod
+    def splice(cls, lines: list[str], replacement: str, start_line: int, start_col: int | None, end_line: int,
+               end_col: int | None) -> "Fix | None":
+        """A tool's replacement for columns start_col..end_col (1-based, end exclusive) spliced into
+        the whole lines start_line..end_line it touches; None when the lines or columns do not fit."""
+        if start_col is None or end_col is None or len(lines) != end_line - start_line + 1:
+            return None
+        if start_col - 1 > len(lines[0]) or end_col - 1 > len(lines[-1]):
+            return None  # columns do not fit the lines: do not guess
+        new = lines[0][: start_col - 1] + replacement + lines[-1][end_col - 1:]
+        return cls(start_line, end_line, tuple(new.split("\n")))
+
 
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
@@ -97,12 +109,20 @@ class Finding:
     tool: str = "unknown"
     tool_ids: dict[str, str] = field(default_factory=dict)
     fingerprint: Fingerprint | None = None
+    # A tool's autofix as the replacement for the matched columns (Semgrep's `extra.fix`), kept
+    # while no code was at hand to splice it into (a report without code: "requires login");
+    # `fingerprint_findings` turns it into `fix` once it reads the file.
+    fix_text: str | None = None
 
-    def with_fingerprint(self, fp: Fingerprint) -> "Finding":
+    def with_fingerprint(self, fp: Fingerprint, fix: Fix | None = None) -> "Finding":
         # A direct constructor call: dataclasses.replace costs twice as much, and uploads make 20,000 of these.
+        if fix is not None:
+            return Finding(self.rule_id, self.path, self.start_line, self.end_line, self.message, self.severity,
+                           self.start_col, self.end_col, self.metadata, self.rule, self.snippet, fix, self.tool,
+                           self.tool_ids, fp, None)
         return Finding(self.rule_id, self.path, self.start_line, self.end_line, self.message, self.severity,
                        self.start_col, self.end_col, self.metadata, self.rule, self.snippet, self.fix, self.tool,
-                       self.tool_ids, fp)
+                       self.tool_ids, fp, self.fix_text)
 
     @property
     def key(self) -> str:
@@ -135,6 +155,7 @@ class Finding:
             "tool": self.tool,
             "tool_ids": dict(self.tool_ids),
             "fingerprint": self.fingerprint.to_dict() if self.fingerprint else None,
+            **({"fix_text": self.fix_text} if self.fix_text is not None else {}),
         }
 
     @classmethod
@@ -165,6 +186,7 @@ class Finding:
             tool=d.get("tool") or "unknown",
             tool_ids=dict(d.get("tool_ids") or {}),
             fingerprint=Fingerprint.from_dict(d["fingerprint"]) if d.get("fingerprint") else None,
+            fix_text=d.get("fix_text") if isinstance(d.get("fix_text"), str) else None,
         )
 
 

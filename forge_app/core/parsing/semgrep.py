@@ -109,6 +109,7 @@ def _scan_finding(res: Mapping[str, Any], extra: Mapping[str, Any], ptr: str, f:
         fix=_scan_fix(extra, snippet, start_line, start_col, end_line, end_col),
         tool=TOOL,
         tool_ids=tool_ids,
+        fix_text=_fix_text(extra, snippet, start_col, end_col),
     )
 
 
@@ -204,15 +205,20 @@ def _scan_fix(extra: Mapping[str, Any], snippet: str | None, start_line: int, st
     if fixed is not None:
         return fixed
     fix = extra.get("fix")
-    if not isinstance(fix, str) or snippet is None or start_col is None or end_col is None:
+    if not isinstance(fix, str) or snippet is None:
         return None
-    lines = snippet.split("\n")
-    if len(lines) != end_line - start_line + 1:
+    return Fix.splice(snippet.split("\n"), fix, start_line, start_col, end_line, end_col)
+
+
+def _fix_text(extra: Mapping[str, Any], snippet: str | None, start_col: int | None, end_col: int | None) -> str | None:
+    """Semgrep's `fix` kept for later when there is no code to splice it into (no login: the
+    lines say "requires login"): the uploader's checkout or the forge's file completes it."""
+    fix = extra.get("fix")
+    if snippet is not None or not isinstance(fix, str) or start_col is None or end_col is None:
         return None
-    if start_col - 1 > len(lines[0]) or end_col - 1 > len(lines[-1]):
-        return None  # columns do not fit the snippet: do not guess
-    new = lines[0][: start_col - 1] + fix + lines[-1][end_col - 1:]
-    return Fix(start_line, end_line, tuple(new.split("\n")))
+    if isinstance(extra.get("fixed_lines"), list) and extra["fixed_lines"]:
+        return None
+    return fix
 
 
 def _fixed_lines_fix(fixed: Any, start_line: int, end_line: int) -> Fix | None:
