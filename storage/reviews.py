@@ -61,6 +61,15 @@ class ReviewStore:
                 [scan_id, utcnow(), comment_row_id],
             )
 
+    def mark_review_comment_reopened(self, comment_row_id: int) -> None:
+        """The finding came back (a reverted fix): its thread is open again."""
+        with self.database.transaction() as db:
+            db.execute(
+                "UPDATE review_comments SET resolved = 0, resolved_by_scan_id = NULL, resolved_at = NULL "
+                "WHERE id = ?",
+                [comment_row_id],
+            )
+
     def forge_object(self, repository_id: int, scope: str, name: str) -> Any | None:
         """Something posted once and edited later (a summary comment id, a check run id)."""
         row = self.database.one(

@@ -2,7 +2,7 @@
 
 The generic publishing flow (forges/publish.py) decides everything through the pure
 review core; an adapter only talks to its forge: read the diff, post comments, keep
-one summary note, set a status, resolve a thread.
+one summary note, set a status, resolve or reopen a thread.
 """
 
 from __future__ import annotations
@@ -64,7 +64,10 @@ class ForgeClient(Protocol):
         """Create or edit in place the one summary note; returns its id."""
 
     async def resolve(self, pr: PullRequestRef, comment: ReviewComment, reply: str) -> None:
-        """Reply to a finding's thread, then resolve it."""
+        """Reply to a finding's thread, then resolve it (a retry replies once)."""
+
+    async def reopen(self, pr: PullRequestRef, comment: ReviewComment, reply: str) -> None:
+        """Reply to a resolved finding's thread whose finding came back, and reopen it (a retry replies once)."""
 
     async def set_status(self, pr: PullRequestRef, report: StatusReport) -> None:
         """Create or update the check / commit status for the PR head."""

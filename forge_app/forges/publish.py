@@ -11,7 +11,8 @@ import logging
 
 from forge_app.core.review.plan import ReviewItem, plan_review
 from forge_app.core.review.render import (
-    Counts, check_summary, check_title, marker_key, resolved_reply, summary_comment,
+    Counts, check_summary, check_title, marker_key, reopened_reply, resolved_reply,
+    summary_comment,
 )
 from forge_app.forges.base import ForgeClient, PullRequestRef, StatusReport
 from storage import ScanRecord, Storage
@@ -86,10 +87,16 @@ async def publish_pull_request_scan(
         await client.resolve(pr, rc, resolved_reply(scan.commit))
         storage.mark_review_comment_resolved(rc.id, scan.id)
 
+    for identity_id in plan.reopen:
+        rc = ledger[identity_id]
+        await client.reopen(pr, rc, reopened_reply(scan.commit))
+        storage.mark_review_comment_reopened(rc.id)
+
     await client.set_status(pr, StatusReport(_state(scan), check_title(counts),
                                              check_summary(counts, outside, url), counts, url, new_items))
-    log.info("published scan %s on %s #%s: %d comments, %d outside the diff, %d resolved", scan.id,
-             scan.repository, scan.pull_request, len(plan.comments), len(plan.outside), len(plan.resolve))
+    log.info("published scan %s on %s #%s: %d comments, %d outside the diff, %d resolved, %d reopened", scan.id,
+             scan.repository, scan.pull_request, len(plan.comments), len(plan.outside), len(plan.resolve),
+             len(plan.reopen))
 
 
 async def _publish_summary(storage: Storage, client: ForgeClient, scan: ScanRecord, pr: PullRequestRef,

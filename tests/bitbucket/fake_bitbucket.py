@@ -267,6 +267,7 @@ class FakeBitbucket:
             (r"/pullrequests/(\d+)/comments/(\d+)", "PUT", self._put_comment),
             (r"/pullrequests/(\d+)/comments/(\d+)", "GET", self._get_comment),
             (r"/pullrequests/(\d+)/comments/(\d+)/resolve", "POST", self._resolve),
+            (r"/pullrequests/(\d+)/comments/(\d+)/resolve", "DELETE", self._reopen),
             (r"/commit/([^/]+)/reports/([^/]+)", "PUT", self._put_report),
             (r"/commit/([^/]+)/reports/([^/]+)", "GET", self._get_report),
             (r"/commit/([^/]+)/reports/([^/]+)", "DELETE", self._delete_report),
@@ -423,6 +424,15 @@ class FakeBitbucket:
             return error(409, "comment thread is already resolved")
         c["resolution"] = {"type": "comment_resolution", "created_on": now()}
         return JSONResponse(c["resolution"])
+
+    def _reopen(self, repo: FakeRepo, number: str, comment_id: str, **_: Any) -> Response:
+        c = self._find_comment(repo, number, comment_id)
+        if c is None or not c.get("resolution"):
+            return error(404, "comment not found or not resolved")
+        if c.get("parent"):
+            return error(403, "only top-level comments can be reopened")
+        del c["resolution"]
+        return Response(status_code=204)
 
     def _report_key(self, repo: FakeRepo, commit: str, report_id: str) -> tuple[str, str, str] | None:
         sha = self._commit_sha(repo, commit)

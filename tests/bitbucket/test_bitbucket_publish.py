@@ -8,8 +8,8 @@ import time
 import pytest
 
 from tests.bitbucket.bitbucket_scenario import (
-    BASE_FILES, EVAL, HEAD_FILES, NEW_RULES, OPEN, PR, REPO, RULES, SOURCE_BRANCH, World, build_world, connect,
-    scan, upload, upload_body,
+    BASE_FILES, EVAL, FIX_FILES, HEAD_FILES, NEW_RULES, OPEN, PR, REPO, RULES, SOURCE_BRANCH, World, build_world,
+    connect, scan, upload, upload_body,
 )
 from tests.bitbucket.fake_bitbucket import FakeBitbucket
 from tests.conftest import drain
@@ -170,3 +170,66 @@ def test_request_cost_of_a_first_pr_scan(kind, client, app, storage, admin_heade
     calls = [(s.method, s.path.split("/")[-1] if not s.path.endswith("/diff") else "diff") for s in fake.seen[before:]]
     # status, diff (+ redirect), 2 inline comments, summary, report, 1 annotation batch, status
     assert len(calls) == 9, calls
+
+
+def _publish(client, app, storage, fake: FakeBitbucket, token: str, head: str, files: dict[str, str]) -> None:
+    fake.repos[REPO].prs[PR].head = head
+    upload(client, token, upload_body(head, scan(files), branch=SOURCE_BRANCH, pull_request=PR))
+    drain(app)
+
+
+def _replies(fake: FakeBitbucket, comment: dict) -> list[str]:
+    return [c["content"]["raw"] for c in fake.pr_comments(REPO, PR)
+            if (c.get("parent") or {}).get("id") == comment["id"]]
+
+
+def test_a_reverted_fix_reopens_its_thread_and_a_new_fix_resolves_it_again(client, app, storage, admin_headers,
+                                                                           fake) -> None:
+    world = build_world(fake)
+    connect(client, admin_headers, fake, "workspace")
+    _scans(client, storage, world)
+    drain(app)
+    token = storage.create_upload_token("bitbucket", REPO)
+    eval_comment = next(c for c in _inline(fake) if EVAL in c["content"]["raw"])
+    repo = storage.find_repository("bitbucket", REPO)
+
+    def resolved_in_ledger() -> bool:
+        return next(rc.resolved for rc in storage.review_comments(repo.id, PR)
+                    if rc.comment_id == str(eval_comment["id"]))
+
+    _publish(client, app, storage, fake, token, world.fix, FIX_FILES)
+    assert eval_comment.get("resolution") is not None and resolved_in_ledger()
+    assert [r.split(".")[0] for r in _replies(fake, eval_comment)] == [f"✅ Fixed in {world.fix[:12]}"]
+
+    reverted = fake.add_commit(REPO, HEAD_FILES, salt="revert")
+    _publish(client, app, storage, fake, token, reverted, HEAD_FILES)
+    assert eval_comment.get("resolution") is None and not resolved_in_ledger()
+    replies = _replies(fake, eval_comment)
+    assert len(replies) == 2 and replies[1].startswith(f"⚠️ Reintroduced in {reverted[:12]}")
+    assert len(_inline(fake)) == 2  # a reply on the thread, never a second comment
+    assert len(fake.requests("DELETE", f"/comments/{eval_comment['id']}/resolve")) == 1
+
+    again = fake.add_commit(REPO, FIX_FILES, salt="again")
+    _publish(client, app, storage, fake, token, again, FIX_FILES)
+    assert eval_comment.get("resolution") is not None and resolved_in_ledger()
+    replies = _replies(fake, eval_comment)
+    assert len(replies) == 3 and replies[2].startswith(f"✅ Fixed in {again[:12]}")
+    assert storage.count_jobs("failed") == 0
+
+
+def test_a_retried_resolve_replies_once(client, app, storage, admin_headers, fake) -> None:
+    world = build_world(fake)
+    connect(client, admin_headers, fake, "workspace")
+    _scans(client, storage, world)
+    drain(app)
+    token = storage.create_upload_token("bitbucket", REPO)
+    eval_comment = next(c for c in _inline(fake) if EVAL in c["content"]["raw"])
+    # The reply is posted, then resolving fails: the retried job must not reply again.
+    fake.fail("POST", r"/comments/\d+/resolve$", 502)
+    _publish(client, app, storage, fake, token, world.fix, FIX_FILES)
+    jobs = storage.jobs(kind="publish_scan")
+    assert sorted(j["status"] for j in jobs) == ["done", "queued"]
+    assert len(_replies(fake, eval_comment)) == 1 and eval_comment.get("resolution") is None
+    _run_due_at(app, max(j["run_at"] for j in jobs) + 1)
+    assert [j["status"] for j in storage.jobs(kind="publish_scan")] == ["done", "done"]
+    assert len(_replies(fake, eval_comment)) == 1 and eval_comment.get("resolution") is not None

@@ -545,7 +545,7 @@ class FakeGitHub:
 
 
 class _GraphQLRoot:
-    """Resolvers for the few fields forge-app reads and the one mutation it calls."""
+    """Resolvers for the few fields forge-app reads and the two mutations it calls."""
 
     def __init__(self, fake: FakeGitHub, repos: set[str]) -> None:
         self.fake = fake
@@ -587,6 +587,13 @@ class _GraphQLRoot:
         if thread is None or thread["_repo"] not in self.repos:
             raise ValueError("Could not resolve to a node with the global id")
         thread["resolved"] = True
+        return {"thread": self._thread(thread)}
+
+    def unresolveReviewThread(self, info: Any, input: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 (GraphQL name)
+        thread = self.fake.threads.get(input["threadId"])
+        if thread is None or thread["_repo"] not in self.repos:
+            raise ValueError("Could not resolve to a node with the global id")
+        thread["resolved"] = False
         return {"thread": self._thread(thread)}
 
 

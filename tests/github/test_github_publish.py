@@ -218,3 +218,43 @@ def test_repository_without_installation_publishes_nothing(client, app, storage,
     drain(app)
     assert [r["path"] for r in fake_github.requests] == ["/repos/octo/demo/installation"]
     assert storage.jobs(kind="publish_scan")[0]["status"] == "done"
+
+
+def test_reverted_fix_reopens_the_thread(client, app, storage, fake_github, tmp_path: Path) -> None:
+    """fix → resolved; the fix reverted → reopened with a reply; fixed again → resolved again."""
+    bad = {"a.py": "import ast\n" + evals(1)}
+    good = {"a.py": "import ast\nx0 = ast.literal_eval(s0)\n"}
+    token, _ = open_pull_request(client, storage, fake_github, tmp_path, {}, bad, head_sha=sha("r1"), rules=EVAL)
+    drain(app)
+    [comment] = fake_github.comments_of(REPO, PR)
+    [thread] = [t for t in fake_github.threads.values() if t["comments"][0] == comment["id"]]
+    repo_id = storage.find_repository("github", REPO).id
+    root = tmp_path / "pushes"
+
+    def push(label: str, files: dict[str, str]) -> str:
+        head = sha(label)
+        push_pull_request(client, token, fake_github, root, {}, files, head_sha=head, rules=EVAL)
+        drain(app)
+        return head
+
+    def replies() -> list[str]:
+        return [fake_github.comments[c]["body"] for c in thread["comments"][1:]]
+
+    fixed = push("r2", good)
+    assert thread["resolved"] and replies() == [f"✅ Fixed in {fixed[:12]}. forge-app no longer finds this; "
+                                                "resolving the thread."]
+    [row] = storage.review_comments(repo_id, PR)
+    assert row.resolved
+
+    reverted = push("r3", bad)
+    assert not thread["resolved"]
+    assert len(replies()) == 2 and replies()[1].startswith(f"⚠️ Reintroduced in {reverted[:12]}")
+    assert fake_github.comments_of(REPO, PR) == [comment]  # a reply on the thread, never a second comment
+    [row] = storage.review_comments(repo_id, PR)
+    assert not row.resolved
+
+    again = push("r4", good)
+    assert thread["resolved"]
+    assert len(replies()) == 3 and replies()[2].startswith(f"✅ Fixed in {again[:12]}")
+    assert storage.review_comments(repo_id, PR)[0].resolved
+    assert storage.jobs(status="failed") == []

@@ -123,8 +123,9 @@ EXPECTED_REVIEW = {
                (2, "5003", "1fefd12f48d44885706f40a77e085fe5aa84a4b5")],
     "summary": "47f4cd09f7f824bb492c693ee1af54ac3cbfd3e1:5004",
     "markers": ["8c3db75233e0365583ac10719f8583f3", "c599567226d1523cd4126ff0a09420ea"],
-    # status, versions, diffs, 2 discussions, summary (list, post, list, edit), list markers, reply, resolve, status
-    "requests": 13,
+    # status, versions, diffs, 2 discussions, summary (list, post, list, edit), list markers,
+    # list threads (a retry must not reply twice), reply, resolve, status
+    "requests": 14,
 }
 
 

@@ -212,3 +212,68 @@ def test_a_deleted_summary_note_is_posted_again(client, storage, app, setup: Set
     assert len(summaries) == 1 and "python.os" in summaries[0]["notes"][0]["body"]
     stored = storage.forge_object(repo.id, f"pr:{IID}", "summary")
     assert stored["id"] == f"{summaries[0]['id']}:{summaries[0]['notes'][0]['id']}"
+
+
+FIXED = HEAD.replace("    return eval(name)\n", "    return name\n")
+
+
+def _eval_thread(mr: MergeRequest) -> dict[str, Any]:
+    [thread] = [t for t in diff_threads(mr) if "`python.eval`" in t["notes"][0]["body"]]
+    return thread
+
+
+def _push(client: Any, app: Any, s: Setup, files: dict[str, str], message: str) -> str:
+    sha = s.gitlab.commit(s.project, files, message)
+    s.gitlab.push(s.mr, s.base_sha, sha)
+    upload(client, s, files, sha)
+    drain(app)
+    return sha
+
+
+def test_a_reverted_fix_reopens_its_thread_and_a_new_fix_resolves_it_again(client, storage, app,
+                                                                           setup: Setup) -> None:
+    upload(client, setup, {PATH: BASE}, setup.base_sha, pr=None)
+    upload(client, setup, {PATH: HEAD}, setup.head_sha)
+    drain(app)
+    thread = _eval_thread(setup.mr)
+    repo_id = storage.find_repository("gitlab", PROJECT).id
+
+    def row() -> Any:
+        return next(rc for rc in storage.review_comments(repo_id, IID)
+                    if rc.comment_id == str(thread["notes"][0]["id"]))
+
+    fixed = _push(client, app, setup, {PATH: FIXED}, "fix")
+    assert FakeGitLab.resolved(thread) and row().resolved
+    assert [n["body"].split(".")[0] for n in thread["notes"][1:]] == [f"✅ Fixed in {fixed[:12]}"]
+
+    reverted = _push(client, app, setup, {PATH: HEAD}, "revert the fix")
+    assert not FakeGitLab.resolved(thread) and not row().resolved
+    assert len(thread["notes"]) == 3
+    assert thread["notes"][2]["body"].startswith(f"⚠️ Reintroduced in {reverted[:12]}")
+    assert len(diff_threads(setup.mr)) == 2  # a reply on the thread, never a second one
+
+    again = _push(client, app, setup, {PATH: FIXED}, "fix again")
+    assert FakeGitLab.resolved(thread) and row().resolved
+    assert len(thread["notes"]) == 4 and thread["notes"][3]["body"].startswith(f"✅ Fixed in {again[:12]}")
+    assert [j["status"] for j in publish_jobs(storage)] == ["done"] * 4
+
+
+def test_a_retried_resolve_replies_once(client, storage, app, setup: Setup) -> None:
+    upload(client, setup, {PATH: BASE}, setup.base_sha, pr=None)
+    upload(client, setup, {PATH: HEAD}, setup.head_sha)
+    drain(app)
+    thread = _eval_thread(setup.mr)
+    # The reply is posted, then resolving it fails: the retried job must not reply again.
+    setup.gitlab.inject("PUT", r"/discussions/[0-9a-f]+$", 502, body="<html>Bad Gateway</html>")
+    fixed_sha = setup.gitlab.commit(setup.project, {PATH: FIXED}, "fix")
+    setup.gitlab.push(setup.mr, setup.base_sha, fixed_sha)
+    upload(client, setup, {PATH: FIXED}, fixed_sha)
+    drain(app)
+    assert len(thread["notes"]) == 2 and not FakeGitLab.resolved(thread)
+    assert sorted(j["status"] for j in publish_jobs(storage)) == ["done", "queued"]
+    assert run_later(app, 3600) and [j["status"] for j in publish_jobs(storage)] == ["done", "done"]
+    assert [n["body"].startswith(f"✅ Fixed in {fixed_sha[:12]}") for n in thread["notes"]] == [False, True]
+    assert FakeGitLab.resolved(thread)
+    repo_id = storage.find_repository("gitlab", PROJECT).id
+    resolved = {rc.comment_id: rc.resolved for rc in storage.review_comments(repo_id, IID)}
+    assert resolved[str(thread["notes"][0]["id"])] is True

@@ -80,6 +80,20 @@ def test_plan_comments_new_findings_once_and_resolves_vanished_ones():
     assert [i.identity_id for i in plan.outside] == [3]
     assert plan.resolve == [7]  # 8 is already resolved
     assert markers_in(plan.comments[0].body) == {"1" * 32 + "#1"}
+    assert plan.reopen == []
+
+
+def test_plan_reopens_resolved_threads_whose_finding_is_new_again():
+    """A reverted fix: the resolved thread is reopened (in the diff or not), never commented twice."""
+    diff = parse_git_diff("diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n" + PATCH)
+    items = [ReviewItem(1, make(22, fp="1" * 32), "block"), ReviewItem(3, make(99, fp="3" * 32), "comment"),
+             ReviewItem(4, make(2, fp="4" * 32), "monitor"), ReviewItem(5, make(23, fp="5" * 32), "comment")]
+    plan = plan_review(items, present_identities={1, 3, 4, 5, 6},
+                       posted={1: True, 3: True, 4: True, 5: False, 6: True, 7: True}, diff=diff,
+                       flavour="github", counts=Counts(4, 0, 0, 1))
+    assert plan.comments == []
+    assert plan.reopen == [1, 3]  # 4 is monitor, 5 is open, 6 is not new (unchanged), 7 is gone
+    assert plan.resolve == []
 
 
 def test_identical_findings_get_distinct_markers():

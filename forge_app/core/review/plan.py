@@ -6,7 +6,8 @@
 - other new `comment`/`block` findings go to the summary;
 - `monitor` findings are never commented;
 - a finding that already has a comment on this PR gets nothing new;
-- comments whose finding is no longer present are resolved.
+- comments whose finding is no longer present are resolved;
+- resolved comments whose finding is new again (a reverted fix) are reopened.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class ReviewPlan:
     comments: list[PlannedComment] = field(default_factory=list)
     outside: list[ReviewItem] = field(default_factory=list)
     resolve: list[int] = field(default_factory=list)  # identity ids whose threads to resolve
+    reopen: list[int] = field(default_factory=list)  # identity ids whose resolved threads to reopen
     counts: Counts = field(default_factory=lambda: Counts(0, 0, 0))
 
 
@@ -109,4 +111,8 @@ def plan_review(
                                key=key)
         plan.comments.append(PlannedComment(item, item.finding.path, line, start_line, body, suggestion, key))
     plan.resolve = sorted(i for i, resolved in posted.items() if not resolved and i not in present)
+    # A fix that was reverted: the finding is new again, in the diff or not, so its resolved thread
+    # is reopened with a reply (never a second comment).
+    plan.reopen = sorted({i.identity_id for i in new_items
+                          if i.mode in COMMENTED_MODES and posted.get(i.identity_id) is True})
     return plan

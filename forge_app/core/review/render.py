@@ -196,3 +196,7 @@ def check_summary(counts: Counts, outside: Sequence[tuple[Finding, str]], scan_u
 
 def resolved_reply(commit: str) -> str:
     return f"✅ Fixed in {commit[:12]}. forge-app no longer finds this; resolving the thread."
+
+
+def reopened_reply(commit: str) -> str:
+    return f"⚠️ Reintroduced in {commit[:12]}. forge-app finds this again; reopening the thread."

@@ -1,7 +1,8 @@
 """The ForgeClient for Bitbucket Cloud pull requests, driven by forges/publish.py.
 
 Inline comments anchor on added lines (`inline.to`); the summary is one ordinary PR
-comment edited in place; a fixed finding's comment gets a reply, then is resolved.
+comment edited in place; a fixed finding's comment gets a reply, then is resolved, and
+is reopened (again with a reply) when the finding comes back.
 The result is a build status (`forge-app`) plus a Code Insights report with
 annotations. What was last published per commit is remembered, so a retried or
 repeated publish of the same results sends no status, report or annotation again.
@@ -40,6 +41,7 @@ class BitbucketClient:
         self.storage = storage
         self.repository_id = repository_id
         self.repo_path = f"/repositories/{seg(workspace)}/{seg(slug)}"
+        self._last: dict[int, str] | None = None
 
     def _pr(self, pr: PullRequestRef) -> str:
         return f"{self.repo_path}/pullrequests/{int(pr.number)}"
@@ -84,15 +86,47 @@ class BitbucketClient:
         response = await self.api.request("POST", f"{self._pr(pr)}/comments", json=_comment_body(body))
         return str(response.json()["id"])
 
-    async def resolve(self, pr: PullRequestRef, comment: ReviewComment, reply: str) -> None:
-        """Reply first, then resolve: the thread ends with the reason it was closed."""
-        thread = f"{self._pr(pr)}/comments/{seg(comment.comment_id)}"
+    async def _last_replies(self, pr: PullRequestRef) -> dict[int, str]:
+        """Top-level comment id -> body of its thread's last reply, listed once this run (and kept
+        up to date with what this run posts): a retried job replies once."""
+        if self._last is None:
+            last: dict[int, tuple[int, str]] = {}
+            async for c in self.api.paginate(f"{self._pr(pr)}/comments"):
+                parent = (c.get("parent") or {}).get("id")
+                if c.get("deleted") or not isinstance(parent, int) or not isinstance(c.get("id"), int):
+                    continue
+                if parent not in last or c["id"] > last[parent][0]:
+                    last[parent] = (c["id"], ((c.get("content") or {}).get("raw") or "").strip())
+            self._last = {parent: body for parent, (_, body) in last.items()}
+        return self._last
+
+    async def _reply_once(self, pr: PullRequestRef, comment: ReviewComment, reply: str) -> bool:
+        """Reply unless the thread already ends with this reply; False when the comment is gone."""
+        replies = await self._last_replies(pr)
+        parent = int(comment.comment_id)
+        if replies.get(parent) == reply.strip():
+            return True
         response = await self.api.request(
             "POST", f"{self._pr(pr)}/comments",
-            json=_comment_body(reply, parent={"type": COMMENT, "id": int(comment.comment_id)}), ok=(404,))
+            json=_comment_body(reply, parent={"type": COMMENT, "id": parent}), ok=(404,))
         if response.status_code == 404:
+            return False  # the comment was deleted
+        replies[parent] = reply.strip()
+        return True
+
+    async def resolve(self, pr: PullRequestRef, comment: ReviewComment, reply: str) -> None:
+        """Reply first, then resolve: the thread ends with the reason it was closed."""
+        if not await self._reply_once(pr, comment, reply):
             return  # the comment was deleted: nothing left to resolve
+        thread = f"{self._pr(pr)}/comments/{seg(comment.comment_id)}"
         await self.api.request("POST", f"{thread}/resolve", ok=(404, 409))  # 409: already resolved
+
+    async def reopen(self, pr: PullRequestRef, comment: ReviewComment, reply: str) -> None:
+        """The finding came back: say so in the thread, then reopen it."""
+        if not await self._reply_once(pr, comment, reply):
+            return  # the comment was deleted: nothing left to reopen
+        thread = f"{self._pr(pr)}/comments/{seg(comment.comment_id)}"
+        await self.api.request("DELETE", f"{thread}/resolve", ok=(404,))  # 404: not resolved (any more)
 
     async def set_status(self, pr: PullRequestRef, report: StatusReport) -> None:
         memo = self.storage.forge_object(self.repository_id, f"commit:{pr.head_sha}", MEMO)

@@ -2,7 +2,7 @@
 
 Cheap by design: one review per scan (split only past 50 comments), one listing of
 that review's comments to learn their ids, one check run per head SHA, and GraphQL
-only when a thread must be resolved.
+only when a thread must be resolved or reopened.
 """
 
 from __future__ import annotations
@@ -45,6 +45,12 @@ query($owner: String!, $name: String!, $number: Int!, $cursor: String) {
 RESOLVE_MUTATION = """
 mutation($threadId: ID!) {
   resolveReviewThread(input: {threadId: $threadId}) { thread { id isResolved } }
+}
+"""
+
+UNRESOLVE_MUTATION = """
+mutation($threadId: ID!) {
+  unresolveReviewThread(input: {threadId: $threadId}) { thread { id isResolved } }
 }
 """
 
@@ -178,21 +184,31 @@ class GitHubClient:
         self._threads = threads
         return threads
 
+    async def _reply_once(self, pr: PullRequestRef, comment: ReviewComment, thread: dict[str, Any] | None,
+                          reply: str) -> bool:
+        """Reply unless the thread already ends with this reply (a retried job replies once).
+        False when the comment is gone."""
+        if thread is not None and thread["last_body"].strip() == reply.strip():
+            return True
+        try:
+            await self.api.call("POST", "/repos/{owner}/{repo}/pulls/{pull_number}/comments/{comment_id}/replies",
+                                self._vars(pr, comment_id=int(comment.comment_id)), {"body": reply})
+        except HTTPException as exc:
+            if status_of(exc) != 404:
+                raise
+            log.info("comment %s on %s#%s is gone", comment.comment_id, pr.repository, pr.number)
+            return False
+        if thread is not None:
+            thread["last_body"] = reply
+        return True
+
     async def resolve(self, pr: PullRequestRef, comment: ReviewComment, reply: str) -> None:
         threads = await self._thread_map(pr)
         thread = threads.get(int(comment.comment_id))
         if thread is not None and thread["resolved"]:
             return  # someone resolved it already: leave the thread alone
-        if thread is None or thread["last_body"].strip() != reply.strip():  # a retried job replies once
-            try:
-                await self.api.call("POST", "/repos/{owner}/{repo}/pulls/{pull_number}/comments/{comment_id}/replies",
-                                    self._vars(pr, comment_id=int(comment.comment_id)), {"body": reply})
-            except HTTPException as exc:
-                if status_of(exc) != 404:
-                    raise
-                log.info("comment %s on %s#%s is gone; nothing to resolve", comment.comment_id, pr.repository,
-                         pr.number)
-                return
+        if not await self._reply_once(pr, comment, thread, reply):
+            return
         thread_id = comment.thread_id or (thread["id"] if thread else None)
         if thread_id is None:
             log.info("no review thread found for comment %s on %s#%s", comment.comment_id, pr.repository, pr.number)
@@ -200,6 +216,22 @@ class GitHubClient:
         await self.api.graphql(RESOLVE_MUTATION, threadId=thread_id)
         if thread is not None:
             thread["resolved"] = True
+
+    async def reopen(self, pr: PullRequestRef, comment: ReviewComment, reply: str) -> None:
+        """Reply first (why it is open again), then unresolve the thread."""
+        threads = await self._thread_map(pr)
+        thread = threads.get(int(comment.comment_id))
+        if not await self._reply_once(pr, comment, thread, reply):
+            return
+        if thread is not None and not thread["resolved"]:
+            return  # someone reopened it already
+        thread_id = comment.thread_id or (thread["id"] if thread else None)
+        if thread_id is None:
+            log.info("no review thread found for comment %s on %s#%s", comment.comment_id, pr.repository, pr.number)
+            return
+        await self.api.graphql(UNRESOLVE_MUTATION, threadId=thread_id)
+        if thread is not None:
+            thread["resolved"] = False
 
     # the check run -----------------------------------------------------------------------
     async def set_status(self, pr: PullRequestRef, report: StatusReport) -> None:

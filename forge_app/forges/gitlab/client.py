@@ -1,5 +1,6 @@
 """The GitLab ForgeClient: reads an MR's latest version and diff, posts diff discussions,
-keeps one summary note, sets the `forge-app` commit status and resolves fixed threads.
+keeps one summary note, sets the `forge-app` commit status, resolves fixed threads and reopens
+those whose finding came back.
 
 python-gitlab is blocking, so every call runs in a worker thread (asyncio.to_thread).
 One instance serves one publish run; it caches the MR's versions and diff for that run.
@@ -44,6 +45,7 @@ class GitLabClient:
         self.project = project_ref(project)
         self._versions: dict[int, list[dict[str, Any]]] = {}
         self._files: dict[int, dict[str, DiffFile]] = {}
+        self._threads: dict[int, dict[str, dict[str, Any]]] = {}
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(fn, *args)
@@ -166,16 +168,62 @@ class GitLabClient:
     async def _edit_note(self, pr: PullRequestRef, discussion_id: str, note_id: str, body: str) -> None:
         await self._run(self.api.put, f"{self._mr(pr)}/discussions/{discussion_id}/notes/{note_id}", {"body": body})
 
+    async def _thread(self, pr: PullRequestRef, thread_id: str) -> dict[str, Any] | None:
+        """The discussion as listed once this run (kept up to date with what this run posts)."""
+        if pr.number not in self._threads:
+            self._threads[pr.number] = {str(d.get("id")): d for d in await self.discussions(pr) if isinstance(d, dict)}
+        return self._threads[pr.number].get(thread_id)
+
+    @staticmethod
+    def _last_body(discussion: dict[str, Any] | None) -> str | None:
+        notes = [n for n in (discussion or {}).get("notes") or [] if isinstance(n, dict)]
+        return str(notes[-1].get("body") or "").strip() if notes else None
+
+    @staticmethod
+    def _resolved(discussion: dict[str, Any] | None) -> bool:
+        notes = [n for n in (discussion or {}).get("notes") or [] if isinstance(n, dict) and n.get("resolvable")]
+        return bool(notes) and all(n.get("resolved") for n in notes)
+
+    async def _reply(self, pr: PullRequestRef, discussion: dict[str, Any] | None, path: str, reply: str) -> None:
+        note = await self._run(self.api.post, f"{path}/notes", {"body": reply})
+        if discussion is not None:
+            discussion.setdefault("notes", []).append(
+                note if isinstance(note, dict) else {"body": reply, "resolvable": True, "resolved": False})
+
     async def resolve(self, pr: PullRequestRef, comment: ReviewComment, reply: str) -> None:
-        """Reply first, then resolve: a note added to a resolved discussion would reopen it."""
+        """Reply first, then resolve: a note added to a resolved discussion would reopen it.
+        A retried job does not reply twice: a thread already ending with the reply is only resolved."""
         if not comment.thread_id:
             return
         path = f"{self._mr(pr)}/discussions/{comment.thread_id}"
         try:
-            await self._run(self.api.post, f"{path}/notes", {"body": reply})
+            discussion = await self._thread(pr, comment.thread_id)
+            if self._last_body(discussion) != reply.strip():
+                await self._reply(pr, discussion, path, reply)
+            elif self._resolved(discussion):
+                return  # replied and resolved by an earlier attempt
             await self._run(self.api.put, path, {"resolved": True})
+            for n in (discussion or {}).get("notes") or []:
+                if isinstance(n, dict) and n.get("resolvable"):
+                    n["resolved"] = True
         except GitLabNotFound:
             log.info("thread %s on !%s is gone; nothing to resolve", comment.thread_id, pr.number)
+
+    async def reopen(self, pr: PullRequestRef, comment: ReviewComment, reply: str) -> None:
+        """The finding came back: a note on the resolved discussion says so, and reopens it
+        (a discussion is resolved only while all its resolvable notes are)."""
+        if not comment.thread_id:
+            return
+        path = f"{self._mr(pr)}/discussions/{comment.thread_id}"
+        try:
+            discussion = await self._thread(pr, comment.thread_id)
+            if self._last_body(discussion) != reply.strip():
+                await self._reply(pr, discussion, path, reply)
+            elif self._resolved(discussion):
+                # replied by an earlier attempt, but resolved since: reopen it explicitly
+                await self._run(self.api.put, path, {"resolved": False})
+        except GitLabNotFound:
+            log.info("thread %s on !%s is gone; nothing to reopen", comment.thread_id, pr.number)
 
     async def set_status(self, pr: PullRequestRef, report: StatusReport) -> None:
         body = status_body(report, pr.source_branch)
