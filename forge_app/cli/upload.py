@@ -110,18 +110,44 @@ def build_envelope(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str
             raise UploadFailed(message if message.startswith(name) else f"{name}: {message}") from None
         tools.append(report.tool)
         errors.extend(report.errors)
+    base_commit = _base_commit(getattr(args, "base_commit", None) or ci.base_commit)
     return {
         "repository": args.repo or ci.repository,
         "commit": commit,
         "branch": args.branch or ci.branch,
         "base_branch": args.base_branch or ci.base_branch,
-        "base_commit": _base_commit(getattr(args, "base_commit", None) or ci.base_commit),
+        "base_commit": base_commit,
+        "renames": git_renames(root, base_commit, commit) if base_commit and pull_request else {},
         "pull_request": pull_request,
         "tools": sorted(set(tools)),
         "errors": errors,
         "meta": ci.meta,
         "findings": [f.to_dict() for f in findings],
     }
+
+
+def git_renames(root: Path, base: str, head: str) -> dict[str, str]:
+    """Files the change renamed (old path -> new path), from the checkout's git history, so a
+    moved file's findings stay the same findings. Empty when git or the base commit is not at
+    hand (a shallow clone): the server then sees the moved file's findings as fixed and new."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "-C", str(root), "diff", "--name-status", "-M", "-z", "--diff-filter=R",
+                               base, head], capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    if done.returncode != 0:
+        return {}
+    parts = done.stdout.decode("utf-8", "replace").split("\0")
+    renames: dict[str, str] = {}
+    i = 0
+    while i + 2 < len(parts):
+        status, old, new = parts[i], parts[i + 1], parts[i + 2]
+        if status.startswith("R"):
+            renames[old] = new
+        i += 3
+    return renames
 
 
 def _base_commit(value: str | None) -> str | None:

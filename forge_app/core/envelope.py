@@ -44,6 +44,7 @@ class Upload:
     branch: str | None = None
     base_branch: str | None = None
     base_commit: str | None = None  # the commit the PR/MR is compared against (merge base), when CI knows it
+    renames: dict[str, str] = field(default_factory=dict)  # base path -> head path, for files the change moved
     pull_request: int | None = None
     findings: list[Finding] = field(default_factory=list)
     tools: list[str] = field(default_factory=list)
@@ -86,6 +87,22 @@ def _base_commit(value: Any) -> str | None:
     return value.lower()
 
 
+def _renames(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or len(value) > 10_000:
+        raise UploadError("renames must be an object of at most 10,000 old path -> new path entries", "/renames")
+    out: dict[str, str] = {}
+    for old, new in value.items():
+        if not isinstance(new, str):
+            raise UploadError("renames values must be paths", f"/renames/{old}")
+        try:
+            out[normalize_path(old, plain=True)] = normalize_path(new, plain=True)
+        except ReportError as exc:
+            raise UploadError(exc.message, f"/renames/{old}", code="invalid_path") from None
+    return out
+
+
 def parse_upload(
     doc: Any,
     query: Mapping[str, str] | None = None,
@@ -105,6 +122,7 @@ def parse_upload(
         branch=_opt_str(meta_src, "branch", ""),
         base_branch=_opt_str(meta_src, "base_branch", ""),
         base_commit=_base_commit(meta_src.get("base_commit")),
+        renames=_renames(doc.get("renames") if not _is_raw_report(doc) else None),
         pull_request=_pull_request(meta_src.get("pull_request"), "/pull_request"),
     )
     if _is_raw_report(doc):

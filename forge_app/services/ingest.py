@@ -45,6 +45,7 @@ class _Target:
     branch: str | None
     base_branch: str | None
     base_commit: str | None = None
+    renames: Mapping[str, str] | None = None
 
 
 def current_policy(storage: Storage) -> Policy:
@@ -72,7 +73,7 @@ def _target(storage: Storage, repo: Repository, upload: Upload) -> _Target:
     fallback = repo.default_branch or storage.latest_baseline_branch(repo.id) or DEFAULT_BRANCH
     if upload.pull_request is None:
         return _Target(True, upload.branch or fallback, upload.base_branch)
-    return _Target(False, upload.branch, upload.base_branch or fallback, upload.base_commit)
+    return _Target(False, upload.branch, upload.base_branch or fallback, upload.base_commit, upload.renames or None)
 
 
 def _triage(storage: Storage, repo: Repository, findings: Sequence[Finding], target: _Target,
@@ -83,7 +84,7 @@ def _triage(storage: Storage, repo: Repository, findings: Sequence[Finding], tar
     baseline = (storage.baseline_for(repo.id, compare_with, before=before, commit=target.base_commit)
                 if compare_with else None)
     base = [BaselineFinding(sf.identity_id, sf.finding, sf.mode, sf.id) for sf in baseline[1]] if baseline else []
-    result, pending = triage(findings, base, current_policy(storage))
+    result, pending = triage(findings, base, current_policy(storage), dict(target.renames or {}))
     if pending:
         pool = storage.identity_pool(repo.id, {(f.rule_id, f.path) for f in pending})
         result = assign_identities(result, pool)
@@ -92,7 +93,12 @@ def _triage(storage: Storage, repo: Repository, findings: Sequence[Finding], tar
 
 def _meta(upload: Upload) -> dict:
     """What CI told about the scan, plus the base commit the PR was compared against."""
-    return {**upload.meta, "base_commit": upload.base_commit} if upload.base_commit else dict(upload.meta)
+    meta = dict(upload.meta)
+    if upload.base_commit:
+        meta["base_commit"] = upload.base_commit
+    if upload.renames:
+        meta["renames"] = upload.renames
+    return meta
 
 
 def _entries(result: Triage) -> list[ScanEntry]:
@@ -187,7 +193,8 @@ def complete_upload(storage: Storage, scan: ScanRecord, findings: Sequence[Findi
     its follow-up jobs, in one transaction. False when it was no longer processing."""
     repo = storage.repository(scan.repository_id)
     assert repo is not None
-    target = _Target(scan.is_baseline, scan.branch, scan.base_branch, scan.meta.get("base_commit"))
+    target = _Target(scan.is_baseline, scan.branch, scan.base_branch, scan.meta.get("base_commit"),
+                     scan.meta.get("renames"))
     fingerprinted = refingerprint(findings, sources)
     with _one_at_a_time(repo.id):
         return _complete(storage, repo, scan, target, fingerprinted, notes)

@@ -135,3 +135,29 @@ def test_invalid_report_exits_2(server, storage, checkout):
     token = storage.create_upload_token("github", "octo/demo")
     done = run_upload(["bad.json", "--server", server, "--token", token, "--commit", HEAD], {}, checkout)
     assert done.returncode == 2 and "bad.json" in done.stderr
+
+
+def test_renames_come_from_the_checkouts_git_history(server, storage, tmp_path):
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+    repo = tmp_path / "repo"
+    (repo / "app").mkdir(parents=True)
+    (repo / "app" / "views.py").write_text(SOURCE)
+    git("init", "-q")
+    git("-c", "user.email=a@b", "-c", "user.name=a", "add", ".")
+    git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "base")
+    base = git("rev-parse", "HEAD")
+    token = storage.create_upload_token("github", "octo/demo")
+    (repo / "semgrep.json").write_text(json.dumps(semgrep_report()))
+    env = {"FORGE_APP_URL": server, "FORGE_APP_TOKEN": token}
+    done = run_upload(["semgrep.json", "--commit", base, "--repo", "octo/demo", "--branch", "main"], env, repo)
+    assert done.returncode == 0, done.stderr
+    git("mv", "app/views.py", "app/handlers.py")
+    git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "rename")
+    head = git("rev-parse", "HEAD")
+    (repo / "semgrep.json").write_text(json.dumps(semgrep_report(path="app/handlers.py")))
+    done = run_upload(["semgrep.json", "--commit", head, "--repo", "octo/demo", "--branch", "feature",
+                       "--base-branch", "main", "--base-commit", base, "--pr", "3"], env, repo)
+    assert done.returncode == 0, done.stderr
+    assert "0 new, 0 fixed, 1 unchanged" in done.stdout

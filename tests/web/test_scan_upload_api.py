@@ -121,3 +121,14 @@ def test_a_malformed_base_commit_is_refused(client, upload_token):
     doc["base_commit"] = "abc"
     r = client.post("/api/v1/scans", json=doc, headers=auth(upload_token))
     assert r.status_code == 400 and "base_commit" in r.json()["detail"]
+
+
+def test_a_renamed_file_keeps_its_findings(client, upload_token):
+    client.post("/api/v1/scans", json=upload([finding(path="old/a.py")], commit=SHA_BASE), headers=auth(upload_token))
+    doc = upload([finding(path="new/a.py")], pr=8, branch="feature", base_branch="main")
+    doc["renames"] = {"old/a.py": "new/a.py"}
+    pr = client.post("/api/v1/scans", json=doc, headers=auth(upload_token)).json()
+    assert pr["counts"] == {"new": 0, "fixed": 0, "unchanged": 1}
+    doc["renames"] = {"old/a.py": "../escape.py"}
+    r = client.post("/api/v1/scans", json=doc, headers=auth(upload_token))
+    assert r.status_code == 400 and "/renames/old/a.py" in r.json()["detail"]
