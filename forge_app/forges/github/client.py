@@ -209,13 +209,7 @@ class GitHubClient:
             return  # someone resolved it already: leave the thread alone
         if not await self._reply_once(pr, comment, thread, reply):
             return
-        thread_id = comment.thread_id or (thread["id"] if thread else None)
-        if thread_id is None:
-            log.info("no review thread found for comment %s on %s#%s", comment.comment_id, pr.repository, pr.number)
-            return
-        await self.api.graphql(RESOLVE_MUTATION, threadId=thread_id)
-        if thread is not None:
-            thread["resolved"] = True
+        await self._mark_thread(pr, comment, thread, resolved=True)
 
     async def reopen(self, pr: PullRequestRef, comment: ReviewComment, reply: str) -> None:
         """Reply first (why it is open again), then unresolve the thread."""
@@ -225,13 +219,18 @@ class GitHubClient:
             return
         if thread is not None and not thread["resolved"]:
             return  # someone reopened it already
+        await self._mark_thread(pr, comment, thread, resolved=False)
+
+    async def _mark_thread(self, pr: PullRequestRef, comment: ReviewComment, thread: dict[str, Any] | None, *,
+                           resolved: bool) -> None:
+        """Resolve or unresolve the comment's review thread (GraphQL), keeping the cached copy in step."""
         thread_id = comment.thread_id or (thread["id"] if thread else None)
         if thread_id is None:
             log.info("no review thread found for comment %s on %s#%s", comment.comment_id, pr.repository, pr.number)
             return
-        await self.api.graphql(UNRESOLVE_MUTATION, threadId=thread_id)
+        await self.api.graphql(RESOLVE_MUTATION if resolved else UNRESOLVE_MUTATION, threadId=thread_id)
         if thread is not None:
-            thread["resolved"] = False
+            thread["resolved"] = resolved
 
     # the check run -----------------------------------------------------------------------
     async def set_status(self, pr: PullRequestRef, report: StatusReport) -> None:

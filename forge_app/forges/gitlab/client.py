@@ -190,6 +190,16 @@ class GitLabClient:
             discussion.setdefault("notes", []).append(
                 note if isinstance(note, dict) else {"body": reply, "resolvable": True, "resolved": False})
 
+    async def _reply_once(self, pr: PullRequestRef, thread_id: str, path: str,
+                          reply: str) -> tuple[dict[str, Any] | None, bool]:
+        """The discussion, after adding `reply` unless it already ends with it (a retried job);
+        True when this call replied."""
+        discussion = await self._thread(pr, thread_id)
+        if self._last_body(discussion) == reply.strip():
+            return discussion, False
+        await self._reply(pr, discussion, path, reply)
+        return discussion, True
+
     async def resolve(self, pr: PullRequestRef, comment: ReviewComment, reply: str) -> None:
         """Reply first, then resolve: a note added to a resolved discussion would reopen it.
         A retried job does not reply twice: a thread already ending with the reply is only resolved."""
@@ -197,10 +207,8 @@ class GitLabClient:
             return
         path = f"{self._mr(pr)}/discussions/{comment.thread_id}"
         try:
-            discussion = await self._thread(pr, comment.thread_id)
-            if self._last_body(discussion) != reply.strip():
-                await self._reply(pr, discussion, path, reply)
-            elif self._resolved(discussion):
+            discussion, replied = await self._reply_once(pr, comment.thread_id, path, reply)
+            if not replied and self._resolved(discussion):
                 return  # replied and resolved by an earlier attempt
             await self._run(self.api.put, path, {"resolved": True})
             for n in (discussion or {}).get("notes") or []:
@@ -216,10 +224,8 @@ class GitLabClient:
             return
         path = f"{self._mr(pr)}/discussions/{comment.thread_id}"
         try:
-            discussion = await self._thread(pr, comment.thread_id)
-            if self._last_body(discussion) != reply.strip():
-                await self._reply(pr, discussion, path, reply)
-            elif self._resolved(discussion):
+            discussion, replied = await self._reply_once(pr, comment.thread_id, path, reply)
+            if not replied and self._resolved(discussion):
                 # replied by an earlier attempt, but resolved since: reopen it explicitly
                 await self._run(self.api.put, path, {"resolved": False})
         except GitLabNotFound:
