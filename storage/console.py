@@ -7,10 +7,12 @@ every page query is bounded (LIMIT/OFFSET, aggregate counts) so a repository wit
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any
 
 from storage.database import Database
+SEVERITY = importlib.import_module("storage.migrations.0050_console_findings_index").SEVERITY
 
 PRESENT = ("new", "unchanged")
 
@@ -30,15 +32,23 @@ def _filter_sql(f: FindingFilter) -> tuple[str, list[Any]]:
         sql += " AND f.rule_id = ?"
         params.append(f.rule)
     if f.path:
-        sql += " AND f.path LIKE ? ESCAPE '\\'"
-        escaped = f.path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        params.append(f"%{escaped}%")
+        sql += " AND instr(f.path, ?) > 0"
+        params.append(f.path)
     if f.severity:
-        sql += " AND json_extract(f.data, '$.severity') = ?"
+        # not json_extract: it parses each whole document, and it is not what the index holds
+        sql += f" AND {SEVERITY_SQL} = ?"
         params.append(f.severity)
     return sql, params
 
 
+SEVERITY_SQL = SEVERITY
+"""The expression of the console's index (migration 0050), so filtering reads only that index:
+a finding's top-level severity, read from its stored JSON without parsing it. Sound because the
+stored document is compact JSON written from `Finding.to_dict()`, whose keys before `severity`
+(rule_id, path, lines, columns, message) are never objects, and because inside a JSON string a
+quote is always escaped: the first unescaped `"severity":"` is the top-level key (a `severity`
+inside `metadata` comes later). tests/console/test_console_storage.py checks it against json_extract."""
+_ORDER_KEY = "CASE f.mode WHEN 'block' THEN 0 WHEN 'comment' THEN 1 ELSE 2 END"
 _FINDING_COLUMNS = (
     "f.id, f.status, f.mode, f.rule_id, f.path, f.start_line, f.end_line, f.base_line, "
     "json_extract(f.data, '$.severity') AS severity, substr(json_extract(f.data, '$.message'), 1, 400) AS message, "
@@ -98,30 +108,30 @@ class ConsoleQueries:
 
     def findings_page(self, scan_id: int, statuses: tuple[str, ...], flt: FindingFilter, limit: int,
                       offset: int) -> tuple[list[dict[str, Any]], int]:
-        """One page of a scan's findings in these statuses, filtered, with the filtered total."""
+        """One page of a scan's findings in these statuses, filtered, with the filtered total.
+
+        The page's ids are chosen on narrow columns first; only those rows' JSON is read."""
         where, params = _filter_sql(flt)
         marks = ", ".join("?" for _ in statuses)
         head = f"FROM findings f WHERE f.scan_id = ? AND f.status IN ({marks}){where}"
         args = [scan_id, *statuses, *params]
         total = self.database.one(f"SELECT COUNT(*) AS n {head}", args)
+        if not limit:
+            return [], int(total["n"]) if total else 0
         rows = self.database.query(
-            f"SELECT {_FINDING_COLUMNS} FROM findings f LEFT JOIN identities i ON i.id = f.identity_id "
-            f"WHERE f.scan_id = ? AND f.status IN ({marks}){where} "
-            "ORDER BY CASE f.mode WHEN 'block' THEN 0 WHEN 'comment' THEN 1 ELSE 2 END, f.path, f.start_line, f.id "
-            "LIMIT ? OFFSET ?", [*args, limit, offset])
+            f"WITH page AS MATERIALIZED (SELECT f.id, {_ORDER_KEY} AS k {head} ORDER BY k, f.path, f.start_line, f.id "
+            f"LIMIT ? OFFSET ?) SELECT {_FINDING_COLUMNS} FROM page JOIN findings f ON f.id = page.id "
+            "LEFT JOIN identities i ON i.id = f.identity_id ORDER BY page.k, f.path, f.start_line, f.id",
+            [*args, limit, offset])
         return rows, int(total["n"]) if total else 0
 
-    def finding_facets(self, scan_id: int, statuses: tuple[str, ...]) -> dict[str, list[str]]:
-        """The rules and severities present, for the filter menus."""
+    def finding_rules(self, scan_id: int, statuses: tuple[str, ...]) -> list[str]:
+        """The rules present, for the filter menu."""
         marks = ", ".join("?" for _ in statuses)
-        rules = self.database.query(
+        rows = self.database.query(
             f"SELECT DISTINCT rule_id FROM findings WHERE scan_id = ? AND status IN ({marks}) ORDER BY rule_id",
             [scan_id, *statuses])
-        severities = self.database.query(
-            f"SELECT DISTINCT json_extract(data, '$.severity') AS severity FROM findings WHERE scan_id = ? "
-            f"AND status IN ({marks}) ORDER BY severity", [scan_id, *statuses])
-        return {"rules": [r["rule_id"] for r in rules],
-                "severities": [r["severity"] for r in severities if r["severity"]]}
+        return [r["rule_id"] for r in rows]
 
     # --- rule board -------------------------------------------------------------
 

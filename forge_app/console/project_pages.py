@@ -74,7 +74,7 @@ async def repository(request: Request) -> Response:
                         path=request.query_params.get("path", "")[:512],
                         severity=request.query_params.get("severity", "")[:20])
     findings: list[dict[str, Any]] = []
-    facets: dict[str, list[str]] = {"rules": [], "severities": []}
+    rules: list[str] = []
     finding_pages = pager(request, 0, FINDINGS_PER_PAGE)
     chart = ""
     if head is not None:
@@ -82,11 +82,11 @@ async def repository(request: Request) -> Response:
         finding_pages = pager(request, total, FINDINGS_PER_PAGE)
         findings, _ = q.findings_page(head["id"], ("new", "unchanged"), flt, FINDINGS_PER_PAGE,
                                       finding_pages["offset"])
-        facets = q.finding_facets(head["id"], ("new", "unchanged"))
+        rules = q.finding_rules(head["id"], ("new", "unchanged"))
         chart = open_findings_svg([(r["created_at"], int(r["open"])) for r in q.open_counts(repo.id, head["branch"])])
     return render(request, "repository.html", title=repo.full_name, repo=repo, web=web, scans=scans,
-                  scan_pages=scan_pages, head=head, findings=findings, finding_pages=finding_pages, facets=facets,
-                  flt=flt, severities=sorted(set(SEVERITIES) | set(facets["severities"])), chart=chart)
+                  scan_pages=scan_pages, head=head, findings=findings, finding_pages=finding_pages, rules=rules,
+                  flt=flt, severities=SEVERITIES, chart=chart)
 
 
 @page
