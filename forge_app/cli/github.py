@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from storage import open_storage
 
     try:
-        settings = load_settings("github", expect_database=True, init=args.init)
+        settings = load_settings("github", expect_database=True, init=getattr(args, "init", False))
     except CliError as exc:
         return fail("github", str(exc))
     storage = open_storage(settings.database)

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     if not REPO_RE.match(args.repo):
         return fail("token", f"--repo must look like owner/name, not {args.repo!r}")
     try:
-        settings = load_settings("token", expect_database=True, init=args.init)
+        settings = load_settings("token", expect_database=True, init=getattr(args, "init", False))
     except CliError as exc:
         return fail("token", str(exc))
     storage = open_storage(settings.database)

@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from storage import open_storage
 
     try:
-        settings = load_settings("worker", expect_database=True, init=args.init)
+        settings = load_settings("worker", expect_database=True, init=getattr(args, "init", False))
     except CliError as exc:
         return fail("worker", str(exc))
     storage = open_storage(settings.database)
