@@ -61,16 +61,22 @@ class RuleCatalog:
             log.error("%s=%s cannot be read (%s); the rules served so far stay served", ENV, self.path,
                       exc.strerror or exc)
             return
+        previous = {f.name: f for f in self._files}
         files: list[RuleFile] = []
         problems: list[str] = []
         for name, path in named:
             try:
                 text = path.read_text(encoding="utf-8")
                 files.append(RuleFile(name, "file", tuple(parse_rule_file(text, name=name)), text))
+                continue
             except (OSError, UnicodeDecodeError) as exc:
-                problems.append(f"{name}: cannot be read ({exc})")
+                problem = f"{name}: cannot be read ({exc})"
             except RuleFileError as exc:
-                problems.append(str(exc))
+                problem = str(exc)
+            if name in previous:  # a broken edit must not stop every CI run: the last good version stays
+                files.append(previous[name])
+                problem += " (its previous version stays served)"
+            problems.append(problem)
         for problem in problems:
             log.error("rule file not served: %s", problem)
         with self._lock:
