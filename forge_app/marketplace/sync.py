@@ -78,8 +78,8 @@ async def sync_accounts(settings: Settings, storage: Storage) -> SyncReport:
                 report.changes.append(change)
                 updates.append(after)
     for account_id, before in known.items():
-        if account_id in seen:
-            continue
+        if account_id in seen or not listed:
+            continue  # a listing without plans (not set up yet) says nothing about who cancelled
         after = missing_from_listing(before, now)
         if after is not None:
             report.changes.append(f"{before.login}: active -> cancelled (no plan lists it any more)")

@@ -35,6 +35,7 @@ class MarketplaceFake:
 
     url: str
     violations: list[str]
+    injections: list[Any]
     _check_jwt: Any
     _page: Any
     _fail: Any
@@ -87,6 +88,10 @@ class MarketplaceFake:
                                                                     body=raw or None)
             if problems:
                 return self._fail(f"{method} {rel}: {problems}")
+            for inj in self.injections:
+                if inj.times > 0 and inj.method == method and inj.pattern.search(rel):
+                    inj.times -= 1
+                    return JSONResponse(inj.body, status_code=inj.status, headers=inj.headers)
             if rel.startswith("/user/"):
                 return self._user_purchases(headers, query, rel)
             return self._listing(method, rel, query, headers)
