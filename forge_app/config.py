@@ -56,6 +56,9 @@ class Settings:
     max_body_bytes: int = 50 * MB
     max_inflated_bytes: int = 200 * MB
     log_level: str = "INFO"
+    retention_days: int = 30
+    max_inline_comments: int = 50
+    log_format: str = "text"
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -91,6 +94,9 @@ class Settings:
             max_body_bytes=_int(env, "FORGE_APP_MAX_BODY_MB", 50) * MB,
             max_inflated_bytes=_int(env, "FORGE_APP_MAX_INFLATED_MB", 200) * MB,
             log_level=(env.get("FORGE_APP_LOG_LEVEL") or "INFO").upper(),
+            retention_days=_int(env, "FORGE_APP_RETENTION_DAYS", 30),
+            max_inline_comments=_int(env, "FORGE_APP_MAX_INLINE_COMMENTS", 50),
+            log_format=(env.get("FORGE_APP_LOG_FORMAT") or "text").strip().lower(),
         )
 
     def missing_for_startup(self, *, github_app_stored: bool = False) -> list[str]:
