@@ -40,5 +40,9 @@ def run(args: argparse.Namespace) -> int:
     server = uvicorn.Server(config)
     for name in ("uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).addFilter(RedactingFilter())
+    if settings.log_format == "json":
+        from forge_app.json_logs import use_json_logs
+
+        use_json_logs()  # after uvicorn.Config, which installs its own handlers
     server.run()
     return 0
