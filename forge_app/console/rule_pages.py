@@ -16,8 +16,9 @@ from starlette.responses import Response
 
 from forge_app.console.web import Form, action, page, queries, redirect, render, storage_of
 from forge_app.core.models import MODES
-from forge_app.core.policy import _GLOB_CHARS, PolicyError, _specificity, mode_for, parse_policy
+from forge_app.core.policy import _GLOB_CHARS, PolicyError, _from_metadata, _specificity, mode_for, parse_policy
 from forge_app.notify.validation import InvalidIntegration, parse_patch
+from forge_app.services.rules import all_files, catalog_for
 from forge_app.web.routes.policies import merge_policy
 
 LABELS = {"monitor": "Monitor", "comment": "Comment", "block": "Block"}
@@ -30,20 +31,29 @@ def is_glob(pattern: str) -> bool:
     return bool(_GLOB_CHARS & set(pattern))
 
 
-def board(rules_seen: dict[str, int], policy_doc: dict[str, Any]) -> dict[str, Any]:
-    """Columns of rules by effective mode, with why each rule is there (pure)."""
+def board(rules_seen: dict[str, int], policy_doc: dict[str, Any],
+          served: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Columns of rules by effective mode, with why each rule is there (pure). `served` maps the
+    rules served to `semgrep ci` to their metadata (their own `dev.semgrep.actions` count)."""
     policy = parse_policy(policy_doc)
+    served = served or {}
     columns: dict[str, list[dict[str, Any]]] = {m: [] for m in MODES}
     globs: dict[str, list[str]] = {m: [] for m in MODES}
-    names = set(rules_seen) | {p for p in policy.rules if not is_glob(p)}
+    names = set(rules_seen) | set(served) | {p for p in policy.rules if not is_glob(p)}
     for rule in sorted(names):
-        mode = mode_for(rule, {}, policy)
+        metadata = served.get(rule) or {}
+        mode = mode_for(rule, metadata, policy)
+        matching = [p for p in policy.rules if is_glob(p) and fnmatchcase(rule, p)]
         if rule in policy.rules:
             why = "set on the board"
+        elif matching:
+            why = f"by glob {max(matching, key=_specificity)}"
+        elif _from_metadata(metadata) is not None:
+            why = "by the rule's own dev.semgrep.actions"
         else:
-            matching = [p for p in policy.rules if is_glob(p) and fnmatchcase(rule, p)]
-            why = f"by glob {max(matching, key=_specificity)}" if matching else "board default"
-        columns[mode].append({"rule": rule, "mode": mode, "why": why, "repos": rules_seen.get(rule, 0)})
+            why = "board default"
+        columns[mode].append({"rule": rule, "mode": mode, "why": why, "repos": rules_seen.get(rule, 0),
+                              "served": rule in served})
     for pattern, mode in sorted(policy.rules.items()):
         if is_glob(pattern):
             globs[mode].append(pattern)
@@ -57,7 +67,9 @@ def _back(error: str) -> Response:
 @page
 async def board_page(request: Request) -> Response:
     storage = storage_of(request)
-    data = board(queries(request).rules_seen(), storage.get_policies())
+    served = {str(r.get("id")): dict(r.get("metadata") or {})
+              for f in all_files(catalog_for(request.app.state), storage) for r in f.rules}
+    data = board(queries(request).rules_seen(), storage.get_policies(), served)
     integrations = storage.list_integrations()
     switches = {m: [{"integration": i, "on": m in (i.filters.get("policies") or MODES)} for i in integrations]
                 for m in MODES}

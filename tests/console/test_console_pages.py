@@ -224,3 +224,18 @@ def test_findings_are_paginated(signed, upload_token, storage):
     last = client.get(f"/projects/{repo.id}", params={"page": "3"}).text
     assert "Page 3 of 3" in last and 'rel="prev"' in last
     assert client.get(f"/projects/{repo.id}", params={"page": "999"}).status_code == 200
+
+
+def test_rules_served_to_semgrep_ci_are_on_the_board(signed, admin_headers):
+    client, _ = signed
+    rules = ("rules:\n"
+             "  - id: served.blocker\n    pattern: eval($X)\n    message: m\n    languages: [python]\n"
+             "    severity: ERROR\n    metadata:\n      dev.semgrep.actions: [block]\n"
+             "  - id: served.plain\n    pattern: exec($X)\n    message: m\n    languages: [python]\n"
+             "    severity: INFO\n")
+    assert client.put("/api/v1/rules/ci.yml", content=rules, headers=admin_headers).status_code == 201
+    page = client.get("/rules").text
+    block = page.split(">Block</h2>")[1]
+    assert "served.blocker" in block and "by the rule&#39;s own dev.semgrep.actions" in block
+    comment = page.split(">Comment</h2>")[1].split(">Block</h2>")[0]
+    assert "served.plain" in comment and "served to semgrep ci" in comment
