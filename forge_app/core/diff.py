@@ -21,6 +21,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+from forge_app.core.linemap import LineMap
 from forge_app.core.models import Finding
 
 WEIGHTS = (16, 4, 1)
@@ -310,17 +311,61 @@ def _candidates_window(
     return out
 
 
+def _flagged_lines(f: Finding) -> tuple[int, int]:
+    """The lines a finding flags; a match ending at column 1 ends on the line before."""
+    end = max(f.start_line, f.end_line)
+    if end > f.start_line and f.end_col == 1:
+        end -= 1
+    return f.start_line, end
+
+
+def _pin(
+    base: Sequence[Finding], head: Sequence[Finding], lines: LineMap, by_order
+) -> tuple[list[tuple[Finding, Finding]], list[Finding], list[Finding]]:
+    """Pairs each head finding whose flagged lines the diff leaves untouched with a base
+    finding of the same rule at the mapped place (same columns and code preferred).
+    Returns the pairs and the findings left for the fingerprints to decide."""
+    at: dict[tuple[str, str, int, int], list[Finding]] = defaultdict(list)
+    for b in sorted(base, key=by_order):
+        at[(b.rule_id, b.path, *_flagged_lines(b))].append(b)
+    pairs: list[tuple[Finding, Finding]] = []
+    rest_head: list[Finding] = []
+    taken: set[int] = set()
+    for h in sorted(head, key=by_order):
+        place = lines.base_place(h.path, *_flagged_lines(h))
+        candidates = at.get((h.rule_id, *place)) if place else None
+        if not candidates:
+            rest_head.append(h)
+            continue
+        code = _group_code(h)
+
+        def rank(b: Finding) -> tuple[bool, bool]:
+            return ((b.start_col, b.end_col) != (h.start_col, h.end_col), _group_code(b) != code)
+
+        best = min(candidates, key=rank)  # min is stable: line order among equals
+        candidates.remove(best)
+        taken.add(id(best))
+        pairs.append((h, best))
+    return pairs, [b for b in base if id(b) not in taken], rest_head
+
+
 def classify(
     base: Sequence[Finding], head: Sequence[Finding], renames: Mapping[str, str] | None = None,
-    *, pair_by_place: bool = True,
+    *, pair_by_place: bool = True, lines: LineMap | None = None,
 ) -> DiffResult:
     """Classifies head findings as new or unchanged and base findings as fixed.
 
-    `renames` maps old (base) paths to new (head) paths. Findings without a
+    `renames` maps old (base) paths to new (head) paths. `lines`, the complete diff
+    between the two commits when known, decides first: a head finding on lines it
+    leaves untouched is the base finding at the mapped place. Findings without a
     fingerprint match on their location key.
     """
     renames = renames or {}
     order = {id(f): _order(f) for f in (*base, *head)}  # computed once: sorting dominates the time
+    pinned: list[tuple[Finding, Finding]] = []
+    if lines is not None:
+        renames = {**lines.renames, **renames}
+        pinned, base, head = _pin(base, head, lines, lambda f: order[id(f)])
 
     def by_order(f: Finding) -> tuple:
         return order[id(f)]
@@ -337,13 +382,15 @@ def classify(
 
     both = [g for g in groups.values() if g.base and g.head]
     shifts = _Shifts()
+    for h, b in pinned:
+        shifts.add(h.path, b.start_line, h.start_line)
     for g in both:
         g.pair_exact()
         for hi, bi in g.match.items():
             shifts.add(g.path, g.base[bi].start_line, g.head[hi].start_line)
     shifts.freeze()
 
-    result = DiffResult()
+    result = DiffResult(unchanged=pinned)
     for g in groups.values():
         if g.base and g.head:
             g.pair_rest(shifts)
