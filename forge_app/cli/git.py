@@ -33,10 +33,14 @@ def resolve(root: Path | str, ref: str) -> str | None:
     return out.decode().strip() if out else None
 
 
-def line_map(root: Path | str, base: str, head: str) -> LineMap | None:
-    """The complete diff base..head (renames found by git's similarity, -U0) as a LineMap."""
+def line_map(root: Path | str, base: str, head: str | None) -> LineMap | None:
+    """The complete diff base..head (renames found by git's similarity, -U0) as a LineMap,
+    with paths relative to `root`. Without `head`: base against the files in the checkout,
+    which is what a scanner in CI read (on GitHub that is a merge commit, not the PR's head)."""
+    if base.startswith("-") or (head or "").startswith("-"):
+        return None
     out = _git(root, "-c", "core.quotepath=off", "diff", "--no-color", "--no-ext-diff", "--no-textconv",
-               "-M", "-U0", base, head, "--")
+               "--relative", "-M", "-U0", base, *([head] if head else []), "--")
     if out is None:
         return None
     return line_map_from_diff(out.decode("utf-8", "replace"))
@@ -62,7 +66,7 @@ class CommitFiles:
         try:
             proc = self._start()
             assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write(f"{self.commit}:{path}\n".encode("utf-8", "surrogateescape"))
+            proc.stdin.write(f"{self.commit}:./{path}\n".encode("utf-8", "surrogateescape"))
             proc.stdin.flush()
             header = proc.stdout.readline().split()
             if len(header) != 3:

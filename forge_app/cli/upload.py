@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
+from forge_app.cli import git
 from forge_app.cli.ci_env import detect_ci
 from forge_app.core.envelope import SHA_RE
 from forge_app.core.models import Finding, ReportError
@@ -111,13 +112,17 @@ def build_envelope(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str
         tools.append(report.tool)
         errors.extend(report.errors)
     base_commit = _base_commit(getattr(args, "base_commit", None) or ci.base_commit)
+    changes = git.line_map(root, base_commit, None) if base_commit and pull_request else None
+    renames = (changes.renames if changes is not None
+               else git_renames(root, base_commit, commit) if base_commit and pull_request else {})
     return {
         "repository": args.repo or ci.repository,
         "commit": commit,
         "branch": args.branch or ci.branch,
         "base_branch": args.base_branch or ci.base_branch,
         "base_commit": base_commit,
-        "renames": git_renames(root, base_commit, commit) if base_commit and pull_request else {},
+        "renames": renames,
+        **({"line_changes": changes.to_dict()} if changes is not None else {}),
         "pull_request": pull_request,
         "tools": sorted(set(tools)),
         "errors": errors,

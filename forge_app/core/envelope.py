@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from forge_app.core.linemap import LineMap, validate_line_changes
 from forge_app.core.models import SEVERITIES, Finding, Fingerprint, Fix, ReportError, RuleInfo
 from forge_app.core.parsing import parse_report
 from forge_app.core.parsing.common import normalize_path
@@ -45,6 +46,7 @@ class Upload:
     base_branch: str | None = None
     base_commit: str | None = None  # the commit the PR/MR is compared against (merge base), when CI knows it
     renames: dict[str, str] = field(default_factory=dict)  # base path -> head path, for files the change moved
+    line_changes: LineMap | None = None  # the complete diff base_commit -> commit, when the uploader had git
     pull_request: int | None = None
     findings: list[Finding] = field(default_factory=list)
     tools: list[str] = field(default_factory=list)
@@ -103,6 +105,25 @@ def _renames(value: Any) -> dict[str, str]:
     return out
 
 
+def _line_changes(value: Any) -> LineMap | None:
+    if value is None:
+        return None
+    problem = validate_line_changes(value)
+    if problem:
+        raise UploadError(problem, "/line_changes")
+    def norm(path: str) -> str:
+        try:
+            return normalize_path(path, plain=True)
+        except ReportError as exc:
+            raise UploadError(exc.message, "/line_changes", code="invalid_path") from None
+
+    return LineMap.from_dict({
+        "renames": {norm(k): norm(v) for k, v in (value.get("renames") or {}).items()},
+        "added": [norm(p) for p in value.get("added") or ()],
+        "blocks": {norm(k): v for k, v in (value.get("blocks") or {}).items()},
+    })
+
+
 def parse_upload(
     doc: Any,
     query: Mapping[str, str] | None = None,
@@ -123,6 +144,7 @@ def parse_upload(
         base_branch=_opt_str(meta_src, "base_branch", ""),
         base_commit=_base_commit(meta_src.get("base_commit")),
         renames=_renames(doc.get("renames") if not _is_raw_report(doc) else None),
+        line_changes=_line_changes(doc.get("line_changes") if not _is_raw_report(doc) else None),
         pull_request=_pull_request(meta_src.get("pull_request"), "/pull_request"),
     )
     if _is_raw_report(doc):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from forge_app.core.diff import classify
+from forge_app.core.linemap import LineMap
 from forge_app.core.models import Finding
 from forge_app.core.policy import Policy, mode_for
 
@@ -75,12 +76,14 @@ def triage(
     baseline: Sequence[BaselineFinding],
     policy: Policy,
     renames: dict[str, str] | None = None,
+    lines: LineMap | None = None,
 ) -> tuple[Triage, list[Finding]]:
     """First pass: classify against the baseline. Returns the triage and the head
     findings that still need an identity (match them with `assign_identities`).
-    A fixed finding keeps the mode it had when it was recorded."""
+    A fixed finding keeps the mode it had when it was recorded. `lines` (the diff from the
+    baseline's commit to the scanned one) decides identity first where it can."""
     base_of = {id(b.finding): b for b in baseline}
-    result = classify([b.finding for b in baseline], list(head), renames)
+    result = classify([b.finding for b in baseline], list(head), renames, lines=lines)
     modes = _Modes(policy)
     entries: list[TriageEntry] = []
     for h, b in result.unchanged:

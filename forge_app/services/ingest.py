@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
 
 from forge_app.core.envelope import Upload
+from forge_app.core.linemap import LineMap
 from forge_app.core.fingerprint import fingerprint_findings, needs_source
 from forge_app.core.models import Finding, ReportError
 from forge_app.core.policy import Policy, parse_policy
@@ -46,6 +47,7 @@ class _Target:
     base_branch: str | None
     base_commit: str | None = None
     renames: Mapping[str, str] | None = None
+    lines: LineMap | None = None  # the diff base_commit -> commit, when the uploader had git
 
 
 def current_policy(storage: Storage) -> Policy:
@@ -73,7 +75,8 @@ def _target(storage: Storage, repo: Repository, upload: Upload) -> _Target:
     fallback = repo.default_branch or storage.latest_baseline_branch(repo.id) or DEFAULT_BRANCH
     if upload.pull_request is None:
         return _Target(True, upload.branch or fallback, upload.base_branch)
-    return _Target(False, upload.branch, upload.base_branch or fallback, upload.base_commit, upload.renames or None)
+    return _Target(False, upload.branch, upload.base_branch or fallback, upload.base_commit, upload.renames or None,
+                   upload.line_changes)
 
 
 def _triage(storage: Storage, repo: Repository, findings: Sequence[Finding], target: _Target,
@@ -84,20 +87,24 @@ def _triage(storage: Storage, repo: Repository, findings: Sequence[Finding], tar
     baseline = (storage.baseline_for(repo.id, compare_with, before=before, commit=target.base_commit)
                 if compare_with else None)
     base = [BaselineFinding(sf.identity_id, sf.finding, sf.mode, sf.id) for sf in baseline[1]] if baseline else []
-    result, pending = triage(findings, base, current_policy(storage), dict(target.renames or {}))
+    # The diff maps base_commit's lines: it says nothing about a baseline scanned at another commit.
+    lines = target.lines if baseline and baseline[0].commit == target.base_commit else None
+    result, pending = triage(findings, base, current_policy(storage), dict(target.renames or {}), lines)
     if pending:
         pool = storage.identity_pool(repo.id, {(f.rule_id, f.path) for f in pending})
         result = assign_identities(result, pool)
     return result, baseline[0] if baseline else None
 
 
-def _meta(upload: Upload) -> dict:
+def _meta(upload: Upload, keep_lines: bool = False) -> dict:
     """What CI told about the scan, plus the base commit the PR was compared against."""
     meta = dict(upload.meta)
     if upload.base_commit:
         meta["base_commit"] = upload.base_commit
     if upload.renames:
         meta["renames"] = upload.renames
+    if keep_lines and upload.line_changes is not None:  # the complete_scan job triages later
+        meta["line_changes"] = upload.line_changes.to_dict()
     return meta
 
 
@@ -152,7 +159,7 @@ def reserve_upload(storage: Storage, repo: Repository, upload: Upload) -> Ingest
         PendingScan(
             repository_id=repo.id, commit=upload.commit, branch=target.branch, base_branch=target.base_branch,
             pull_request=upload.pull_request, is_baseline=target.is_baseline, tools=sorted(set(upload.tools)),
-            errors=upload.errors, meta=_meta(upload), findings=upload.findings,
+            errors=upload.errors, meta=_meta(upload, keep_lines=True), findings=upload.findings,
             jobs=[JobSpec(COMPLETE_JOB, {"forge": repo.forge}, key=COMPLETE_JOB + ":{scan_id}",
                           max_attempts=COMPLETE_ATTEMPTS)],
         )
@@ -194,7 +201,8 @@ def complete_upload(storage: Storage, scan: ScanRecord, findings: Sequence[Findi
     repo = storage.repository(scan.repository_id)
     assert repo is not None
     target = _Target(scan.is_baseline, scan.branch, scan.base_branch, scan.meta.get("base_commit"),
-                     scan.meta.get("renames"))
+                     scan.meta.get("renames"),
+                     LineMap.from_dict(scan.meta["line_changes"]) if scan.meta.get("line_changes") else None)
     fingerprinted = refingerprint(findings, sources)
     with _one_at_a_time(repo.id):
         return _complete(storage, repo, scan, target, fingerprinted, notes)

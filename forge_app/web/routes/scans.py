@@ -194,6 +194,9 @@ _UPLOAD_SCHEMA = {
                         "description": "the commit a PR/MR is compared against, when its scan was uploaded"},
         "renames": {"type": "object", "additionalProperties": {"type": "string"},
                     "description": "old path -> new path for files the change renamed"},
+        "line_changes": {"type": "object", "description": "the complete diff base_commit -> commit: "
+                         "{renames, added: [path], blocks: {head path: [[old_lo, old_hi, new_lo, new_hi]]}}; "
+                         "a finding on untouched lines is the base finding at the mapped line"},
         "pull_request": {"type": "integer", "nullable": True},
         "findings": {"type": "array", "items": {"type": "object"}},
         "report": {"type": "object"},
