@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from typing import Callable, Iterable, Sequence
 
 from forge_app.core.models import Finding, Fingerprint, Fix, ReportError
@@ -90,6 +91,23 @@ def _cut(lines: Sequence[str], start_col: int | None, end_col: int | None) -> st
     return "".join((first[s:], *lines[1:-1], last[:e]))
 
 
+_WORD = re.compile(r"\w+")
+MIN_CODE = 3
+"""A flagged region shorter than this (whitespace removed) cannot tell code apart."""
+
+
+def _flagged(lines: Sequence[str], start_col: int | None, end_col: int | None) -> str:
+    """The code that identifies a finding: the match, widened to its whole line(s) when the
+    match is too small to identify anything (one character, a keyword or name alone: ruff's
+    S101 flags just `assert`, RUF001 one character). The reported region is kept for display."""
+    cut = _cut(lines, start_col, end_col)
+    if len(lines) == 1 and cut != lines[0]:
+        sq = _squash(cut)
+        if len(sq) < MIN_CODE or _WORD.fullmatch(sq.decode("utf-8", "replace")):
+            return lines[0]
+    return cut
+
+
 class _Source:
     """One file's lines, split once, with whitespace-free line hashes computed on demand.
 
@@ -127,7 +145,7 @@ class _Source:
             if not 1 <= line <= n:
                 raise ReportError(f"{self.path}: line {line} is outside the file (it has {n} lines)")
         start, end, start_col, end_col = _span(f)
-        flagged = _cut([ln.rstrip("\r") for ln in self.lines[start - 1 : end]], start_col, end_col)
+        flagged = _flagged([ln.rstrip("\r") for ln in self.lines[start - 1 : end]], start_col, end_col)
         return _make(f.rule_id, flagged, self.context(start - 2, -1), self.context(end, 1))
 
 
@@ -158,7 +176,7 @@ def fingerprint_snippet(finding: Finding) -> Fingerprint | None:
     if len(lines) == end - start + 2 and end < finding.end_line:
         lines.pop()  # the line the match's end column 1 points into
     if len(lines) == end - start + 1:
-        flagged = _cut(lines, start_col, end_col)
+        flagged = _flagged(lines, start_col, end_col)
     else:
         flagged = "".join(lines)
     return _make(finding.rule_id, flagged, (), ())
