@@ -15,9 +15,11 @@ No I/O here: callers pass file contents, or a `read_source` callable.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import hashlib
 import re
+from collections import Counter
 from typing import Callable, Iterable, Sequence
 
 from forge_app.core.models import Finding, Fingerprint, Fix, ReportError
@@ -32,6 +34,7 @@ _NO_SNIPPET = {"", "requires login"}  # Semgrep writes "requires login" when it 
 # What str.split() calls whitespace, in ASCII: removing these bytes from an ASCII line
 # is the same as "".join(line.split()), several times faster.
 _ASCII_WS = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+_ASCII_WS_KEEP_LF = _ASCII_WS.replace(b"\n", b"")
 
 
 def _squash(s: str) -> bytes:
@@ -91,9 +94,13 @@ def _cut(lines: Sequence[str], start_col: int | None, end_col: int | None) -> st
     return "".join((first[s:], *lines[1:-1], last[:e]))
 
 
-_WORD = re.compile(r"\w+")
+_WORD = re.compile(rb"[\w\x80-\xff]+")  # one name or keyword (non-ASCII letters included)
 MIN_CODE = 3
 """A flagged region shorter than this (whitespace removed) cannot tell code apart."""
+
+
+def _too_small(sq: bytes) -> bool:
+    return len(sq) < MIN_CODE or _WORD.fullmatch(sq) is not None
 
 
 def _flagged(lines: Sequence[str], start_col: int | None, end_col: int | None) -> str:
@@ -101,29 +108,58 @@ def _flagged(lines: Sequence[str], start_col: int | None, end_col: int | None) -
     match is too small to identify anything (one character, a keyword or name alone: ruff's
     S101 flags just `assert`, RUF001 one character). The reported region is kept for display."""
     cut = _cut(lines, start_col, end_col)
-    if len(lines) == 1 and cut != lines[0]:
-        sq = _squash(cut)
-        if len(sq) < MIN_CODE or _WORD.fullmatch(sq.decode("utf-8", "replace")):
-            return lines[0]
+    if len(lines) == 1 and cut != lines[0] and _too_small(_squash(cut)):
+        return lines[0]
     return cut
 
 
-class _Source:
-    """One file's lines, split once, with whitespace-free line hashes computed on demand.
+DENSE = 16
+"""A file with more than one finding per this many lines gets all its line hashes at once."""
 
-    Lazy because a 50,000-line file with a few findings needs only a few dozen hashes.
+
+class _Source:
+    """One file's lines, split once, with whitespace-free line hashes.
+
+    Lazy for sparse files (a 50,000-line file with a few findings needs a few dozen
+    hashes); in bulk for dense ones, where the whole file is squashed in one call and
+    each finding's context is two slices of the non-blank lines' hashes.
     """
 
-    __slots__ = ("path", "lines", "_hashes")
+    __slots__ = ("path", "text", "lines", "_hashes", "_squashed", "_nb", "_nbh")
 
     def __init__(self, path: str, text: str) -> None:
         self.path = path
+        self.text = text
         # Split on LF only, like the scanners count lines; a CR before it is whitespace.
         self.lines = text.split("\n")
         self._hashes: list[str | None] = [None] * len(self.lines)  # "" marks a blank line
+        self._squashed: list[bytes] | None = None
+        self._nb: list[int] | None = None  # indexes of non-blank lines (dense mode)
+        self._nbh: list[str] = []  # their hashes
+
+    def densify(self) -> None:
+        """Every line's hash at once: squash the whole text in one call, hash each line."""
+        if self._nb is not None:
+            return
+        if self.text.isascii():
+            sq = self.text.encode("ascii").translate(None, _ASCII_WS_KEEP_LF).split(b"\n")
+        else:
+            sq = [_squash(ln) for ln in self.lines]
+        b2 = _blake2b
+        hashes = [b2(x, digest_size=4).hexdigest() if x else "" for x in sq]
+        self._squashed, self._hashes = sq, hashes  # type: ignore[assignment]
+        self._nb = [i for i, h in enumerate(hashes) if h]
+        self._nbh = [hashes[i] for i in self._nb]
 
     def context(self, i: int, step: int) -> tuple[str, ...]:
         """Hashes of the K nearest non-blank lines from index `i` going by `step`, nearest first."""
+        nb = self._nb
+        if nb is not None:
+            if step < 0:
+                j = bisect.bisect_right(nb, i)
+                return tuple(self._nbh[max(0, j - K):j][::-1])
+            j = bisect.bisect_left(nb, i)
+            return tuple(self._nbh[j:j + K])
         lines, cache, n = self.lines, self._hashes, len(self.lines)
         out: list[str] = []
         while 0 <= i < n:
@@ -141,9 +177,30 @@ class _Source:
 
     def fingerprint(self, f: Finding) -> Fingerprint:
         n = len(self.lines)
-        for line in (f.start_line, f.end_line):
-            if not 1 <= line <= n:
-                raise ReportError(f"{self.path}: line {line} is outside the file (it has {n} lines)")
+        start_line, end_line = f.start_line, f.end_line
+        if not (1 <= start_line <= n and 1 <= end_line <= n):
+            line = start_line if not 1 <= start_line <= n else end_line
+            raise ReportError(f"{self.path}: line {line} is outside the file (it has {n} lines)")
+        sq = self._squashed
+        if sq is not None and start_line == end_line:  # the dense, one-line case, inlined
+            line = self.lines[start_line - 1].rstrip("\r")
+            s = 0 if f.start_col is None else f.start_col - 1
+            e = len(line) if f.end_col is None else f.end_col - 1
+            if 0 <= s < e <= len(line) and (s or e < len(line)):  # as _cut and _flagged decide
+                cut = line[s:e]
+                code = cut.encode("ascii").translate(None, _ASCII_WS) if cut.isascii() else _squash(cut)
+                if _too_small(code):
+                    code = sq[start_line - 1]
+            else:
+                code = sq[start_line - 1]
+            rule = f.rule_id
+            ch = _blake2b(rule.encode("utf-8", "surrogatepass") + b"\0" + code, digest_size=8).hexdigest()
+            j = bisect.bisect_right(self._nb, start_line - 2)  # type: ignore[arg-type]
+            nbh = self._nbh
+            before = tuple(nbh[max(0, j - K):j][::-1])
+            k = j + (self._hashes[start_line - 1] != "")
+            after = tuple(nbh[k:k + K])
+            return Fingerprint(_value(rule, ch, before, after), ch, before, after)
         start, end, start_col, end_col = _span(f)
         flagged = _flagged([ln.rstrip("\r") for ln in self.lines[start - 1 : end]], start_col, end_col)
         return _make(f.rule_id, flagged, self.context(start - 2, -1), self.context(end, 1))
@@ -214,12 +271,16 @@ def fingerprint_findings(
     Source text wins (read once per path), then the snippet, then the fallback. A line
     beyond the end of a file that exists raises ReportError naming the path and line.
     """
+    findings = list(findings)
+    per_path = Counter(f.path for f in findings)
     sources: dict[str, _Source | None] = {}
     out: list[Finding] = []
     for f in findings:
         if f.path not in sources:
             text = read_source(f.path)
-            sources[f.path] = None if text is None else _Source(f.path, text)
+            src = sources[f.path] = None if text is None else _Source(f.path, text)
+            if src is not None and per_path[f.path] * DENSE > len(src.lines):
+                src.densify()
         src = sources[f.path]
         if src is None:
             out.append(f.with_fingerprint(fingerprint_snippet(f) or fingerprint_fallback(f)))

@@ -54,3 +54,29 @@ def test_the_reported_region_is_kept_and_real_matches_are_not_widened():
     e2 = Finding("eval", "t.py", 1, 1, "m", start_col=10, end_col=17)
     # `eval(a)` is a real match: the rest of the line does not count
     assert fingerprint_source(e1, "x = eval(a)  # one\n").code == fingerprint_source(e2, "result = eval(a)\n").code
+
+
+# ---- the dense path (all line hashes at once) gives exactly the lazy path's fingerprints ----
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from forge_app.core import fingerprint as fpmod  # noqa: E402
+
+LINE = st.sampled_from(["", "   ", "\t", "x = eval(a)\r", "ab\r\r", "  assert x", "é = 1", "\u3000y", "a", "if b:", "ｈ！"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(LINE, min_size=1, max_size=12), st.lists(st.tuples(st.integers(1, 12), st.integers(0, 12),
+                                                                   st.integers(0, 14), st.booleans()), max_size=12))
+def test_dense_and_lazy_fingerprints_agree(lines, spans):
+    text = "\n".join(lines)
+    findings = []
+    for line, s, e, cols in spans:
+        line = min(line, len(lines))
+        findings.append(Finding("r", "t.py", line, line, "m", start_col=s + 1 if cols else None,
+                                end_col=e + 1 if cols else None))
+    lazy, dense = fpmod._Source("t.py", text), fpmod._Source("t.py", text)
+    dense.densify()
+    for f in findings:
+        assert lazy.fingerprint(f) == dense.fingerprint(f), f
