@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 from forge_app.core.linemap import LineMap, validate_line_changes
 from forge_app.core.models import SEVERITIES, Finding, Fingerprint, Fix, ReportError, RuleInfo
 from forge_app.core.parsing import parse_report
-from forge_app.core.parsing.common import normalize_path
+from forge_app.core.parsing.common import is_absolute_reference, normalize_path
 
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 HEX_RE = re.compile(r"^[0-9a-f]{1,64}$")
@@ -105,6 +105,16 @@ def _renames(value: Any) -> dict[str, str]:
     return out
 
 
+def _root(value: Any) -> str | None:
+    """The absolute path of the checkout a raw report's absolute file URIs are relative to."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 4096 or "\x00" in value or not is_absolute_reference(value):
+        raise UploadError("root must be the absolute path (or file: URI) of the checkout the scanner ran in",
+                          "/root")
+    return value
+
+
 def _line_changes(value: Any) -> LineMap | None:
     if value is None:
         return None
@@ -163,9 +173,10 @@ def parse_upload(
         raise UploadError(
             "the body is neither a forge-app upload (with findings or report) nor Semgrep JSON or SARIF 2.1.0", ""
         )
+    root = _root(meta_src.get("root"))
     for raw, pointer in reports:
         try:
-            report = parse_report(raw, source="upload")
+            report = parse_report(raw, source="upload", root=root)
         except ReportError as exc:
             inner = exc.pointer or ""
             raise UploadError(exc.message, f"{pointer}{inner}" or None,

@@ -42,3 +42,37 @@ def test_malformed_line_changes_are_a_400_naming_the_field(client, upload_token,
     r = client.post("/api/v1/scans", json=pr_doc(SHA_BASE, bad), headers={AUTH: f"Bearer {upload_token}"})
     assert r.status_code == 400, r.text
     assert "/line_changes" in r.json()["detail"] and r.json()["error"] in ("invalid_upload", "invalid_path")
+
+
+# ---- raw SARIF: absolute URIs under `root`, descriptive schema breaks as warnings ----
+
+def _ruff_like(root: str) -> dict:
+    import json
+    from pathlib import Path
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    log = json.loads((fixtures / "sarif/examples/semgrep.with-autofix.sarif").read_text())
+    run = log["runs"][0]
+    run.pop("originalUriBaseIds", None)
+    for res in run["results"]:
+        loc = res["locations"][0]["physicalLocation"]["artifactLocation"]
+        loc["uri"] = f"file://{root}/{loc['uri']}"
+        loc.pop("uriBaseId", None)
+    fixed = next(res for res in run["results"] if res.get("fixes"))
+    fixed["fixes"][0]["description"] = {"text": None}  # what ruff 0.17.6 wrote once on django
+    return log
+
+
+def test_a_raw_sarif_post_with_absolute_uris_and_a_null_text(client, upload_token):
+    headers = {AUTH: f"Bearer {upload_token}"}
+    log = _ruff_like("/home/runner/work/demo")
+    r = client.post(f"/api/v1/scans?commit={'d' * 40}&branch=main", json=log, headers=headers)
+    assert r.status_code == 400 and "root" in r.json()["detail"]
+    r = client.post(f"/api/v1/scans?commit={'d' * 40}&branch=main&root=/home/runner/work/demo", json=log,
+                    headers=headers)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["counts"]["new"] == len(log["runs"][0]["results"])
+    assert any("fixes/0/description: ignored" in e for e in body["errors"])
+    r = client.post(f"/api/v1/scans?commit={'d' * 40}&root=relative/dir", json=log, headers=headers)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_upload" and "/root" in r.json()["detail"]

@@ -204,6 +204,8 @@ _UPLOAD_SCHEMA = {
         "tools": {"type": "array", "items": {"type": "string"}},
         "errors": {"type": "array", "items": {"type": "string"}},
         "meta": {"type": "object"},
+        "root": {"type": "string", "description": "with `report`/`reports`: the absolute path of the checkout "
+                                                  "the scanner ran in, for absolute file URIs"},
     },
 }
 
@@ -213,7 +215,9 @@ _META_PARAMS = [
     {"name": n, "in": "query", "required": False, "schema": {"type": "string"},
      "description": f"{n} when the body is a raw report"}
     for n in ("repository", "commit", "branch", "base_branch", "pull_request")
-]
+] + [{"name": "root", "in": "query", "required": False, "schema": {"type": "string"},
+      "description": "absolute path of the checkout the scanner ran in: absolute file URIs in a raw report "
+                     "are made relative to it"}]
 
 OPENAPI_PATHS = {
     "/api/v1/scans": {
