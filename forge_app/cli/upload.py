@@ -230,6 +230,11 @@ def summarize(scan: dict[str, Any]) -> list[str]:
     counts = scan.get("counts", {})
     lines = [f"forge-app: scan {scan.get('id')} of {scan.get('repository')} at {str(scan.get('commit'))[:12]}: "
              f"{counts.get('new', 0)} new, {counts.get('fixed', 0)} fixed, {counts.get('unchanged', 0)} unchanged"]
+    by_tool = scan.get("counts_by_tool") or {}
+    if len(by_tool) > 1:  # each tool is compared with its own baseline
+        lines.append("  per tool: " + "; ".join(
+            f"{tool} {c.get('new', 0)} new, {c.get('fixed', 0)} fixed, {c.get('unchanged', 0)} unchanged"
+            for tool, c in sorted(by_tool.items())))
     for f in scan.get("new_findings", []):
         lines.append(f"  {f['mode'].upper():8} {f['path']}:{f['line']} {f['rule_id']}: {f['message'].splitlines()[0] if f['message'] else ''}")
     if scan.get("new_findings_truncated"):

@@ -71,6 +71,15 @@ class _Modes:
         return mode
 
 
+def scan_tools(reported: Sequence[str], findings: Sequence[Finding]) -> list[str]:
+    """The tools a scan ran, for per-tool baselines: each report's tool (a SARIF log with several
+    runs names them "a, b") and each finding's, sorted. A tool that found nothing still ran:
+    its earlier findings are then fixed."""
+    tools = {t.strip() for entry in reported for t in entry.split(", ") if t.strip()}
+    tools.update(f.tool for f in findings)
+    return sorted(tools)
+
+
 def triage(
     head: Sequence[Finding],
     baseline: Sequence[BaselineFinding],

@@ -23,7 +23,7 @@ from forge_app.core.linemap import LineMap
 from forge_app.core.fingerprint import fingerprint_findings, needs_source
 from forge_app.core.models import Finding, ReportError
 from forge_app.core.policy import Policy, parse_policy
-from forge_app.core.triage import BaselineFinding, Triage, assign_identities, triage
+from forge_app.core.triage import BaselineFinding, Triage, assign_identities, scan_tools, triage
 from storage import JobSpec, NewScan, PendingScan, Repository, ScanEntry, ScanRecord, Storage
 
 log = logging.getLogger(__name__)
@@ -80,20 +80,21 @@ def _target(storage: Storage, repo: Repository, upload: Upload) -> _Target:
 
 
 def _triage(storage: Storage, repo: Repository, findings: Sequence[Finding], target: _Target,
-            before: int | None = None) -> tuple[Triage, ScanRecord | None]:
+            before: int | None = None, tools: Sequence[str] = ()) -> tuple[Triage, ScanRecord | None]:
     """Classify against the baseline (a branch scan: the previous scan of the branch; a PR scan:
     the latest scan of its base branch), then give new findings any identity already known."""
     compare_with = target.branch if target.is_baseline else target.base_branch
-    baseline = (storage.baseline_for(repo.id, compare_with, before=before, commit=target.base_commit)
-                if compare_with else None)
-    base = [BaselineFinding(sf.identity_id, sf.finding, sf.mode, sf.id) for sf in baseline[1]] if baseline else []
+    # Per tool: each scanner's findings are compared with that scanner's last scan of the branch.
+    baselines = (storage.baselines_for(repo.id, compare_with, scan_tools(tools, findings), before=before,
+                                       commit=target.base_commit) if compare_with else [])
+    base = [BaselineFinding(sf.identity_id, sf.finding, sf.mode, sf.id) for _, found in baselines for sf in found]
     # The diff maps base_commit's lines: it says nothing about a baseline scanned at another commit.
-    lines = target.lines if baseline and baseline[0].commit == target.base_commit else None
+    lines = target.lines if baselines and all(b.commit == target.base_commit for b, _ in baselines) else None
     result, pending = triage(findings, base, current_policy(storage), dict(target.renames or {}), lines)
     if pending:
         pool = storage.identity_pool(repo.id, {(f.rule_id, f.path) for f in pending})
         result = assign_identities(result, pool)
-    return result, baseline[0] if baseline else None
+    return result, baselines[0][0] if baselines else None
 
 
 def _meta(upload: Upload, keep_lines: bool = False) -> dict:
@@ -133,12 +134,12 @@ def ingest_upload(storage: Storage, repo: Repository, upload: Upload) -> Ingeste
 
 def _ingest(storage: Storage, repo: Repository, upload: Upload) -> Ingested:
     target = _target(storage, repo, upload)
-    result, baseline = _triage(storage, repo, upload.findings, target)
+    result, baseline = _triage(storage, repo, upload.findings, target, tools=upload.tools)
     scan_id = storage.record_scan(
         NewScan(
             repository_id=repo.id, commit=upload.commit, branch=target.branch, base_branch=target.base_branch,
             pull_request=upload.pull_request, is_baseline=target.is_baseline,
-            base_scan_id=baseline.id if baseline else None, tools=sorted(set(upload.tools)),
+            base_scan_id=baseline.id if baseline else None, tools=scan_tools(upload.tools, upload.findings),
             errors=upload.errors, meta=_meta(upload), blocking=result.blocking,
             entries=_entries(result), jobs=follow_up_jobs(repo, upload),
         )
@@ -158,7 +159,8 @@ def reserve_upload(storage: Storage, repo: Repository, upload: Upload) -> Ingest
     scan_id = storage.reserve_scan(
         PendingScan(
             repository_id=repo.id, commit=upload.commit, branch=target.branch, base_branch=target.base_branch,
-            pull_request=upload.pull_request, is_baseline=target.is_baseline, tools=sorted(set(upload.tools)),
+            pull_request=upload.pull_request, is_baseline=target.is_baseline,
+            tools=scan_tools(upload.tools, upload.findings),
             errors=upload.errors, meta=_meta(upload, keep_lines=True), findings=upload.findings,
             jobs=[JobSpec(COMPLETE_JOB, {"forge": repo.forge}, key=COMPLETE_JOB + ":{scan_id}",
                           max_attempts=COMPLETE_ATTEMPTS)],
@@ -210,13 +212,13 @@ def complete_upload(storage: Storage, scan: ScanRecord, findings: Sequence[Findi
 
 def _complete(storage: Storage, repo: Repository, scan: ScanRecord, target: _Target,
               fingerprinted: list[Finding], notes: Sequence[str]) -> bool:
-    result, baseline = _triage(storage, repo, fingerprinted, target, before=scan.id)
+    result, baseline = _triage(storage, repo, fingerprinted, target, before=scan.id, tools=scan.tools)
     return storage.complete_scan(
         scan.id,
         NewScan(
             repository_id=repo.id, commit=scan.commit, branch=scan.branch, base_branch=scan.base_branch,
             pull_request=scan.pull_request, is_baseline=scan.is_baseline,
-            base_scan_id=baseline.id if baseline else None, tools=[], errors=[*scan.errors, *notes],
+            base_scan_id=baseline.id if baseline else None, tools=scan.tools, errors=[*scan.errors, *notes],
             meta=scan.meta, blocking=result.blocking, entries=_entries(result),
             jobs=_follow_ups(repo, scan.pull_request),
         ),
