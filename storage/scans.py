@@ -45,6 +45,8 @@ def _fp_json(f: Finding) -> str | None:
     if fp is None:
         return None
     text = f"{fp.value};{fp.code};{','.join(fp.before)};{','.join(fp.after)}"
+    if fp.scope:
+        text += ";s" + fp.scope
     return text + ";fallback" if fp.fallback else text
 
 
@@ -53,7 +55,8 @@ def _fp_parse(text: str | None) -> Fingerprint | None:
         return None
     value, code, before, after, *flags = text.split(";")
     return Fingerprint(value, code, tuple(before.split(",")) if before else (),
-                       tuple(after.split(",")) if after else (), fallback="fallback" in flags)
+                       tuple(after.split(",")) if after else (), fallback="fallback" in flags,
+                       scope=next((f[1:] for f in flags if f.startswith("s")), ""))
 
 
 def _light(row: dict[str, Any]) -> StoredFinding:

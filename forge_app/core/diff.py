@@ -98,13 +98,24 @@ class _Shifts:
 class _Ctx:
     """A finding's context, ready for scoring: line hash -> nearest position."""
 
-    __slots__ = ("f", "before", "after")
+    __slots__ = ("f", "before", "after", "scope")
 
     def __init__(self, f: Finding) -> None:
         fp = f.fingerprint
         self.f = f
         self.before = _positions(fp.before) if fp else {}
         self.after = _positions(fp.after) if fp else {}
+        self.scope = fp.scope if fp else ""
+
+
+SCOPE_WEIGHT = 4
+"""Similarity of sitting under the same header line (`def f():`), as much as a shared second-nearest
+line: it tells look-alike places apart (functions that differ only by name, swapped), where the
+rest of the context ties or only borrowed lines of the next function differ."""
+
+
+def _same_scope(a: _Ctx, b: _Ctx) -> int:
+    return SCOPE_WEIGHT if a.scope and a.scope == b.scope else 0
 
 
 def _positions(hashes: Sequence[str]) -> dict[str, int]:
@@ -125,7 +136,7 @@ def _similarity(a: _Ctx, b: _Ctx) -> int:
     pushes the others one step away without losing them, while a line that is near
     one finding but far from the other (code that moved around it) counts little.
     """
-    return _overlap(a.before, b.before) + _overlap(a.after, b.after)
+    return _overlap(a.before, b.before) + _overlap(a.after, b.after) + _same_scope(a, b)
 
 
 @dataclass
@@ -146,13 +157,35 @@ class _Group:
         if len(self.base) == 1 and len(self.head) == 1:
             self.match[0] = 0
             return
-        by_value: dict[str, deque[int]] = defaultdict(deque)
+        # Same value and same enclosing scope first, then same value: two identical functions
+        # that differ only by name, swapped, keep their own findings.
+        by_scope: dict[tuple[str, str], deque[int]] = defaultdict(deque)
         for bi, b in enumerate(self.base):
-            by_value[b.key].append(bi)
+            scope = b.fingerprint.scope if b.fingerprint else ""
+            if scope:
+                by_scope[(b.key, scope)].append(bi)
+        taken: set[int] = set()
         for hi, h in enumerate(self.head):
-            q = by_value.get(h.key)
+            scope = h.fingerprint.scope if h.fingerprint else ""
+            q = by_scope.get((h.key, scope)) if scope else None
             if q:
-                self.match[hi] = q.popleft()
+                self.match[hi] = bi = q.popleft()
+                taken.add(bi)
+        # Equal values whose scopes are not known to differ (a snippet has no scope), in line order.
+        known: dict[str, deque[int]] = defaultdict(deque)
+        unknown: dict[str, deque[int]] = defaultdict(deque)
+        for bi, b in enumerate(self.base):
+            if bi not in taken:
+                (known if b.fingerprint is not None and b.fingerprint.scope else unknown)[b.key].append(bi)
+        for hi, h in enumerate(self.head):
+            if hi in self.match:
+                continue
+            qu = unknown.get(h.key)
+            qk = None if h.fingerprint is not None and h.fingerprint.scope else known.get(h.key)
+            if qu and (not qk or qu[0] < qk[0]):
+                self.match[hi] = qu.popleft()
+            elif qk:
+                self.match[hi] = qk.popleft()
 
     def leftovers(self) -> tuple[list[int], list[int]]:
         taken = set(self.match.values())

@@ -222,7 +222,7 @@ def _fingerprint(value: Any, pointer: str) -> Fingerprint | None:
         fp = Fingerprint.from_dict(value)
     except (KeyError, TypeError):
         raise UploadError("fingerprint needs value and code", pointer) from None
-    for part in (fp.value, fp.code, *fp.before, *fp.after):
+    for part in (fp.value, fp.code, *fp.before, *fp.after, *([fp.scope] if fp.scope else [])):
         if not HEX_RE.match(part):
             raise UploadError("fingerprint parts must be lowercase hexadecimal", pointer)
     return fp

@@ -113,6 +113,9 @@ def _flagged(lines: Sequence[str], start_col: int | None, end_col: int | None) -
     return cut
 
 
+SCOPE_WALK = 256
+"""Lines a scope lookup walks up before computing every line's scope at once."""
+
 DENSE = 16
 """A file with more than one finding per this many lines gets all its line hashes at once."""
 
@@ -125,7 +128,7 @@ class _Source:
     each finding's context is two slices of the non-blank lines' hashes.
     """
 
-    __slots__ = ("path", "text", "lines", "_hashes", "_squashed", "_nb", "_nbh")
+    __slots__ = ("path", "text", "lines", "_hashes", "_squashed", "_nb", "_nbh", "_indents", "_parents")
 
     def __init__(self, path: str, text: str) -> None:
         self.path = path
@@ -136,6 +139,8 @@ class _Source:
         self._squashed: list[bytes] | None = None
         self._nb: list[int] | None = None  # indexes of non-blank lines (dense mode)
         self._nbh: list[str] = []  # their hashes
+        self._indents: dict[int, int] = {}  # line index -> indentation (-1: blank)
+        self._parents: dict[int, int] = {}  # line index -> its scope's header line index (-1: none)
 
     def densify(self) -> None:
         """Every line's hash at once: squash the whole text in one call, hash each line."""
@@ -150,6 +155,57 @@ class _Source:
         self._squashed, self._hashes = sq, hashes  # type: ignore[assignment]
         self._nb = [i for i, h in enumerate(hashes) if h]
         self._nbh = [hashes[i] for i in self._nb]
+
+    def _indent(self, i: int) -> int:
+        ind = self._indents.get(i)
+        if ind is None:
+            line = self.lines[i]
+            rest = line.lstrip()
+            ind = self._indents[i] = len(line) - len(rest) if rest else -1
+        return ind
+
+    def _line_hash(self, i: int) -> str:
+        h = self._hashes[i]
+        if h is None:
+            sq = _squash(self.lines[i])
+            h = self._hashes[i] = _blake2b(sq, digest_size=4).hexdigest() if sq else ""
+        return h
+
+    def scope(self, i: int) -> str:
+        """Hash of the enclosing scope's header: the nearest non-blank line above index `i` that
+        is less indented (a `def`, `class`, `fn` line...); "" at top level. A short walk up,
+        jumping over lines whose header is already known (a line no less indented than ours
+        has our header or one nested in it); a long walk (a huge block) computes every line's
+        header at once instead, so any file costs linear time."""
+        ind = self._indent(i)
+        if ind <= 0:
+            return ""
+        parents, j, steps = self._parents, i - 1, 0
+        while j >= 0:
+            dj = self._indent(j)
+            if 0 <= dj < ind:
+                break
+            p = parents.get(j) if dj >= 0 else None
+            j = p if p is not None else j - 1
+            steps += 1
+            if steps > SCOPE_WALK:
+                self._all_parents()
+                j = parents[i]
+                break
+        parents[i] = j
+        return self._line_hash(j) if j >= 0 else ""
+
+    def _all_parents(self) -> None:
+        """Every line's header (previous less-indented non-blank line) with one stack pass."""
+        parents, stack = self._parents, []  # (indent, index), strictly increasing indents
+        for k in range(len(self.lines)):
+            dk = self._indent(k)
+            if dk < 0:
+                continue
+            while stack and stack[-1][0] >= dk:
+                stack.pop()
+            parents[k] = stack[-1][1] if stack else -1
+            stack.append((dk, k))
 
     def context(self, i: int, step: int) -> tuple[str, ...]:
         """Hashes of the K nearest non-blank lines from index `i` going by `step`, nearest first."""
@@ -200,10 +256,11 @@ class _Source:
             before = tuple(nbh[max(0, j - K):j][::-1])
             k = j + (self._hashes[start_line - 1] != "")
             after = tuple(nbh[k:k + K])
-            return Fingerprint(_value(rule, ch, before, after), ch, before, after)
+            return Fingerprint(_value(rule, ch, before, after), ch, before, after, False, self.scope(start_line - 1))
         start, end, start_col, end_col = _span(f)
         flagged = _flagged([ln.rstrip("\r") for ln in self.lines[start - 1 : end]], start_col, end_col)
-        return _make(f.rule_id, flagged, self.context(start - 2, -1), self.context(end, 1))
+        fp = _make(f.rule_id, flagged, self.context(start - 2, -1), self.context(end, 1))
+        return Fingerprint(fp.value, fp.code, fp.before, fp.after, False, self.scope(start - 1))
 
 
 def fingerprint_source(finding: Finding, text: str) -> Fingerprint:
