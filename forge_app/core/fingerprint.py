@@ -198,8 +198,8 @@ class _Source:
     def _all_parents(self) -> None:
         """Every line's header (previous less-indented non-blank line) with one stack pass."""
         parents, stack = self._parents, []  # (indent, index), strictly increasing indents
-        for k in range(len(self.lines)):
-            dk = self._indent(k)
+        indents = [len(ln) - len(ln.lstrip()) if ln and not ln.isspace() else -1 for ln in self.lines]
+        for k, dk in enumerate(indents):
             if dk < 0:
                 continue
             while stack and stack[-1][0] >= dk:
