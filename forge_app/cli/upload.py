@@ -111,6 +111,7 @@ def build_envelope(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str
             raise UploadFailed(message if message.startswith(name) else f"{name}: {message}") from None
         tools.append(report.tool)
         errors.extend(report.errors)
+    notes = root_notes(root, args.root, [f.path for f in findings])
     base_commit = _base_commit(getattr(args, "base_commit", None) or ci.base_commit)
     changes = git.line_map(root, base_commit, None) if base_commit and pull_request else None
     renames = (changes.renames if changes is not None
@@ -127,8 +128,27 @@ def build_envelope(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str
         "tools": sorted(set(tools)),
         "errors": errors,
         "meta": ci.meta,
+        "notes": notes,
         "findings": [f.to_dict() for f in findings],
     }
+
+
+MISSING_SHARE = 0.10
+
+
+def root_notes(root: Path, given: str, paths: list[str]) -> list[str]:
+    """A note when more than 10% of the files the reports name are not under --root: a wrong root
+    (or running from another directory) leaves findings without their code's context."""
+    distinct = sorted(set(paths))
+    if not distinct:
+        return []
+    resolved = root.resolve()
+    missing = [p for p in distinct if not (resolved / p).is_file()]
+    if len(missing) <= MISSING_SHARE * len(distinct):
+        return []
+    return [f"{len(missing)} of {len(distinct)} files the reports name are not under --root {given} "
+            f"({resolved}), e.g. {missing[0]}: their findings are fingerprinted from snippets or the tool's "
+            "ids only; run from the checkout's top directory or pass --root"]
 
 
 def git_renames(root: Path, base: str, head: str) -> dict[str, str]:
@@ -239,6 +259,8 @@ def summarize(scan: dict[str, Any]) -> list[str]:
         lines.append(f"  {f['mode'].upper():8} {f['path']}:{f['line']} {f['rule_id']}: {f['message'].splitlines()[0] if f['message'] else ''}")
     if scan.get("new_findings_truncated"):
         lines.append(f"  ... and {scan['new_findings_truncated']} more")
+    for note in scan.get("notes") or []:  # what the uploader or the server guessed, one line each
+        lines.append(f"note: {note}")
     if scan.get("baseline_scan_id") is None and scan.get("pull_request") is not None:
         lines.append("note: no scan of the base branch is known yet, so every finding counts as new; "
                      "upload a scan of the base branch first")

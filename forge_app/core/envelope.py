@@ -52,6 +52,7 @@ class Upload:
     tools: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the uploader had to guess
 
 
 def _is_raw_report(doc: Mapping[str, Any]) -> bool:
@@ -188,6 +189,9 @@ def parse_upload(
     errors = doc.get("errors") if not _is_raw_report(doc) else None
     if isinstance(errors, list):
         upload.errors.extend(str(e)[:1000] for e in errors[:1000])
+    notes = doc.get("notes") if not _is_raw_report(doc) else None
+    if isinstance(notes, list):
+        upload.notes = [str(n)[:500] for n in notes[:50] if isinstance(n, str)]
     meta = doc.get("meta") if not _is_raw_report(doc) else None
     if isinstance(meta, dict):
         upload.meta = {k: meta[k] for k in META_KEYS if k in meta and isinstance(meta[k], (str, int, type(None)))}

@@ -80,6 +80,30 @@ def scan_tools(reported: Sequence[str], findings: Sequence[Finding]) -> list[str
     return sorted(tools)
 
 
+def guessed(branch: str | None, base_branch: str | None, pull_request: int | None, filed_under: str | None,
+            compared_with: str | None, default_branch: str | None) -> list[str]:
+    """The server's guesses about one upload, one sentence each (stored as the scan's notes)."""
+    notes = []
+    if pull_request is None and not branch and filed_under:
+        notes.append(f"no branch was given: the scan is filed under {filed_under!r}"
+                     + ("" if default_branch == filed_under else " (where this repository's branch scans are)")
+                     + "; pass --branch (or the `branch` field)")
+    if pull_request is not None and not base_branch and compared_with:
+        notes.append(f"no base branch was given: PR/MR {pull_request} is compared with {compared_with!r}"
+                     + ("" if default_branch == compared_with else
+                        " (the branch of the latest branch scan)") + "; pass --base-branch")
+    return notes
+
+
+def fallback_note(findings: Sequence[Finding]) -> list[str]:
+    """A note when findings had to be fingerprinted without their code."""
+    fallback = sum(1 for f in findings if f.fingerprint is None or f.fingerprint.fallback)
+    if not fallback:
+        return []
+    return [f"{fallback} of {len(findings)} findings have neither their code nor a snippet: they are matched "
+            "by rule, file and place only (upload with `forge-app upload` from the checkout)"]
+
+
 def triage(
     head: Sequence[Finding],
     baseline: Sequence[BaselineFinding],

@@ -23,7 +23,9 @@ from forge_app.core.linemap import LineMap
 from forge_app.core.fingerprint import fingerprint_findings, needs_source
 from forge_app.core.models import Finding, ReportError
 from forge_app.core.policy import Policy, parse_policy
-from forge_app.core.triage import BaselineFinding, Triage, assign_identities, scan_tools, triage
+from forge_app.core.triage import (
+    BaselineFinding, Triage, assign_identities, fallback_note, guessed, scan_tools, triage,
+)
 from storage import JobSpec, NewScan, PendingScan, Repository, ScanEntry, ScanRecord, Storage
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,14 @@ def _target(storage: Storage, repo: Repository, upload: Upload) -> _Target:
         return _Target(True, upload.branch or fallback, upload.base_branch)
     return _Target(False, upload.branch, upload.base_branch or fallback, upload.base_commit, upload.renames or None,
                    upload.line_changes)
+
+
+def _notes(repo: Repository, upload: Upload, target: _Target, pending: bool = False) -> list[str]:
+    """What was guessed, stored on the scan and shown in its answer (the uploader's own notes first);
+    a pending scan's fingerprints are known once it completes."""
+    return [*upload.notes, *guessed(upload.branch, upload.base_branch, upload.pull_request, target.branch,
+                                    target.base_branch, repo.default_branch),
+            *([] if pending else fallback_note(upload.findings))]
 
 
 def _triage(storage: Storage, repo: Repository, findings: Sequence[Finding], target: _Target,
@@ -141,7 +151,7 @@ def _ingest(storage: Storage, repo: Repository, upload: Upload) -> Ingested:
             pull_request=upload.pull_request, is_baseline=target.is_baseline,
             base_scan_id=baseline.id if baseline else None, tools=scan_tools(upload.tools, upload.findings),
             errors=upload.errors, meta=_meta(upload), blocking=result.blocking,
-            entries=_entries(result), jobs=follow_up_jobs(repo, upload),
+            entries=_entries(result), jobs=follow_up_jobs(repo, upload), notes=_notes(repo, upload, target),
         )
     )
     return Ingested(scan_id, baseline.id if baseline else None)
@@ -164,6 +174,7 @@ def reserve_upload(storage: Storage, repo: Repository, upload: Upload) -> Ingest
             errors=upload.errors, meta=_meta(upload, keep_lines=True), findings=upload.findings,
             jobs=[JobSpec(COMPLETE_JOB, {"forge": repo.forge}, key=COMPLETE_JOB + ":{scan_id}",
                           max_attempts=COMPLETE_ATTEMPTS)],
+            notes=_notes(repo, upload, target, pending=True),
         )
     )
     return Ingested(scan_id, None, pending=True)
@@ -220,6 +231,7 @@ def _complete(storage: Storage, repo: Repository, scan: ScanRecord, target: _Tar
             pull_request=scan.pull_request, is_baseline=scan.is_baseline,
             base_scan_id=baseline.id if baseline else None, tools=scan.tools, errors=[*scan.errors, *notes],
             meta=scan.meta, blocking=result.blocking, entries=_entries(result),
+            notes=[*scan.notes, *fallback_note(fingerprinted)],
             jobs=_follow_ups(repo, scan.pull_request),
         ),
     )
