@@ -213,6 +213,8 @@ _UPLOAD_SCHEMA = {
         "tools": {"type": "array", "items": {"type": "string"}},
         "errors": {"type": "array", "items": {"type": "string"}},
         "meta": {"type": "object"},
+        "notes": {"type": "array", "items": {"type": "string"},
+                  "description": "what the uploader had to guess, one sentence each (stored on the scan)"},
         "root": {"type": "string", "description": "with `report`/`reports`: the absolute path of the checkout "
                                                   "the scanner ran in, for absolute file URIs"},
     },
