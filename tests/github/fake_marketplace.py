@@ -83,26 +83,28 @@ class MarketplaceFake:
     # routing ----------------------------------------------------------------------------
     def marketplace_route(self, method: str, rel: str, query: str, headers: dict[str, str],
                           raw: bytes) -> Response | None:
-        if rel.startswith("/marketplace_listing/") or rel.startswith("/user/marketplace_purchases"):
+        listing = rel.startswith("/marketplace_listing/") or rel.startswith("/user/marketplace_purchases")
+        revoke = re.fullmatch(r"/applications/(?P<client_id>[^/]+)/token", rel)
+        if not (listing or revoke or rel in ("/login/oauth/access_token", "/user", "/user/installations")):
+            return None
+        if listing:
             problems = api_description("github-marketplace").errors(method, rel, query=query, headers=headers,
                                                                     body=raw or None)
             if problems:
                 return self._fail(f"{method} {rel}: {problems}")
-            for inj in self.injections:
-                if inj.times > 0 and inj.method == method and inj.pattern.search(rel):
-                    inj.times -= 1
-                    return JSONResponse(inj.body, status_code=inj.status, headers=inj.headers)
+        for inj in self.injections:
+            if inj.times > 0 and inj.method == method and inj.pattern.search(rel):
+                inj.times -= 1
+                return JSONResponse(inj.body, status_code=inj.status, headers=inj.headers)
+        if listing:
             if rel.startswith("/user/"):
                 return self._user_purchases(headers, query, rel)
             return self._listing(method, rel, query, headers)
         if rel == "/login/oauth/access_token":
             return self._access_token(method, headers, raw)
-        if rel in ("/user", "/user/installations"):
-            return self._user(method, rel, query, headers)
-        m = re.fullmatch(r"/applications/(?P<client_id>[^/]+)/token", rel)
-        if m:
-            return self._revoke(method, m.group("client_id"), headers, raw)
-        return None
+        if revoke:
+            return self._revoke(method, revoke.group("client_id"), headers, raw)
+        return self._user(method, rel, query, headers)
 
     def _listing(self, method: str, rel: str, query: str, headers: dict[str, str]) -> Response:
         problem = self._check_jwt(headers.get("authorization", ""))
