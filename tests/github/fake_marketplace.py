@@ -48,6 +48,7 @@ class MarketplaceFake:
         self.oauth_codes: dict[str, str] = {}  # code -> user token
         self.users: dict[str, dict[str, Any]] = {}  # user token -> {"user", "installations", "purchases"}
         self.revoked: list[str] = []
+        self.public_repos: set[str] = set()  # GET /repos/{owner}/{repo} says private unless listed here
 
     # helpers for tests ------------------------------------------------------------------
     def mp_plan(self, plan_id: int, name: str, price_model: str = "FLAT_RATE") -> dict[str, Any]:
@@ -79,6 +80,11 @@ class MarketplaceFake:
         self.users[token] = {"user": {"login": login, "id": user_id, "type": "User"},
                              "installations": installations, "purchases": purchases or []}
         return code
+
+    def _get_repo(self, m: re.Match[str], query: str, raw: bytes, _: Any) -> Response:
+        full = f"{m.group('owner')}/{m.group('repo')}"
+        return JSONResponse({"id": abs(hash(full)) % 10**8, "name": m.group("repo"), "full_name": full,
+                             "private": full not in self.public_repos, "default_branch": "main"})
 
     # routing ----------------------------------------------------------------------------
     def marketplace_route(self, method: str, rel: str, query: str, headers: dict[str, str],
