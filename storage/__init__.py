@@ -19,6 +19,7 @@ from storage.records import (
 )
 from storage.reviews import ReviewComment, ReviewStore
 from storage.scans import ScanStore
+from storage.semgrep_ci import SemgrepCiStore
 from storage.settings import SettingsStore
 from storage.tokens import TokenStore
 
@@ -30,7 +31,7 @@ __all__ = [
 
 
 class Storage(TokenStore, ScanStore, DeliveryStore, JobStore, SettingsStore, ReviewStore,
-              ConnectionStore, IntegrationStore, GitHubStore, CommitStore, MarketplaceStore):
+              ConnectionStore, IntegrationStore, GitHubStore, CommitStore, MarketplaceStore, SemgrepCiStore):
     """The app's whole persistence interface, one object."""
 
     def __init__(self, database: Database) -> None:
