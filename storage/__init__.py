@@ -19,6 +19,7 @@ from storage.records import (
 from storage.reviews import ReviewComment, ReviewStore
 from storage.scans import ScanStore
 from storage.settings import SettingsStore
+from storage.slack import SlackStore
 from storage.tokens import TokenStore
 
 __all__ = [
@@ -29,7 +30,7 @@ __all__ = [
 
 
 class Storage(TokenStore, ScanStore, DeliveryStore, JobStore, SettingsStore, ReviewStore,
-              ConnectionStore, IntegrationStore, GitHubStore, CommitStore):
+              ConnectionStore, IntegrationStore, GitHubStore, CommitStore, SlackStore):
     """The app's whole persistence interface, one object."""
 
     def __init__(self, database: Database) -> None:
