@@ -167,7 +167,7 @@ def _active_installation(request: Request, team_id: Any):
 
 
 async def events(request: Request) -> Response:
-    body = await verified_body(request)
+    body = await verified_body(request, replay_guard=False)
     data = _json(body)
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_event", "an Events API body is a JSON object")
