@@ -232,8 +232,8 @@ class SlackStore:
             cur = db.execute("DELETE FROM slack_subscriptions WHERE id = ?", [subscription_id])
             return bool(cur.rowcount)
 
-    def update_slack_channel(self, installation_id: int, channel_id: str, **fields: Any) -> int:
-        """Rename, re-id, enable or disable the subscription of one channel; returns rows changed."""
+    def update_slack_channel(self, installation_id: int, channel: str, **fields: Any) -> int:
+        """Rename, re-id (`channel_id=`), enable or disable the subscription of `channel`; returns rows changed."""
         allowed = {"channel_id", "channel_name", "enabled", "disabled_reason"}
         bad = set(fields) - allowed
         if bad:
@@ -245,7 +245,7 @@ class SlackStore:
         with self.database.transaction() as db:
             cur = db.execute(
                 f"UPDATE OR IGNORE slack_subscriptions SET {sets}updated_at = ? WHERE installation_id = ? "
-                "AND channel_id = ?", [*values.values(), utcnow(), installation_id, channel_id])
+                "AND channel_id = ?", [*values.values(), utcnow(), installation_id, channel])
             return cur.rowcount
 
     def delete_slack_channel(self, installation_id: int, channel_id: str) -> bool:
