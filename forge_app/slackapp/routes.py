@@ -304,3 +304,45 @@ routes = [
     Route("/slack/commands", commands, methods=["POST"]),
     Route("/slack/interactions", interactions, methods=["POST"]),
 ]
+
+
+_ADMIN = [{"adminToken": []}]
+_ERR = {"$ref": "#/components/schemas/Error"}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(c): {"description": "error", "content": {"application/json": {"schema": _ERR}}} for c in codes}
+
+
+def _array(properties: dict[str, Any]) -> dict[str, Any]:
+    return {"description": "ok", "content": {"application/json": {"schema": {
+        "type": "array", "items": {"type": "object", "properties": properties}}}}}
+
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/v1/slack/install": {"post": {
+        "summary": "Start installing the Slack app: Slack's authorize URL with a single-use state (10 minutes)",
+        "security": _ADMIN,
+        "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {
+            "type": "object", "required": ["url"], "properties": {"url": {"type": "string"}}}}}},
+            **_errors(401, 403, 404)}}},
+    "/api/v1/slack/installations": {"get": {
+        "summary": "Workspaces the Slack app is installed in (never a token)", "security": _ADMIN,
+        "responses": {"200": _array({
+            "id": {"type": "integer"}, "team_id": {"type": "string"}, "team_name": {"type": "string", "nullable": True},
+            "bot_user_id": {"type": "string", "nullable": True}, "scopes": {"type": "array", "items": {"type": "string"}},
+            "status": {"type": "string", "enum": ["active", "revoked", "needs_reinstall"]},
+            "installed_at": {"type": "string"}}), **_errors(401, 403)}}},
+    "/api/v1/slack/installations/{installation_id}": {"delete": {
+        "summary": "apps.uninstall, then remove the installation with its subscriptions", "security": _ADMIN,
+        "parameters": [{"name": "installation_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+        "responses": {"200": {"description": "removed"}, **_errors(401, 403, 404)}}},
+    "/api/v1/slack/subscriptions": {"get": {
+        "summary": "Channel subscriptions of every workspace", "security": _ADMIN,
+        "responses": {"200": _array({
+            "id": {"type": "integer"}, "installation_id": {"type": "integer"}, "team_id": {"type": "string"},
+            "channel_id": {"type": "string"}, "channel_name": {"type": "string", "nullable": True},
+            "repositories": {"type": "array", "items": {"type": "string"}},
+            "policies": {"type": "array", "items": {"type": "string"}}, "enabled": {"type": "boolean"},
+            "disabled_reason": {"type": "string", "nullable": True}}), **_errors(401, 403)}}},
+}

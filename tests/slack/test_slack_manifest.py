@@ -38,3 +38,13 @@ def test_manifest_lists_commands_events_urls_and_exactly_six_scopes(tmp_path):
 def test_manifest_refuses_a_url_that_is_not_http(tmp_path):
     done = _run("--url", "forge.example.com", env={"FORGE_APP_DATABASE": str(tmp_path / "db.sqlite")})
     assert done.returncode == 2 and "https://" in done.stderr and done.stdout == ""
+
+
+def test_openapi_describes_the_slack_admin_routes(client):
+    from openapi_spec_validator import validate
+
+    spec = client.get("/openapi.json").json()
+    validate(spec)
+    for path in ("/api/v1/slack/install", "/api/v1/slack/installations",
+                 "/api/v1/slack/installations/{installation_id}", "/api/v1/slack/subscriptions"):
+        assert path in spec["paths"], path
