@@ -79,6 +79,9 @@ class Settings:
     slack_signing_secret: str | None = None
     slack_api_url: str = DEFAULT_SLACK_API_URL
     slack_authorize_url: str = DEFAULT_SLACK_AUTHORIZE_URL
+    retention_days: int = 30
+    max_inline_comments: int = 50
+    log_format: str = "text"
     # GitHub Marketplace (docs: README "Listing on GitHub Marketplace"); no plans file = Marketplace off
     github_marketplace_webhook_secret: str | None = None
     github_client_id: str | None = None
@@ -126,6 +129,9 @@ class Settings:
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
             slack_api_url=(env.get("FORGE_APP_SLACK_API_URL") or DEFAULT_SLACK_API_URL).rstrip("/"),
             slack_authorize_url=env.get("FORGE_APP_SLACK_AUTHORIZE_URL") or DEFAULT_SLACK_AUTHORIZE_URL,
+            retention_days=_int(env, "FORGE_APP_RETENTION_DAYS", 30),
+            max_inline_comments=_int(env, "FORGE_APP_MAX_INLINE_COMMENTS", 50),
+            log_format=(env.get("FORGE_APP_LOG_FORMAT") or "text").strip().lower(),
             github_marketplace_webhook_secret=env.get("GITHUB_MARKETPLACE_WEBHOOK_SECRET") or None,
             github_client_id=env.get("GITHUB_CLIENT_ID") or None,
             github_client_secret=env.get("GITHUB_CLIENT_SECRET") or None,

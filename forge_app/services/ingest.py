@@ -23,6 +23,7 @@ from forge_app.core.fingerprint import fingerprint_findings, needs_source
 from forge_app.core.models import Finding, ReportError
 from forge_app.core.plans import Serving, comment_instead_of_block
 from forge_app.core.policy import Policy, parse_policy
+from forge_app.core.semgrep_ci import carry_over
 from forge_app.core.triage import BaselineFinding, Triage, assign_identities, triage
 from storage import JobSpec, NewScan, PendingScan, Repository, ScanEntry, ScanRecord, Storage
 
@@ -47,6 +48,7 @@ class _Target:
     base_branch: str | None
     base_commit: str | None = None
     renames: Mapping[str, str] | None = None
+    partial: bool = False  # a diff-aware `semgrep ci` scan: what it does not mention was not looked at
 
 
 def current_policy(storage: Storage) -> Policy:
@@ -72,9 +74,11 @@ def _target(storage: Storage, repo: Repository, upload: Upload) -> _Target:
     upload nor the forge named the base branch, the branch the repository's baseline scans
     are on is the best guess (a repository on `master` must not see everything as new)."""
     fallback = repo.default_branch or storage.latest_baseline_branch(repo.id) or DEFAULT_BRANCH
+    partial = bool(upload.meta.get("partial"))
     if upload.pull_request is None:
-        return _Target(True, upload.branch or fallback, upload.base_branch)
-    return _Target(False, upload.branch, upload.base_branch or fallback, upload.base_commit, upload.renames or None)
+        return _Target(True, upload.branch or fallback, upload.base_branch, partial=partial)
+    return _Target(False, upload.branch, upload.base_branch or fallback, upload.base_commit, upload.renames or None,
+                   partial)
 
 
 def _triage(storage: Storage, repo: Repository, findings: Sequence[Finding], target: _Target,
@@ -86,6 +90,8 @@ def _triage(storage: Storage, repo: Repository, findings: Sequence[Finding], tar
                 if compare_with else None)
     base = [BaselineFinding(sf.identity_id, sf.finding, sf.mode, sf.id) for sf in baseline[1]] if baseline else []
     result, pending = triage(findings, base, current_policy(storage), dict(target.renames or {}))
+    if target.partial:
+        result = carry_over(result)
     if pending:
         pool = storage.identity_pool(repo.id, {(f.rule_id, f.path) for f in pending})
         result = assign_identities(result, pool)
@@ -207,7 +213,7 @@ def complete_upload(storage: Storage, scan: ScanRecord, findings: Sequence[Findi
     repo = storage.repository(scan.repository_id)
     assert repo is not None
     target = _Target(scan.is_baseline, scan.branch, scan.base_branch, scan.meta.get("base_commit"),
-                     scan.meta.get("renames"))
+                     scan.meta.get("renames"), bool(scan.meta.get("partial")))
     fingerprinted = refingerprint(findings, sources)
     with _one_at_a_time(repo.id):
         return _complete(storage, repo, scan, target, fingerprinted, notes)
