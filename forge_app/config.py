@@ -11,10 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from forge_app.core.plans import PlanLimits, PlansError, parse_plans
+
 DEFAULT_DATABASE = "./data/forge-app.db"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_GITHUB_WEB_URL = "https://github.com"
 DEFAULT_BITBUCKET_API_URL = "https://api.bitbucket.org/2.0"
+DEFAULT_SLACK_API_URL = "https://slack.com/api"
+DEFAULT_SLACK_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
 
 MB = 1024 * 1024
 
@@ -37,6 +41,20 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number") from None
 
 
+def _plans(path: str | None) -> Mapping[str, PlanLimits] | None:
+    """The Marketplace plans file, parsed once at start: a bad file stops the server with the reason."""
+    if not path:
+        return None
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"FORGE_APP_MARKETPLACE_PLANS cannot be read: {exc.strerror}") from None
+    try:
+        return parse_plans(text, "FORGE_APP_MARKETPLACE_PLANS")
+    except PlansError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 @dataclass(frozen=True)
 class Settings:
     database: str = DEFAULT_DATABASE
@@ -56,6 +74,21 @@ class Settings:
     max_body_bytes: int = 50 * MB
     max_inflated_bytes: int = 200 * MB
     log_level: str = "INFO"
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = None
+    slack_signing_secret: str | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    slack_authorize_url: str = DEFAULT_SLACK_AUTHORIZE_URL
+    retention_days: int = 30
+    max_inline_comments: int = 50
+    log_format: str = "text"
+    # GitHub Marketplace (docs: README "Listing on GitHub Marketplace"); no plans file = Marketplace off
+    github_marketplace_webhook_secret: str | None = None
+    github_client_id: str | None = None
+    github_client_secret: str | None = None
+    marketplace_plans: Mapping[str, PlanLimits] | None = None
+    marketplace_url: str | None = None
+    marketplace_stubbed: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -91,7 +124,26 @@ class Settings:
             max_body_bytes=_int(env, "FORGE_APP_MAX_BODY_MB", 50) * MB,
             max_inflated_bytes=_int(env, "FORGE_APP_MAX_INFLATED_MB", 200) * MB,
             log_level=(env.get("FORGE_APP_LOG_LEVEL") or "INFO").upper(),
+            slack_client_id=env.get("SLACK_CLIENT_ID") or None,
+            slack_client_secret=env.get("SLACK_CLIENT_SECRET") or None,
+            slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
+            slack_api_url=(env.get("FORGE_APP_SLACK_API_URL") or DEFAULT_SLACK_API_URL).rstrip("/"),
+            slack_authorize_url=env.get("FORGE_APP_SLACK_AUTHORIZE_URL") or DEFAULT_SLACK_AUTHORIZE_URL,
+            retention_days=_int(env, "FORGE_APP_RETENTION_DAYS", 30),
+            max_inline_comments=_int(env, "FORGE_APP_MAX_INLINE_COMMENTS", 50),
+            log_format=(env.get("FORGE_APP_LOG_FORMAT") or "text").strip().lower(),
+            github_marketplace_webhook_secret=env.get("GITHUB_MARKETPLACE_WEBHOOK_SECRET") or None,
+            github_client_id=env.get("GITHUB_CLIENT_ID") or None,
+            github_client_secret=env.get("GITHUB_CLIENT_SECRET") or None,
+            marketplace_plans=_plans(env.get("FORGE_APP_MARKETPLACE_PLANS")),
+            marketplace_url=env.get("FORGE_APP_MARKETPLACE_URL") or None,
+            marketplace_stubbed=_flag(env.get("FORGE_APP_MARKETPLACE_STUBBED")),
         )
+
+    @property
+    def marketplace(self) -> bool:
+        """Plans configured: only accounts with an active plan are served."""
+        return self.marketplace_plans is not None
 
     def missing_for_startup(self, *, github_app_stored: bool = False) -> list[str]:
         """Human hints logged at start-up for what is not configured yet."""

@@ -31,13 +31,14 @@ def build_spec(public_url: str) -> dict[str, Any]:
 
     paths: dict[str, Any] = {}
     schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
-    for name in ("scans", "policies", "integrations", "connections"):
+    for name in ("scans", "policies", "integrations", "connections", "marketplace", "semgrep_ci", "rules"):
         try:
             module = importlib.import_module(f"forge_app.web.routes.{name}")
         except ModuleNotFoundError:
             continue
         paths.update(getattr(module, "OPENAPI_PATHS", {}))
         schemas.update(getattr(module, "OPENAPI_SCHEMAS", {}))
+    paths.update(importlib.import_module("forge_app.slackapp.routes").OPENAPI_PATHS)  # the Slack app (#18)
     return {
         "openapi": "3.0.3",
         "info": {"title": "forge-app API", "version": forge_app.__version__,
