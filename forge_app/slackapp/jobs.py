@@ -22,6 +22,7 @@ from forge_app.slackapp.blocks import (
     subscribe_modal,
 )
 from forge_app.notify.rules import repository_matches
+from forge_app.web import metrics
 from storage import Job
 from storage.slack import POST_JOB, SlackInstallation, SlackPlan, SlackSubscription
 
@@ -333,12 +334,18 @@ async def handle_post(context: JobContext, job: Job) -> None:
     try:
         await _client(context, installation).call("chat_postMessage", channel=sub.channel_id, **message)
     except InstallationUnusable:
+        metrics.notification_delivery("slack_app", "failed")
         return
     except SlackError as exc:
+        metrics.notification_delivery("slack_app", "failed")
         if exc.code in CHANNEL_GONE:
             _disable(context, sub, exc.code)
             return
         raise
+    except RetryLater:
+        metrics.notification_delivery("slack_app", "retrying")
+        raise
+    metrics.notification_delivery("slack_app", "succeeded")
 
 
 def _disable(context: JobContext, sub: SlackSubscription, code_: str) -> None:
