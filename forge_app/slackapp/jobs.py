@@ -18,7 +18,7 @@ from forge_app.jobs.worker import Handler, JobContext
 from forge_app.slackapp import COMMAND_SUBSCRIBE
 from forge_app.slackapp.api import InstallationUnusable, SlackError, SlackInstallClient, raw_call
 from forge_app.slackapp.blocks import (
-    HomeRow, MessageFinding, code, escape, file_url, findings_message, home_view, modal_values,
+    MENU_ACTION, HomeRow, MessageFinding, code, escape, file_url, findings_message, home_view, modal_values,
     subscribe_modal,
 )
 from forge_app.notify.rules import repository_matches
@@ -103,7 +103,7 @@ async def handle_command(context: JobContext, job: Job) -> None:
             channel_id=p["channel_id"], channel_name=channel.get("name") or p.get("channel_name"),
             repositories=context.storage.known_repository_names(), selected_repositories=selected,
             selected_policies=existing.policies if existing else [])
-        await client.call("views_open", trigger_id=p["trigger_id"], view=view)
+        await client.call("views_open", trigger_id=str(p.get("trigger_id") or ""), view=view)
     except InstallationUnusable as exc:
         await _respond(p.get("response_url"), _reinstall_text(context, exc))
     except SlackError as exc:
@@ -171,7 +171,8 @@ async def _submit(context: JobContext, installation: SlackInstallation, payload:
 
 
 async def _menu(context: JobContext, installation: SlackInstallation, payload: dict[str, Any]) -> None:
-    action = next(a for a in payload.get("actions") or [] if isinstance(a, dict))
+    action = next((a for a in payload.get("actions") or []
+                   if isinstance(a, dict) and a.get("action_id") == MENU_ACTION), {})
     value = ((action.get("selected_option") or {}).get("value")) or ""
     verb, _, raw_id = str(value).partition(":")
     sub = context.storage.slack_subscription(int(raw_id)) if raw_id.isdigit() else None
@@ -183,7 +184,12 @@ async def _menu(context: JobContext, installation: SlackInstallation, payload: d
         view = subscribe_modal(channel_id=sub.channel_id, channel_name=sub.channel_name,
                                repositories=context.storage.known_repository_names(),
                                selected_repositories=sub.repositories, selected_policies=sub.policies)
-        await client.call("views_open", trigger_id=payload.get("trigger_id"), view=view)
+        try:
+            await client.call("views_open", trigger_id=str(payload.get("trigger_id") or ""), view=view)
+        except SlackError as exc:
+            if exc.code not in ("expired_trigger_id", "invalid_trigger_id"):
+                raise
+            log.info("slack: Manage filters came too late for its trigger_id; the user can click again")
         return
     if verb == "test":
         await _send_test(context, client, sub)
