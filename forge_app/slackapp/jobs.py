@@ -48,9 +48,24 @@ def _installation(context: JobContext, job: Job) -> SlackInstallation | None:
     return installation
 
 
-async def _respond(url: Any, text: str) -> None:
+def response_url_allowed(url: Any, settings: Any) -> bool:
+    """Slack's own https://hooks.slack.com URLs; any http(s) URL only when FORGE_APP_SLACK_API_URL points
+    elsewhere (a test or proxy Slack), so a forged payload cannot make the worker call arbitrary hosts."""
+    if not isinstance(url, str):
+        return False
+    from urllib.parse import urlsplit
+
+    from forge_app.config import DEFAULT_SLACK_API_URL
+
+    parts = urlsplit(url)
+    if settings.slack_api_url != DEFAULT_SLACK_API_URL:
+        return parts.scheme in ("https", "http") and bool(parts.netloc)
+    return parts.scheme == "https" and (parts.hostname or "").endswith(".slack.com")
+
+
+async def _respond(context: JobContext, url: Any, text: str) -> None:
     """An ephemeral answer through the command's response_url (works in channels the bot is not in)."""
-    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+    if not response_url_allowed(url, context.settings):
         return
     client = WebhookClient(url, timeout=10)
     try:
@@ -90,12 +105,12 @@ async def handle_command(context: JobContext, job: Job) -> None:
     try:
         channel = await _channel_info(client, p["channel_id"])
         if channel is None:
-            await _respond(p.get("response_url"), "forge-app cannot see this private channel, so it could never post "
+            await _respond(context, p.get("response_url"), "forge-app cannot see this private channel, so it could never post "
                            "here. Invite it first (type `/invite @forge-app` here), then run "
                            f"`{COMMAND_SUBSCRIBE}` again.")
             return
         if channel.get("is_im") or channel.get("is_mpim"):
-            await _respond(p.get("response_url"), "Subscriptions are per channel: run this in a channel.")
+            await _respond(context, p.get("response_url"), "Subscriptions are per channel: run this in a channel.")
             return
         existing = context.storage.slack_subscription_for_channel(installation.id, p["channel_id"])
         selected = [p["repository"]] if p.get("repository") else (existing.repositories if existing else [])
@@ -105,10 +120,10 @@ async def handle_command(context: JobContext, job: Job) -> None:
             selected_policies=existing.policies if existing else [])
         await client.call("views_open", trigger_id=str(p.get("trigger_id") or ""), view=view)
     except InstallationUnusable as exc:
-        await _respond(p.get("response_url"), _reinstall_text(context, exc))
+        await _respond(context, p.get("response_url"), _reinstall_text(context, exc))
     except SlackError as exc:
         if exc.code in ("expired_trigger_id", "invalid_trigger_id"):
-            await _respond(p.get("response_url"), f"That took too long; run `{COMMAND_SUBSCRIBE}` again.")
+            await _respond(context, p.get("response_url"), f"That took too long; run `{COMMAND_SUBSCRIBE}` again.")
             return
         raise
 
