@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -63,6 +65,13 @@ rules:
     message: print() left in code.
     languages: [python]
     severity: INFO
+"""
+EXTRA_RULE = """\
+  - id: exec-detected
+    pattern: exec($X)
+    message: exec runs arbitrary code.
+    languages: [python]
+    severity: ERROR
 """
 POLICY = {"default": "comment", "rules": {"eval-detected": "block", "print-used": "monitor"}}
 
@@ -249,6 +258,21 @@ def test_semgrep_ci_against_forge_app(fake: FakeGitHub, tmp_path: Path) -> None:
                     for post in receiver.findings_posts() for item in post.json()]
         assert sorted(notified) == [("dangerous-system-call", "refs/heads/main"), ("eval-detected", "refs/heads/feature"),
                                     ("insecure-hash-md5", "refs/heads/feature"), ("print-used", "refs/heads/feature")]
+
+        # 7. FORGE_APP_RULES edited and the server sent SIGHUP: the new rule is served.
+        (rules / "python.yml").write_text(RULES_YAML + EXTRA_RULE)
+        pid = int(re.search(r"Started server process \[(\d+)\]", log.read_text()).group(1))
+        os.kill(pid, signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "exec-detected" not in httpx.get(f"{server}/api/v1/rules", headers=admin, timeout=10).text:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+
+    # Everything the CLI asked for (server access log): exactly the documented conversation.
+    asked = {re.sub(r"/scans/[^/ ]+/", "/scans/{id}/", m) for m in
+             re.findall(r'"((?:GET|POST|PUT|DELETE) /api/(?:cli|agent)/\S+) HTTP', log.read_text())}
+    assert asked == {"POST /api/cli/v2/scans", "GET /api/cli/v2/scans/{id}/config",
+                     "POST /api/agent/scans/{id}/results", "POST /api/agent/scans/{id}/complete"}, asked
 
     comments = sorted(fake.comments_of(REPO, 12), key=lambda c: (c["path"], c["line"]))
     assert [(c["path"], c["line"]) for c in comments] == [("app/crypto.py", 9), ("app/views.py", 7)], comments
