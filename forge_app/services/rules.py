@@ -121,8 +121,9 @@ def all_files(catalog: RuleCatalog, storage: Storage) -> list[RuleFile]:
     return [*catalog.files, *stored_files(storage)]
 
 
-def rules_for_ci(catalog: RuleCatalog, storage: Storage, policy: Policy) -> list[dict[str, Any]]:
-    return served_rules(all_files(catalog, storage), policy)
+def rules_for_ci(catalog: RuleCatalog, storage: Storage, policy: Policy, *,
+                 block_allowed: bool = True) -> list[dict[str, Any]]:
+    return served_rules(all_files(catalog, storage), policy, block_allowed=block_allowed)
 
 
 def catalog_for(state: Any) -> RuleCatalog:

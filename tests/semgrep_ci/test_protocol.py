@@ -4,6 +4,7 @@ the answers it needs, the pipeline behind them, diff-aware scans as partial, and
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import uuid
 from pathlib import Path
@@ -228,3 +229,23 @@ def test_a_finding_the_base_gained_keeps_its_pr_thread_when_a_diff_aware_scan_st
     assert scan["counts"]["fixed"] == 0
     present = {sf.identity_id for sf in storage.scan_findings(later, ["new", "unchanged"])}
     assert commented.identity_id in present  # publishing resolves only threads of absent identities
+
+
+def test_an_account_the_marketplace_does_not_serve_is_told_and_never_blocked(client, app, ci, settings,
+                                                                              admin_headers):
+    from forge_app.core.plans import PlanLimits
+
+    app.state.settings = dataclasses.replace(settings, marketplace_plans={
+        "Pro": PlanLimits(repositories=None, private_repositories=True, block=True)})  # nobody bought it
+    rule_id = "python.flask.security.audit.debug-enabled.debug-enabled"
+    assert client.put("/api/v1/policies", json={"default": "block", "rules": {}}, headers=admin_headers).status_code == 200
+    body = capture("diff-scan-autofix", "api_cli_v2_scans")
+    run_id = start(client, ci, body)
+    config = client.get(f"/api/cli/v2/scans/{body['scan_metadata']['unique_id']}/config", headers=ci).json()
+    served = {r["id"]: r["metadata"]["dev.semgrep.actions"] for r in config["config"]["rules"]["rules"]}
+    assert served[rule_id] == ["comment"]  # block rules served as comment rules: the CLI does not fail
+    results = capture("diff-scan-autofix", "api_agent_scans_4242_results")
+    r = client.post(f"/api/agent/scans/{run_id}/results", json=results, headers=ci).json()
+    assert [e["message"] for e in r["errors"]] and "will not publish" in r["errors"][0]["message"]
+    done = client.post(f"/api/agent/scans/{run_id}/complete", json={"exit_code": 0}, headers=ci).json()
+    assert done["success"] is True and done["app_block_override"] is False
