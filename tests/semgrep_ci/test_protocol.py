@@ -231,12 +231,21 @@ def test_a_finding_the_base_gained_keeps_its_pr_thread_when_a_diff_aware_scan_st
     assert commented.identity_id in present  # publishing resolves only threads of absent identities
 
 
-def test_an_account_the_marketplace_does_not_serve_is_told_and_never_blocked(client, app, ci, settings,
+def test_an_account_the_marketplace_does_not_serve_is_told_and_never_blocked(app, ci, settings, storage,
                                                                               admin_headers):
-    from forge_app.core.plans import PlanLimits
+    from starlette.testclient import TestClient
 
-    app.state.settings = dataclasses.replace(settings, marketplace_plans={
-        "Pro": PlanLimits(repositories=None, private_repositories=True, block=True)})  # nobody bought it
+    from forge_app.core.plans import PlanLimits
+    from forge_app.web.app import create_app
+
+    plans = {"Pro": PlanLimits(repositories=None, private_repositories=True, block=True)}  # nobody bought it
+    marketplace = create_app(dataclasses.replace(settings, marketplace_plans=plans), storage, run_worker=False)
+    marketplace.state.rule_catalog = app.state.rule_catalog
+    with TestClient(marketplace) as client:
+        _unserved_story(client, ci, admin_headers)
+
+
+def _unserved_story(client, ci, admin_headers) -> None:
     rule_id = "python.flask.security.audit.debug-enabled.debug-enabled"
     assert client.put("/api/v1/policies", json={"default": "block", "rules": {}}, headers=admin_headers).status_code == 200
     body = capture("diff-scan-autofix", "api_cli_v2_scans")
