@@ -135,10 +135,7 @@ async def list_page(request: Request) -> Response:
 
 @page
 async def choose_type(request: Request) -> Response:
-    from forge_app import slackapp
-
-    return render(request, "integration_choose.html", title="Add integration", types=TYPES,
-                  slack_app=slackapp.configured(request.app.state.settings))
+    return render(request, "integration_choose.html", title="Add integration", types=TYPES)
 
 
 @page

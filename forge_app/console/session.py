@@ -68,10 +68,3 @@ def token_matches(expected: str | None, given: str | None) -> bool:
         return False
     return hmac.compare_digest(given.strip().encode(), expected.encode())
 
-
-def is_signed_in(request: object) -> bool:
-    """Whether a request carries a valid console session (for other packages, e.g. the Slack
-    app's "Add to Slack", which accepts a console session instead of a bearer token)."""
-    from forge_app.console.web import signed_in
-
-    return signed_in(request)  # type: ignore[arg-type]

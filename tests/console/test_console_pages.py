@@ -240,18 +240,3 @@ def test_rules_served_to_semgrep_ci_are_on_the_board(signed, admin_headers):
     comment = page.split(">Comment</h2>")[1].split(">Block</h2>")[0]
     assert "served.plain" in comment and "served to semgrep ci" in comment
 
-
-def test_add_to_slack_with_a_console_session(settings, storage):
-    """The Slack choice offers "Add to Slack" when the Slack app is configured; a console session is
-    enough for /slack/install (no bearer token in a browser)."""
-    configured = replace(settings, slack_client_id="123.456", slack_client_secret="s" * 32,
-                         slack_signing_secret="g" * 32)
-    with TestClient(create_app(configured, storage, run_worker=False)) as client:
-        assert client.get("/slack/install", follow_redirects=False).status_code == 401
-        sign_in(client)
-        assert 'href="/slack/install">Add to Slack</a>' in client.get("/settings/integrations/new").text
-        r = client.get("/slack/install", follow_redirects=False)
-        assert r.status_code == 302 and "client_id=123.456" in r.headers["location"]
-    with TestClient(create_app(settings, storage, run_worker=False)) as client:
-        sign_in(client)
-        assert "The Slack app (slash commands, App Home) is off" in client.get("/settings/integrations/new").text
