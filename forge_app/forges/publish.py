@@ -101,17 +101,26 @@ async def publish_pull_request_scan(
 
 async def _publish_summary(storage: Storage, client: ForgeClient, scan: ScanRecord, pr: PullRequestRef,
                            outside: list, counts: Counts, url: str) -> None:
-    """One summary note per PR, created only when something is outside the diff, then edited in place."""
+    """One summary note per PR, created only when something is outside the diff, then edited in place.
+
+    Before creating it, an intent record (no id yet) is stored: if the process dies between
+    the forge's answer and remembering the id, the next run sees the intent and looks for
+    the note's hidden marker on the PR instead of posting a second one. The first creation
+    on a PR costs no extra request."""
     scope = f"pr:{scan.pull_request}"
     existing = storage.forge_object(scan.repository_id, scope, "summary")
     if not outside and existing is None:
         return
     # Compare without the scan link: a re-upload of the same results should not edit the note.
     content = summary_comment(outside, counts, None, client.flavour)
-    if existing is not None and existing.get("content") == content:
+    if existing is not None and existing.get("id") and existing.get("content") == content:
         return
     body = summary_comment(outside, counts, url, client.flavour)
-    summary_id = await client.upsert_summary(pr, body, existing.get("id") if existing else None)
+    known_id = existing.get("id") if existing else None
+    maybe_posted = existing is not None and not known_id  # an earlier run may have posted it unrecorded
+    if existing is None:
+        storage.remember_forge_object(scan.repository_id, scope, "summary", {"id": None, "content": None})
+    summary_id = await client.upsert_summary(pr, body, known_id, look_first=maybe_posted)
     storage.remember_forge_object(scan.repository_id, scope, "summary", {"id": summary_id, "content": content})
 
 

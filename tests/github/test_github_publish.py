@@ -258,3 +258,27 @@ def test_reverted_fix_reopens_the_thread(client, app, storage, fake_github, tmp_
     assert len(replies()) == 3 and replies()[2].startswith(f"✅ Fixed in {again[:12]}")
     assert storage.review_comments(repo_id, PR)[0].resolved
     assert storage.jobs(status="failed") == []
+
+
+def test_a_crash_right_after_posting_the_summary_does_not_post_it_twice(client, app, storage, fake_github,
+                                                                       tmp_path: Path, monkeypatch) -> None:
+    """The process dies between GitHub's answer to the summary POST and remembering its id."""
+    body = "".join(f"v{i} = {i}\n" for i in range(40)) + "y = eval(z)\n"
+    remember = storage.remember_forge_object
+    crashed = []
+
+    def dies_once_after_posting(repository_id, scope, name, value):
+        if name == "summary" and value.get("id") and not crashed:
+            crashed.append(value["id"])
+            raise RuntimeError("killed")  # what kill -9 leaves: posted on GitHub, not recorded here
+        return remember(repository_id, scope, name, value)
+
+    monkeypatch.setattr(storage, "remember_forge_object", dies_once_after_posting)
+    open_pull_request(client, storage, fake_github, tmp_path, {"app.py": body}, {"app.py": "import ast\n" + body},
+                      head_sha=sha("crash-summary"), rules=EVAL, base_rules=[])
+    drain(app)
+    assert crashed and len(fake_github.issue_comments) == 1
+    run_later(app)  # the retried job
+    [summary] = fake_github.issue_comments.values()
+    assert str(summary["id"]) == crashed[0] and "`app.py:42`" in summary["body"]
+    assert storage.jobs(kind="publish_scan")[-1]["status"] == "done"
