@@ -272,6 +272,12 @@ def bench_pathological_groups(seed: int) -> None:
     new = _best_cpu(lambda: classify(one, moved), 1)
     print(f"classify: {n:,} identical findings on one line vs {len(moved):,} two lines lower: "
           f"before #13 {old:.3f} s; now {new:.3f} s CPU")
+    blind = [Finding(RULES[0], "same.py", 9, 9, "m") for _ in range(n)]
+    blind = [f.with_fingerprint(fingerprint_fallback(f)) for f in blind]
+    old = _best_cpu(lambda: diff_v0.classify(one, blind), 1)
+    new = _best_cpu(lambda: classify(one, blind), 1)
+    print(f"classify: the same {n:,} vs {n:,} at one place with fallback fingerprints on the head side: "
+          f"before #13 {old:.3f} s; now {new:.3f} s CPU")
 
 
 def main() -> None:
