@@ -289,6 +289,13 @@ class SlackStore:
                                    "AND scan_id = ?", [subscription_id, scan_id])
         return {r["identity_id"] for r in rows}
 
+    def is_known_repository(self, full_name: str) -> bool:
+        row = self.database.one(
+            "SELECT 1 AS ok FROM repositories AS r WHERE r.full_name = ? AND (r.installation_id IS NOT NULL "
+            "OR r.connection_id IS NOT NULL OR EXISTS (SELECT 1 FROM scans AS s WHERE s.repository_id = r.id)) LIMIT 1",
+            [full_name])
+        return row is not None
+
     def known_repository_names(self, limit: int = 1000) -> list[str]:
         """Repositories forge-app has a scan of or reaches through an installation or connection."""
         rows = self.database.query(

@@ -18,10 +18,11 @@ from forge_app.jobs.worker import Handler, JobContext
 from forge_app.slackapp import COMMAND_SUBSCRIBE
 from forge_app.slackapp.api import InstallationUnusable, SlackError, SlackInstallClient, raw_call
 from forge_app.slackapp.blocks import (
-    HomeRow, MessageFinding, code, escape, file_url, findings_message, home_view, modal_values,
+    MENU_ACTION, HomeRow, MessageFinding, code, escape, file_url, findings_message, home_view, modal_values,
     subscribe_modal,
 )
 from forge_app.notify.rules import repository_matches
+from forge_app.web import metrics
 from storage import Job
 from storage.slack import POST_JOB, SlackInstallation, SlackPlan, SlackSubscription
 
@@ -47,9 +48,24 @@ def _installation(context: JobContext, job: Job) -> SlackInstallation | None:
     return installation
 
 
-async def _respond(url: Any, text: str) -> None:
+def response_url_allowed(url: Any, settings: Any) -> bool:
+    """Slack's own https://hooks.slack.com URLs; any http(s) URL only when FORGE_APP_SLACK_API_URL points
+    elsewhere (a test or proxy Slack), so a forged payload cannot make the worker call arbitrary hosts."""
+    if not isinstance(url, str):
+        return False
+    from urllib.parse import urlsplit
+
+    from forge_app.config import DEFAULT_SLACK_API_URL
+
+    parts = urlsplit(url)
+    if settings.slack_api_url != DEFAULT_SLACK_API_URL:
+        return parts.scheme in ("https", "http") and bool(parts.netloc)
+    return parts.scheme == "https" and (parts.hostname or "").endswith(".slack.com")
+
+
+async def _respond(context: JobContext, url: Any, text: str) -> None:
     """An ephemeral answer through the command's response_url (works in channels the bot is not in)."""
-    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+    if not response_url_allowed(url, context.settings):
         return
     client = WebhookClient(url, timeout=10)
     try:
@@ -89,12 +105,12 @@ async def handle_command(context: JobContext, job: Job) -> None:
     try:
         channel = await _channel_info(client, p["channel_id"])
         if channel is None:
-            await _respond(p.get("response_url"), "forge-app cannot see this private channel, so it could never post "
+            await _respond(context, p.get("response_url"), "forge-app cannot see this private channel, so it could never post "
                            "here. Invite it first (type `/invite @forge-app` here), then run "
                            f"`{COMMAND_SUBSCRIBE}` again.")
             return
         if channel.get("is_im") or channel.get("is_mpim"):
-            await _respond(p.get("response_url"), "Subscriptions are per channel: run this in a channel.")
+            await _respond(context, p.get("response_url"), "Subscriptions are per channel: run this in a channel.")
             return
         existing = context.storage.slack_subscription_for_channel(installation.id, p["channel_id"])
         selected = [p["repository"]] if p.get("repository") else (existing.repositories if existing else [])
@@ -102,12 +118,12 @@ async def handle_command(context: JobContext, job: Job) -> None:
             channel_id=p["channel_id"], channel_name=channel.get("name") or p.get("channel_name"),
             repositories=context.storage.known_repository_names(), selected_repositories=selected,
             selected_policies=existing.policies if existing else [])
-        await client.call("views_open", trigger_id=p["trigger_id"], view=view)
+        await client.call("views_open", trigger_id=str(p.get("trigger_id") or ""), view=view)
     except InstallationUnusable as exc:
-        await _respond(p.get("response_url"), _reinstall_text(context, exc))
+        await _respond(context, p.get("response_url"), _reinstall_text(context, exc))
     except SlackError as exc:
         if exc.code in ("expired_trigger_id", "invalid_trigger_id"):
-            await _respond(p.get("response_url"), f"That took too long; run `{COMMAND_SUBSCRIBE}` again.")
+            await _respond(context, p.get("response_url"), f"That took too long; run `{COMMAND_SUBSCRIBE}` again.")
             return
         raise
 
@@ -170,7 +186,8 @@ async def _submit(context: JobContext, installation: SlackInstallation, payload:
 
 
 async def _menu(context: JobContext, installation: SlackInstallation, payload: dict[str, Any]) -> None:
-    action = next(a for a in payload.get("actions") or [] if isinstance(a, dict))
+    action = next((a for a in payload.get("actions") or []
+                   if isinstance(a, dict) and a.get("action_id") == MENU_ACTION), {})
     value = ((action.get("selected_option") or {}).get("value")) or ""
     verb, _, raw_id = str(value).partition(":")
     sub = context.storage.slack_subscription(int(raw_id)) if raw_id.isdigit() else None
@@ -182,7 +199,12 @@ async def _menu(context: JobContext, installation: SlackInstallation, payload: d
         view = subscribe_modal(channel_id=sub.channel_id, channel_name=sub.channel_name,
                                repositories=context.storage.known_repository_names(),
                                selected_repositories=sub.repositories, selected_policies=sub.policies)
-        await client.call("views_open", trigger_id=payload.get("trigger_id"), view=view)
+        try:
+            await client.call("views_open", trigger_id=str(payload.get("trigger_id") or ""), view=view)
+        except SlackError as exc:
+            if exc.code not in ("expired_trigger_id", "invalid_trigger_id"):
+                raise
+            log.info("slack: Manage filters came too late for its trigger_id; the user can click again")
         return
     if verb == "test":
         await _send_test(context, client, sub)
@@ -333,12 +355,18 @@ async def handle_post(context: JobContext, job: Job) -> None:
     try:
         await _client(context, installation).call("chat_postMessage", channel=sub.channel_id, **message)
     except InstallationUnusable:
+        metrics.notification_delivery("slack_app", "failed")
         return
     except SlackError as exc:
+        metrics.notification_delivery("slack_app", "failed")
         if exc.code in CHANNEL_GONE:
             _disable(context, sub, exc.code)
             return
         raise
+    except RetryLater:
+        metrics.notification_delivery("slack_app", "retrying")
+        raise
+    metrics.notification_delivery("slack_app", "succeeded")
 
 
 def _disable(context: JobContext, sub: SlackSubscription, code_: str) -> None:

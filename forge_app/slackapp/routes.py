@@ -12,6 +12,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -23,6 +24,7 @@ from forge_app.slackapp.api import SlackError, raw_call, web_client
 from forge_app.slackapp.blocks import MENU_ACTION, SUBSCRIBE_CALLBACK
 from forge_app.slackapp.jobs import COMMAND_JOB, EVENT_JOB, INTERACTION_JOB
 from forge_app.slackapp.verify import require_configured, verified_body
+from forge_app.web import metrics
 from forge_app.web.auth import require_admin
 from forge_app.web.errors import ApiError
 
@@ -128,8 +130,10 @@ async def oauth_callback(request: Request) -> Response:
 
 # --- requests from Slack --------------------------------------------------------------
 
-def _queue(request: Request, kind: str, payload: dict[str, Any], key: str | None) -> bool:
-    job = request.app.state.storage.enqueue_job(kind, payload, key=key, max_attempts=5)
+async def _queue(request: Request, kind: str, payload: dict[str, Any], key: str | None) -> bool:
+    """Persist the work (off the event loop, like the webhook intake) and wake the worker."""
+    job = await run_in_threadpool(request.app.state.storage.enqueue_job, kind, payload, key=key, max_attempts=5)
+    metrics.webhook_delivery("slack", "accepted" if job is not None else "duplicate")
     if job is not None:
         wake = getattr(request.app.state, "wake_worker", None)
         if wake is not None:
@@ -185,7 +189,7 @@ async def events(request: Request) -> Response:
     installation = request.app.state.storage.slack_installation_for_team(team_id) if isinstance(team_id, str) else None
     if installation is None:
         return JSONResponse({"ok": True, "ignored": "no installation for this team_id"})
-    queued = _queue(request, EVENT_JOB, {"installation_id": installation.id, "event": event},
+    queued = await _queue(request, EVENT_JOB, {"installation_id": installation.id, "event": event},
                     key=f"slack_event:{event_id}")
     headers = {} if queued else {"X-Slack-No-Retry": "1"}
     return JSONResponse({"ok": True, "duplicate": not queued}, headers=headers)
@@ -212,13 +216,13 @@ async def commands(request: Request) -> Response:
             return _ephemeral("This channel is unsubscribed: forge-app will post no more findings here.")
         return _ephemeral("This channel has no forge-app subscription.")
     repo = (form.get("text") or "").strip()
-    if repo and repo not in set(storage.known_repository_names(100000)):
+    if repo and not storage.is_known_repository(repo):
         return _ephemeral(f"forge-app does not know the repository {repo}. A repository is known once forge-app "
                           "has a scan of it or reaches it through a GitHub installation or a connection.")
     payload = {"installation_id": installation.id, "channel_id": channel_id,
                "channel_name": form.get("channel_name"), "user_id": form.get("user_id"),
                "trigger_id": form.get("trigger_id"), "response_url": form.get("response_url"), "repository": repo}
-    _queue(request, COMMAND_JOB, payload, key=None)
+    await _queue(request, COMMAND_JOB, payload, key=None)
     return Response(status_code=200)
 
 
@@ -243,7 +247,7 @@ async def interactions(request: Request) -> Response:
     if installation is None or not wanted:
         return Response(status_code=200)
     payload.pop("token", None)  # the deprecated verification token: not kept in the job table
-    _queue(request, INTERACTION_JOB, {"installation_id": installation.id, "payload": payload}, key=None)
+    await _queue(request, INTERACTION_JOB, {"installation_id": installation.id, "payload": payload}, key=None)
     return Response(status_code=200)
 
 

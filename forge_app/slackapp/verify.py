@@ -10,9 +10,11 @@ from __future__ import annotations
 import time
 
 from slack_sdk.signature import Clock, SignatureVerifier
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from forge_app.slackapp import configured
+from forge_app.web import metrics
 from forge_app.web.body import read_raw
 from forge_app.web.errors import ApiError
 
@@ -37,6 +39,7 @@ def require_configured(request: Request) -> None:
 
 
 def _unauthorized(detail: str) -> ApiError:
+    metrics.webhook_delivery("slack", "rejected")
     return ApiError(401, "invalid_signature", detail)
 
 
@@ -65,6 +68,7 @@ async def verified_body(request: Request, *, replay_guard: bool = True, now: flo
         raise ApiError(400, "invalid_body", "the body is not UTF-8 text as Slack sends it") from None
     if not SignatureVerifier(settings.slack_signing_secret, clock=_At(clock)).is_valid(body, timestamp, signature):
         raise _unauthorized("X-Slack-Signature does not match the body and SLACK_SIGNING_SECRET")
-    if replay_guard and not request.app.state.storage.first_slack_request(signature):
+    if replay_guard and not await run_in_threadpool(request.app.state.storage.first_slack_request, signature):
+        metrics.webhook_delivery("slack", "duplicate")
         raise ApiError(401, "replayed_request", "this exact signed request was received before")
     return body

@@ -18,6 +18,7 @@ per section, ~13,000 characters of blocks in all).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import secrets
@@ -147,6 +148,7 @@ class FakeSlack:
         self.failures: dict[str, list[Failure]] = {}
         self.uninstalled = False
         self.base_url = ""
+        self.latency = 0.0  # seconds each Web API answer takes (the bench sets Slack-like delays)
 
     # --- test controls -------------------------------------------------------------------
 
@@ -195,6 +197,8 @@ class FakeSlack:
     async def _api(self, request: Request) -> Response:
         method = request.path_params["method"]
         raw = await request.body()
+        if self.latency:
+            await asyncio.sleep(self.latency)
         params: dict[str, Any] = {k: v for k, v in request.query_params.items()}
         ctype = request.headers.get("content-type", "").split(";")[0].strip()
         if raw:

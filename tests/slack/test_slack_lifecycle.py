@@ -194,3 +194,34 @@ def test_two_hundred_channels_get_one_message_each(slack_client, slack_app, fake
     posted = [m["channel"] for m in fake_slack.messages]
     assert sorted(posted) == sorted(f"C{i:03d}" for i in range(200))
     assert fake_slack.count("chat.postMessage") == 200
+
+
+def test_response_urls_go_only_to_slack_unless_slack_itself_is_elsewhere(settings):
+    from dataclasses import replace
+
+    from forge_app.slackapp.jobs import response_url_allowed
+
+    assert response_url_allowed("https://hooks.slack.com/commands/T1/2/x", settings)
+    assert not response_url_allowed("https://evil.example/commands", settings)
+    assert not response_url_allowed("http://hooks.slack.com/commands", settings)
+    assert not response_url_allowed("http://169.254.169.254/latest", settings)
+    assert response_url_allowed("http://127.0.0.1:9/respond/x", replace(settings, slack_api_url="http://127.0.0.1:9/api"))
+
+
+def test_plan_ands_repository_and_policy_filters():
+    from types import SimpleNamespace
+
+    from forge_app.slackapp.jobs import plan
+    from storage.slack import SlackSubscription
+
+    def sub(i, repos, policies, enabled=True):
+        return SlackSubscription(i, 1, "T", f"C{i}", None, repos, policies, enabled, None, "", "")
+
+    scan = SimpleNamespace(repository="octo/demo")
+    found = [SimpleNamespace(status="new", identity_id=1, mode="block"),
+             SimpleNamespace(status="new", identity_id=2, mode="comment"),
+             SimpleNamespace(status="unchanged", identity_id=3, mode="block")]
+    plans = {p.subscription_id: p.identity_ids for p in plan(scan, found, [
+        sub(1, [], []), sub(2, ["octo/*"], ["block"]), sub(3, ["other/repo"], []), sub(4, [], ["monitor"]),
+        sub(5, [], [], enabled=False)])}
+    assert plans == {1: [1, 2], 2: [1]}

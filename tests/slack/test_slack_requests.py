@@ -57,6 +57,8 @@ def test_bad_signatures_get_401_and_no_effect(slack_client, storage, fake_slack,
     assert r.status_code == 401
     assert r.json()["error"] == "invalid_signature" and r.json()["detail"]
     assert storage.jobs(kind="slack_event") == []
+    text = slack_client.get("/metrics").text
+    assert 'forge_app_webhook_deliveries_total{forge="slack",outcome="rejected"}' in text
 
 
 def test_a_replayed_request_has_no_second_effect(slack_client, storage, fake_slack, admin_headers, upload_token):
