@@ -32,6 +32,8 @@ bench: $(VENV)/.installed-test
 	command -v wrk >/dev/null || (apt-get install -y -qq wrk >/dev/null 2>&1 || true)
 	$(PY) bench/webhooks.py
 	$(PY) bench/claim.py
+	$(PY) bench/semgrep_ci.py
+	$(PY) bench/slack.py
 	$(PY) bench/marketplace.py
 
 clean:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 from typing import AsyncIterator
 
@@ -37,6 +38,7 @@ def _routes() -> list[BaseRoute]:
                 continue
             raise
         routes.extend(module.routes)
+    routes.extend(importlib.import_module("forge_app.slackapp.routes").routes)  # the Slack app (#18)
     return routes
 
 
@@ -90,6 +92,9 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None,
         },
     )
     app.add_middleware(LatencyMiddleware)
+    from forge_app.console import install as install_console
+
+    install_console(app)  # HTML console: /, /projects, /rules, /settings, /scans/{id}
     app.router.redirect_slashes = False  # a stray trailing slash gets the JSON 404, not a bare redirect
     app.state.settings = settings
     app.state.storage = storage

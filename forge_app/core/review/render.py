@@ -8,8 +8,8 @@ and a retried job can recognise a comment it already posted.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Iterable, Literal, Sequence
+from dataclasses import dataclass, field
+from typing import Iterable, Literal, Mapping, Sequence
 
 from forge_app.core.models import Finding
 
@@ -32,6 +32,16 @@ class Counts:
     fixed: int
     unchanged: int
     blocking: int = 0
+    by_tool: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # tool -> {new, fixed, unchanged}
+
+
+def _per_tool(counts: Counts) -> list[str]:
+    """A per-tool table when several scanners share the scan (each has its own baseline)."""
+    if len(counts.by_tool) < 2:
+        return []
+    return ["", "| Tool | New | Fixed | Unchanged |", "|---|---|---|---|",
+            *(f"| {tool.replace('|', '/').replace('<', '&lt;')} | {c.get('new', 0)} | {c.get('fixed', 0)} "
+              f"| {c.get('unchanged', 0)} |" for tool, c in sorted(counts.by_tool.items()))]
 
 
 def marker(fingerprint: str, flavour: Flavour = "github") -> str:
@@ -154,7 +164,7 @@ def summary_comment(outside: Sequence[tuple[Finding, str]], counts: Counts, scan
     """The one PR/MR note listing new findings outside the changed lines; edited in place."""
     lines = [summary_marker(flavour), "", "### forge-app scan summary", "",
              f"**{counts.new}** new · **{counts.fixed}** fixed · **{counts.unchanged}** unchanged"
-             + (f" · **{counts.blocking}** blocking" if counts.blocking else "")]
+             + (f" · **{counts.blocking}** blocking" if counts.blocking else ""), *_per_tool(counts)]
     if outside:
         lines += ["", f"{len(outside)} new finding(s) are outside the lines this change touches, so they "
                       "could not be commented inline:", "",
@@ -182,7 +192,7 @@ def check_title(counts: Counts) -> str:
 
 def check_summary(counts: Counts, outside: Sequence[tuple[Finding, str]], scan_url: str | None) -> str:
     lines = ["| New | Fixed | Unchanged | Blocking |", "|---|---|---|---|",
-             f"| {counts.new} | {counts.fixed} | {counts.unchanged} | {counts.blocking} |"]
+             f"| {counts.new} | {counts.fixed} | {counts.unchanged} | {counts.blocking} |", *_per_tool(counts)]
     if outside:
         lines += ["", "New findings outside the diff:", ""]
         for finding, mode in outside[:50]:
