@@ -82,6 +82,26 @@ def index_cost(n: int, rounds: int = 3) -> None:
         print(f"upload of {n} findings, {label:<20} {statistics.median(samples):>8.0f} ms median of {rounds}")
 
 
+def board_placement(runs: int) -> None:
+    """The Rule board's placement of 2,000 rules under 50 globs and 286 exact entries, beside the
+    baseline of calling core.policy.mode_for for each rule (what the board did first)."""
+    from forge_app.console.rule_pages import board
+    from forge_app.core.policy import mode_for, parse_policy
+
+    seen = {f"lang.rule.{i}": 1 for i in range(2000)}
+    doc = {"default": "comment", "rules": {**{f"lang.rule.{i}*": "block" for i in range(0, 100, 2)},
+                                           **{f"lang.rule.{i}": "monitor" for i in range(0, 2000, 7)}}}
+    policy = parse_policy(doc)
+    for label, fn in (("baseline: mode_for per rule", lambda: [mode_for(r, {}, policy) for r in seen]),
+                      ("rule board placement", lambda: board(seen, doc))):
+        samples = []
+        for _ in range(max(3, runs // 5)):
+            started = time.perf_counter()
+            fn()
+            samples.append((time.perf_counter() - started) * 1000)
+        print(f"{label + ' (2000 rules, 50 globs)':<52} {statistics.median(samples):>8.1f} ms median")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--findings", type=int, default=10_000)
@@ -90,6 +110,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.index_cost:
         index_cost(args.findings)
+    board_placement(args.runs)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(database=f"{tmp}/bench.db", secret_key="bench-secret-key-0123456789abcdef-0123",
                             admin_token=ADMIN, public_url="http://testserver")

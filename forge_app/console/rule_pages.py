@@ -7,7 +7,8 @@ column's switch for an integration adds or removes that mode in the integration'
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
+import fnmatch
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,7 +17,7 @@ from starlette.responses import Response
 
 from forge_app.console.web import Form, action, page, queries, redirect, render, storage_of
 from forge_app.core.models import MODES
-from forge_app.core.policy import _GLOB_CHARS, PolicyError, _from_metadata, _specificity, mode_for, parse_policy
+from forge_app.core.policy import _GLOB_CHARS, PolicyError, _from_metadata, _specificity, parse_policy
 from forge_app.notify.validation import InvalidIntegration, parse_patch
 from forge_app.services.rules import all_files, catalog_for
 from forge_app.web.routes.policies import merge_policy
@@ -34,24 +35,28 @@ def is_glob(pattern: str) -> bool:
 def board(rules_seen: dict[str, int], policy_doc: dict[str, Any],
           served: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Columns of rules by effective mode, with why each rule is there (pure). `served` maps the
-    rules served to `semgrep ci` to their metadata (their own `dev.semgrep.actions` count)."""
+    rules served to `semgrep ci` to their metadata (their own `dev.semgrep.actions` count).
+
+    Resolves like `core.policy.mode_for` (exact id, most specific glob, the rule's metadata, the
+    default) with the globs compiled once: thousands of rules times dozens of globs stay fast."""
     policy = parse_policy(policy_doc)
     served = served or {}
     columns: dict[str, list[dict[str, Any]]] = {m: [] for m in MODES}
     globs: dict[str, list[str]] = {m: [] for m in MODES}
+    compiled = sorted(((p, re.compile(fnmatch.translate(p))) for p in policy.rules if is_glob(p)),
+                      key=lambda item: _specificity(item[0]), reverse=True)
     names = set(rules_seen) | set(served) | {p for p in policy.rules if not is_glob(p)}
     for rule in sorted(names):
         metadata = served.get(rule) or {}
-        mode = mode_for(rule, metadata, policy)
-        matching = [p for p in policy.rules if is_glob(p) and fnmatchcase(rule, p)]
+        glob = next((p for p, rx in compiled if rx.match(rule)), None)
         if rule in policy.rules:
-            why = "set on the board"
-        elif matching:
-            why = f"by glob {max(matching, key=_specificity)}"
+            mode, why = policy.rules[rule], "set on the board"
+        elif glob is not None:
+            mode, why = policy.rules[glob], f"by glob {glob}"
         elif _from_metadata(metadata) is not None:
-            why = "by the rule's own dev.semgrep.actions"
+            mode, why = _from_metadata(metadata), "by the rule's own dev.semgrep.actions"
         else:
-            why = "board default"
+            mode, why = policy.default, "board default"
         columns[mode].append({"rule": rule, "mode": mode, "why": why, "repos": rules_seen.get(rule, 0),
                               "served": rule in served})
     for pattern, mode in sorted(policy.rules.items()):
