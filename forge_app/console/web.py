@@ -136,8 +136,9 @@ async def read_form(request: Request) -> Form:
     form = Form(fields)
     if not session.csrf_valid(signing_key(request), request.cookies.get(session.NONCE_COOKIE), form.get("csrf")):
         raise PageError(403, "Form refused",
-                        "This form did not carry a valid CSRF token (it expired, or it did not come from this "
-                        "console). Go back, reload the page and try again.")
+                        "This form did not carry a valid CSRF token (it expired, it did not come from this "
+                        "console, or this browser does not keep this site's cookies). Go back, reload the page "
+                        "and try again.")
     return form
 
 
