@@ -31,7 +31,8 @@ MAX_TEXT_BYTES = 64 * 1024  # message, snippet, fix, metadata: each finding's de
 MAX_LINE = 10_000_000
 MAX_LIST = 100  # cwe, owasp, references, technology entries kept per finding
 MAX_METADATA_DEPTH = 32
-MAX_RESULTS = 100_000  # findings per upload (all reports together)
+MAX_RESULTS = 50_000  # findings per upload (all reports together): about 1 s of SQLite write lock
+MAX_CONTAINERS = 2_000_000  # JSON objects and arrays per upload (40 per result at the cap): bounds parsed memory
 CUT_NOTE = "…(cut by forge-app: over 64 KB)"
 
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
@@ -210,3 +211,19 @@ def limit_report(report: Report) -> Report:
     if not notes and all(a is b for a, b in zip(findings, report.findings)):
         return report
     return Report(report.tool, tuple(findings), (*report.errors, *notes), report.format)
+
+
+_RESULT_KEYS = (b'"ruleId"', b'"check_id"', b'"rule_id"')
+
+
+def quick_count(body: bytes) -> int:
+    """An estimate of the results in a raw JSON upload, from its bytes alone, so that an upload far
+    over MAX_RESULTS is refused before it is parsed (parsing is where the memory goes). A key inside
+    a JSON string has its quotes escaped, so each match is a real key (or, rarely, a string value)."""
+    return max(body.count(key) for key in _RESULT_KEYS)
+
+
+def quick_containers(body: bytes) -> int:
+    """An upper bound on the JSON objects and arrays in `body` (braces inside strings count too):
+    parsed, each costs Python 60-250 bytes, so this bounds the memory an upload can take."""
+    return body.count(b"{") + body.count(b"[")

@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from forge_app.core.envelope import UploadError, parse_upload
 from forge_app.core.fingerprint import fingerprint_findings
+from forge_app.core.limits import MAX_CONTAINERS, MAX_RESULTS, TooManyResults, quick_containers, quick_count
 from forge_app.forges.sources import can_fetch_sources
 from forge_app.services.ingest import ingest_upload, reserve_upload, wants_source
 from forge_app.web.auth import bearer, is_admin
@@ -90,6 +91,12 @@ async def create_scan(request: Request) -> JSONResponse:
     repo = _upload_repository(request, storage)
     require_json(request)
     body = await read_body(request, settings.max_body_bytes, settings.max_inflated_bytes)
+    # Refused from the bytes, before parsing: parsing is where an upload's memory goes.
+    if quick_count(body) > MAX_RESULTS:
+        raise ApiError(413, "too_many_results", str(TooManyResults(quick_count(body))))
+    if quick_containers(body) > MAX_CONTAINERS:
+        raise ApiError(413, "too_complex", f"the upload holds more than {MAX_CONTAINERS:,} JSON objects and arrays; "
+                                           "split it (one upload per report or per directory)")
     doc = parse_json(body, check=False)
     try:
         upload = await run_in_threadpool(parse_upload, doc, dict(request.query_params), _fingerprint_without_source)
