@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from forge_app.core.plans import PlanLimits, PlansError, parse_plans
+
 DEFAULT_DATABASE = "./data/forge-app.db"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_GITHUB_WEB_URL = "https://github.com"
@@ -37,6 +39,20 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number") from None
 
 
+def _plans(path: str | None) -> Mapping[str, PlanLimits] | None:
+    """The Marketplace plans file, parsed once at start: a bad file stops the server with the reason."""
+    if not path:
+        return None
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"FORGE_APP_MARKETPLACE_PLANS cannot be read: {exc.strerror}") from None
+    try:
+        return parse_plans(text, "FORGE_APP_MARKETPLACE_PLANS")
+    except PlansError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 @dataclass(frozen=True)
 class Settings:
     database: str = DEFAULT_DATABASE
@@ -56,6 +72,13 @@ class Settings:
     max_body_bytes: int = 50 * MB
     max_inflated_bytes: int = 200 * MB
     log_level: str = "INFO"
+    # GitHub Marketplace (docs: README "Listing on GitHub Marketplace"); no plans file = Marketplace off
+    github_marketplace_webhook_secret: str | None = None
+    github_client_id: str | None = None
+    github_client_secret: str | None = None
+    marketplace_plans: Mapping[str, PlanLimits] | None = None
+    marketplace_url: str | None = None
+    marketplace_stubbed: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -91,7 +114,18 @@ class Settings:
             max_body_bytes=_int(env, "FORGE_APP_MAX_BODY_MB", 50) * MB,
             max_inflated_bytes=_int(env, "FORGE_APP_MAX_INFLATED_MB", 200) * MB,
             log_level=(env.get("FORGE_APP_LOG_LEVEL") or "INFO").upper(),
+            github_marketplace_webhook_secret=env.get("GITHUB_MARKETPLACE_WEBHOOK_SECRET") or None,
+            github_client_id=env.get("GITHUB_CLIENT_ID") or None,
+            github_client_secret=env.get("GITHUB_CLIENT_SECRET") or None,
+            marketplace_plans=_plans(env.get("FORGE_APP_MARKETPLACE_PLANS")),
+            marketplace_url=env.get("FORGE_APP_MARKETPLACE_URL") or None,
+            marketplace_stubbed=_flag(env.get("FORGE_APP_MARKETPLACE_STUBBED")),
         )
+
+    @property
+    def marketplace(self) -> bool:
+        """Plans configured: only accounts with an active plan are served."""
+        return self.marketplace_plans is not None
 
     def missing_for_startup(self, *, github_app_stored: bool = False) -> list[str]:
         """Human hints logged at start-up for what is not configured yet."""

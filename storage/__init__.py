@@ -13,23 +13,25 @@ from storage.deliveries import DeliveryStore
 from storage.github import GitHubStore
 from storage.integrations import IntegrationStore
 from storage.jobs import JobStore
+from storage.marketplace import MarketplaceAccount, MarketplaceStore
 from storage.records import (
     Job, JobSpec, NewScan, PendingScan, Repository, ScanEntry, ScanRecord, StoredFinding,
 )
 from storage.reviews import ReviewComment, ReviewStore
 from storage.scans import ScanStore
+from storage.semgrep_ci import SemgrepCiStore
 from storage.settings import SettingsStore
 from storage.tokens import TokenStore
 
 __all__ = [
-    "Storage", "open_storage", "Connection", "ReviewComment", "Job", "JobSpec", "NewScan", "PendingScan", "Repository",
+    "Storage", "open_storage", "Connection", "MarketplaceAccount", "ReviewComment", "Job", "JobSpec", "NewScan", "PendingScan", "Repository",
     "ScanEntry", "ScanRecord",
     "StoredFinding",
 ]
 
 
 class Storage(TokenStore, ScanStore, DeliveryStore, JobStore, SettingsStore, ReviewStore,
-              ConnectionStore, IntegrationStore, GitHubStore, CommitStore):
+              ConnectionStore, IntegrationStore, GitHubStore, CommitStore, MarketplaceStore, SemgrepCiStore):
     """The app's whole persistence interface, one object."""
 
     def __init__(self, database: Database) -> None:

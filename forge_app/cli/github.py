@@ -17,9 +17,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub.required = True
     setup = sub.add_parser("setup", help="register the GitHub App from app.yml (prints the link to open)")
     setup.add_argument("--org", help="register the app under this organization (default: your account)")
+    setup.add_argument("--public", action="store_true",
+                       help="register a public App (anyone can install it; GitHub Marketplace lists only public Apps)")
+    sync = sub.add_parser("marketplace-sync", help="reconcile Marketplace accounts with the listing's plans")
+    sync.set_defaults(github_verb="marketplace-sync")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.github_verb == "marketplace-sync":
+        from forge_app.cli.marketplace import marketplace_sync
+
+        return marketplace_sync(args)
     from forge_app.forges.github import registration
     from storage import open_storage
 
@@ -35,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         return fail("github", exc.detail)
     finally:
         storage.close()
-    query = {"token": code, **({"org": args.org} if args.org else {})}
+    query = {"token": code, **({"org": args.org} if args.org else {}),
+             **({"public": "1"} if getattr(args, "public", False) else {})}
     url = f"{settings.public_url}/github/setup?{urlencode(query)}"
     target = f"organization {args.org}" if args.org else "your GitHub account"
     note(f"Register forge-app as a GitHub App owned by {target} on {settings.github_web_url}:")

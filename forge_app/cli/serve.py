@@ -22,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from forge_app.logging_setup import RedactingFilter
+    from forge_app.services.rules import install_sighup_reload
     from forge_app.web.app import create_app
 
     try:
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level=settings.log_level.lower(),
                             proxy_headers=True, server_header=False)
     server = uvicorn.Server(config)
+    install_sighup_reload(app.state)  # FORGE_APP_RULES read now, and again on `kill -HUP`
     for name in ("uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).addFilter(RedactingFilter())
     server.run()

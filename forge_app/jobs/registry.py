@@ -54,4 +54,7 @@ def default_handlers() -> dict[str, Handler]:
         pass
     else:
         handlers.update(forge_handlers())
+    from forge_app.marketplace.jobs import handlers as marketplace_handlers
+
+    handlers.update(marketplace_handlers())
     return handlers

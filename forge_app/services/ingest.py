@@ -21,7 +21,9 @@ from typing import Iterator, Mapping, Sequence
 from forge_app.core.envelope import Upload
 from forge_app.core.fingerprint import fingerprint_findings, needs_source
 from forge_app.core.models import Finding, ReportError
+from forge_app.core.plans import Serving, comment_instead_of_block
 from forge_app.core.policy import Policy, parse_policy
+from forge_app.core.semgrep_ci import carry_over
 from forge_app.core.triage import BaselineFinding, Triage, assign_identities, triage
 from storage import JobSpec, NewScan, PendingScan, Repository, ScanEntry, ScanRecord, Storage
 
@@ -46,6 +48,7 @@ class _Target:
     base_branch: str | None
     base_commit: str | None = None
     renames: Mapping[str, str] | None = None
+    partial: bool = False  # a diff-aware `semgrep ci` scan: what it does not mention was not looked at
 
 
 def current_policy(storage: Storage) -> Policy:
@@ -71,9 +74,11 @@ def _target(storage: Storage, repo: Repository, upload: Upload) -> _Target:
     upload nor the forge named the base branch, the branch the repository's baseline scans
     are on is the best guess (a repository on `master` must not see everything as new)."""
     fallback = repo.default_branch or storage.latest_baseline_branch(repo.id) or DEFAULT_BRANCH
+    partial = bool(upload.meta.get("partial"))
     if upload.pull_request is None:
-        return _Target(True, upload.branch or fallback, upload.base_branch)
-    return _Target(False, upload.branch, upload.base_branch or fallback, upload.base_commit, upload.renames or None)
+        return _Target(True, upload.branch or fallback, upload.base_branch, partial=partial)
+    return _Target(False, upload.branch, upload.base_branch or fallback, upload.base_commit, upload.renames or None,
+                   partial)
 
 
 def _triage(storage: Storage, repo: Repository, findings: Sequence[Finding], target: _Target,
@@ -85,15 +90,23 @@ def _triage(storage: Storage, repo: Repository, findings: Sequence[Finding], tar
                 if compare_with else None)
     base = [BaselineFinding(sf.identity_id, sf.finding, sf.mode, sf.id) for sf in baseline[1]] if baseline else []
     result, pending = triage(findings, base, current_policy(storage), dict(target.renames or {}))
+    if target.partial:
+        result = carry_over(result)
     if pending:
         pool = storage.identity_pool(repo.id, {(f.rule_id, f.path) for f in pending})
         result = assign_identities(result, pool)
     return result, baseline[0] if baseline else None
 
 
-def _meta(upload: Upload) -> dict:
+MARKETPLACE_META = "marketplace"  # the serving decision (forge_app/marketplace/serving.py), set by the server only
+
+
+def _meta(upload: Upload, serving: Serving | None = None) -> dict:
     """What CI told about the scan, plus the base commit the PR was compared against."""
     meta = dict(upload.meta)
+    meta.pop(MARKETPLACE_META, None)
+    if serving is not None:
+        meta[MARKETPLACE_META] = serving.as_meta()
     if upload.base_commit:
         meta["base_commit"] = upload.base_commit
     if upload.renames:
@@ -119,20 +132,26 @@ def _one_at_a_time(repository_id: int) -> Iterator[None]:
         yield
 
 
-def ingest_upload(storage: Storage, repo: Repository, upload: Upload) -> Ingested:
+def ingest_upload(storage: Storage, repo: Repository, upload: Upload, serving: Serving | None = None) -> Ingested:
     with _one_at_a_time(repo.id):
-        return _ingest(storage, repo, upload)
+        return _ingest(storage, repo, upload, serving)
 
 
-def _ingest(storage: Storage, repo: Repository, upload: Upload) -> Ingested:
+def _plan_allows(result: Triage, serving: Serving | None) -> Triage:
+    """A Marketplace plan without `block` turns block rules into comment rules."""
+    return result if serving is None or serving.block_allowed else comment_instead_of_block(result)
+
+
+def _ingest(storage: Storage, repo: Repository, upload: Upload, serving: Serving | None = None) -> Ingested:
     target = _target(storage, repo, upload)
     result, baseline = _triage(storage, repo, upload.findings, target)
+    result = _plan_allows(result, serving)
     scan_id = storage.record_scan(
         NewScan(
             repository_id=repo.id, commit=upload.commit, branch=target.branch, base_branch=target.base_branch,
             pull_request=upload.pull_request, is_baseline=target.is_baseline,
             base_scan_id=baseline.id if baseline else None, tools=sorted(set(upload.tools)),
-            errors=upload.errors, meta=_meta(upload), blocking=result.blocking,
+            errors=upload.errors, meta=_meta(upload, serving), blocking=result.blocking,
             entries=_entries(result), jobs=follow_up_jobs(repo, upload),
         )
     )
@@ -144,7 +163,7 @@ def wants_source(upload: Upload) -> bool:
     return any(needs_source(f) for f in upload.findings)
 
 
-def reserve_upload(storage: Storage, repo: Repository, upload: Upload) -> Ingested:
+def reserve_upload(storage: Storage, repo: Repository, upload: Upload, serving: Serving | None = None) -> Ingested:
     """Store the upload as a `processing` scan and queue the job that completes it; the usual
     follow-up jobs are queued only once it is complete."""
     target = _target(storage, repo, upload)
@@ -152,7 +171,7 @@ def reserve_upload(storage: Storage, repo: Repository, upload: Upload) -> Ingest
         PendingScan(
             repository_id=repo.id, commit=upload.commit, branch=target.branch, base_branch=target.base_branch,
             pull_request=upload.pull_request, is_baseline=target.is_baseline, tools=sorted(set(upload.tools)),
-            errors=upload.errors, meta=_meta(upload), findings=upload.findings,
+            errors=upload.errors, meta=_meta(upload, serving), findings=upload.findings,
             jobs=[JobSpec(COMPLETE_JOB, {"forge": repo.forge}, key=COMPLETE_JOB + ":{scan_id}",
                           max_attempts=COMPLETE_ATTEMPTS)],
         )
@@ -194,7 +213,7 @@ def complete_upload(storage: Storage, scan: ScanRecord, findings: Sequence[Findi
     repo = storage.repository(scan.repository_id)
     assert repo is not None
     target = _Target(scan.is_baseline, scan.branch, scan.base_branch, scan.meta.get("base_commit"),
-                     scan.meta.get("renames"))
+                     scan.meta.get("renames"), bool(scan.meta.get("partial")))
     fingerprinted = refingerprint(findings, sources)
     with _one_at_a_time(repo.id):
         return _complete(storage, repo, scan, target, fingerprinted, notes)
@@ -203,6 +222,7 @@ def complete_upload(storage: Storage, scan: ScanRecord, findings: Sequence[Findi
 def _complete(storage: Storage, repo: Repository, scan: ScanRecord, target: _Target,
               fingerprinted: list[Finding], notes: Sequence[str]) -> bool:
     result, baseline = _triage(storage, repo, fingerprinted, target, before=scan.id)
+    result = _plan_allows(result, Serving.from_meta(scan.meta.get(MARKETPLACE_META)))
     return storage.complete_scan(
         scan.id,
         NewScan(

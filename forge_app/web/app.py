@@ -25,7 +25,7 @@ def _routes() -> list[BaseRoute]:
     from forge_app.web.routes import health, openapi, policies, scans
 
     routes: list[BaseRoute] = [*health.routes, *openapi.routes, *scans.routes, *policies.routes]
-    for optional in ("integrations", "connections", "webhooks", "github_setup"):
+    for optional in ("integrations", "connections", "webhooks", "marketplace", "github_setup", "semgrep_ci", "rules"):
         try:
             module = __import__(f"forge_app.web.routes.{optional}", fromlist=["routes"])
         except ModuleNotFoundError as exc:
@@ -57,6 +57,10 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None,
         if not storage.connections():
             log.info("no GitLab or Bitbucket connection yet: add one with POST /api/v1/connections "
                      "(docs/gitlab.md, docs/bitbucket.md)")
+        if settings.marketplace:
+            from forge_app.marketplace.jobs import schedule_daily
+
+            schedule_daily(storage, settings)
         log.info("forge-app ready: database %s, public URL %s", settings.database, settings.public_url)
         task = asyncio.create_task(worker.run_forever()) if run_worker else None
         try:

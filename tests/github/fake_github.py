@@ -36,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.github.fake_marketplace import MarketplaceFake
 from tests.support.openapi_check import api_description
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "github"
@@ -112,7 +113,7 @@ class Injection:
     times: int
 
 
-class FakeGitHub:
+class FakeGitHub(MarketplaceFake):
     def __init__(self, prefix: str = "") -> None:
         self.prefix = prefix.rstrip("/")  # "/api/v3" behaves like GitHub Enterprise Server
         self.lock = threading.RLock()
@@ -140,6 +141,7 @@ class FakeGitHub:
             self.trees: dict[tuple[str, str], dict[str, str | bytes]] = {}  # (repo, commit sha) -> {path: content}
             self._headers: dict[str, str] = {}
             self._next = 1000
+            self.reset_marketplace()
 
     def _id(self) -> int:
         self._next += 1
@@ -258,6 +260,9 @@ class FakeGitHub:
         if not path.startswith(self.prefix + "/"):
             return self._fail(f"{method} {path} is outside the API root {self.prefix or '/'}", 404)
         rel = path[len(self.prefix):]
+        handled = self.marketplace_route(method, rel, query, headers, raw)
+        if handled is not None:
+            return handled
         problems = api_description("github").errors(method, rel, query=query, headers=headers, body=raw or None)
         if problems:
             return self._fail(f"{method} {rel}: {problems}")

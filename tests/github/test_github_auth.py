@@ -25,6 +25,20 @@ def test_app_jwt_claims() -> None:
     assert claims["exp"] > time.time() + 300  # and long enough to be useful
 
 
+def test_app_jwt_backdated_whatever_gidgethub_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Upstream gidgethub's get_jwt no longer backdates iat; ours must not depend on it."""
+    import gidgethub.apps
+
+    def undated(**_: object) -> str:
+        raise AssertionError("app_jwt must not delegate to gidgethub.apps.get_jwt")
+
+    monkeypatch.setattr(gidgethub.apps, "get_jwt", undated)
+    pem, public = app_key()
+    claims = jwt.decode(app_jwt("7", pem, now=2_000_000_000), public, algorithms=["RS256"],
+                        options={"verify_exp": False, "verify_iat": False})
+    assert claims == {"iat": 2_000_000_000 - 60, "exp": 2_000_000_000 - 60 + 540, "iss": "7"}
+
+
 def test_graphql_endpoints() -> None:
     assert graphql_url("https://api.github.com") == "https://api.github.com/graphql"
     assert graphql_url("https://ghe.example.com/api/v3") == "https://ghe.example.com/api/graphql"

@@ -36,14 +36,9 @@ from starlette.routing import Route
 from tests.support.openapi_check import api_description
 
 # The ONLY requests outside the contract the app may send (method, path regex) -> why.
-# Everything else outside it is answered 404 and recorded as a violation.
-OUTSIDE_CONTRACT: dict[tuple[str, str], str] = {
-    # A group connection has no project to probe, and the contract has no group route: this
-    # read-only GET is the one way to tell that the group exists and the token sees it
-    # (GitLab docs groups.md). Project connections never send it (docs/gitlab.md).
-    ("GET", r"/groups/[^/]+"):
-        "group connection check: the group exists and the token sees it",
-}
+# Everything else outside it is answered 404 and recorded as a violation. Empty: the
+# connection check's token, project and group reads are in the contract now.
+OUTSIDE_CONTRACT: dict[tuple[str, str], str] = {}
 UNKNOWN_ROUTE = ("PathNotFound", "OperationNotFound")
 TIMESTAMP = "2024-05-01T12:00:00.000Z"
 BOT = {"id": 77, "username": "forge-app-bot", "name": "forge-app", "state": "active"}
@@ -88,6 +83,8 @@ def added_lines(diff: str) -> dict[int, tuple[int, int]]:
 class Token:
     scopes: list[str]
     access_level: int = 40  # the token user's role on every project (30: Developer, 20: Reporter)
+    active: bool = True
+    revoked: bool = False
 
 
 @dataclass
@@ -264,7 +261,8 @@ class FakeGitLab:
                 inj["times"] -= 1
                 return JSONResponse(inj["body"], inj["status"], headers=inj["headers"])
         needed = ("api", "read_api") if rec.method == "GET" else ("api",)
-        if not set(needed) & set(tok.scopes):
+        describes_itself = rec.path == "/personal_access_tokens/self"  # any valid token may read itself
+        if not describes_itself and not set(needed) & set(tok.scopes):
             return JSONResponse({"error": "insufficient_scope", "error_description": "The request requires higher "
                                  "privileges than provided by the access token.", "scope": "api"}, 403)
         params = dict(parse_qsl(rec.query))
@@ -277,6 +275,8 @@ class FakeGitLab:
     def _routes(self) -> list[tuple[tuple[str, str], Any]]:
         mr = r"/projects/([^/]+)/merge_requests/(\d+)"
         return [
+            (("GET", r"/personal_access_tokens/self"), self._token_self),
+            (("GET", r"/projects/([^/]+)"), self._get_project),
             (("GET", r"/groups/([^/]+)"), self._get_group),
             (("GET", mr), self._get_mr),
             (("GET", mr + r"/versions"), self._versions),
@@ -322,6 +322,21 @@ class FakeGitLab:
                 links.append(f'<{base}?{urlencode(dict(params, page=number))}>; rel="{rel}"')
         headers["Link"] = ", ".join(links)
         return JSONResponse(chunk, headers=headers)
+
+    def _token_self(self, request: Request, tok: Token, params: dict, body: Any) -> Response:
+        return JSONResponse({"id": 9001, "name": "forge-app", "revoked": tok.revoked, "active": tok.active,
+                             "scopes": tok.scopes, "user_id": BOT["id"], "created_at": TIMESTAMP,
+                             "last_used_at": None, "expires_at": None})
+
+    def _get_project(self, request: Request, tok: Token, params: dict, body: Any, ref: str) -> Response:
+        project = self._project(ref)
+        if project is None:
+            return self._not_found("Project")
+        return JSONResponse({"id": project.id, "path_with_namespace": project.path, "web_url": project.web_url,
+                             "default_branch": project.default_branch,
+                             "permissions": {"project_access": {"access_level": tok.access_level,
+                                                                "notification_level": 3},
+                                             "group_access": None}})
 
     def _get_group(self, request: Request, tok: Token, params: dict, body: Any, ref: str) -> Response:
         ref = ref.replace("%2F", "/")

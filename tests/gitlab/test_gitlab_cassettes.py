@@ -159,7 +159,8 @@ def test_connection_check_replays_offline() -> None:
     with _recorder("none").use_cassette("gitlab_connection_check.yaml") as cassette:
         project, group = _check(RECORDED_HOST)
         assert cassette.all_played
-    assert project == {"checked": "commit status write", "api_url": f"{RECORDED_HOST}/api/v4"}
+    assert project["checked"] == "token scopes and project" and project["scopes"] == ["api"]
+    assert project["project_id"] == 321 and project["api_url"] == f"{RECORDED_HOST}/api/v4"
     assert group["group_id"] == 55 and group["full_path"] == "acme"
 
 
@@ -185,11 +186,8 @@ def test_recorded_requests_match_the_contract_and_hold_no_secret(name: str) -> N
             continue
         body = req["body"].encode() if isinstance(req["body"], str) else req["body"]
         contract.check(req["method"], path, query=url.query, headers=headers, body=body or None)
-    if name == "gitlab_review.yaml":
-        assert outside == []  # reviewing an MR stays entirely within the contract
-    else:
-        # The project check is one contract request; the group check adds its one allowed GET.
-        assert outside == ["GET /groups/acme"]
+    assert outside == []  # reviewing an MR and checking a connection stay entirely within the contract
+    if name == "gitlab_connection_check.yaml":  # reads only: a check never writes
         assert [(i["request"]["method"], urlsplit(i["request"]["uri"]).path) for i in _interactions(name)] == [
-            ("POST", f"/api/v4/projects/acme%2Fshop/statuses/{'0' * 40}"),
-            ("POST", f"/api/v4/projects/0/statuses/{'0' * 40}"), ("GET", "/api/v4/groups/acme")]
+            ("GET", "/api/v4/personal_access_tokens/self"), ("GET", "/api/v4/projects/acme%2Fshop"),
+            ("GET", "/api/v4/personal_access_tokens/self"), ("GET", "/api/v4/groups/acme")]

@@ -183,7 +183,8 @@ def test_merge_request_story(client: Any, admin_headers: dict[str, str], storage
         "forge": "gitlab", "base_url": gitlab.url, "scope": "project", "target": PROJECT, "token": TOKEN,
         "webhook_secret": SECRET})
     assert r.status_code == 201, r.text
-    assert [(q.method, q.path) for q in gitlab.requests] == [("POST", f"/projects/acme%2Fshop/statuses/{'0' * 40}")]
+    assert [(q.method, q.path) for q in gitlab.requests] == [("GET", "/personal_access_tokens/self"),
+                                                            ("GET", "/projects/acme%2Fshop")]
     assert client.put("/api/v1/policies", headers=admin_headers, json=POLICY).status_code == 200
     upload_token = storage.create_upload_token("gitlab", PROJECT)
 

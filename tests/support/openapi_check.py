@@ -19,6 +19,7 @@ from openapi_core.testing import MockRequest
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SPECS = {
     "github": FIXTURES / "github" / "openapi-subset.json",
+    "github-marketplace": FIXTURES / "github" / "marketplace" / "openapi-marketplace-subset.json",
     "gitlab": FIXTURES / "gitlab" / "api-contract.openapi.json",
     "bitbucket": FIXTURES / "bitbucket" / "openapi-subset.json",
 }

@@ -58,8 +58,22 @@ def _get(d: Any, *keys: str) -> Any:
     return d
 
 
+def _visibility(payload: dict[str, Any]) -> dict[str, bool]:
+    """full name -> private, for every repository a delivery describes (Marketplace plans read it)."""
+    repos = [payload.get("repository"), *(payload.get("repositories") or []), *(payload.get("repositories_added") or [])]
+    return {r["full_name"]: r["private"] for r in repos
+            if isinstance(r, dict) and isinstance(r.get("full_name"), str) and isinstance(r.get("private"), bool)}
+
+
 def compact(event: str, payload: dict[str, Any]) -> dict[str, Any] | None:
     """The fields a job needs, or None when forge-app ignores this delivery."""
+    job = _compact(event, payload)
+    if job is not None and _visibility(payload):
+        job["visibility"] = _visibility(payload)
+    return job
+
+
+def _compact(event: str, payload: dict[str, Any]) -> dict[str, Any] | None:
     action = payload.get("action")
     installation_id = _int(_get(payload, "installation", "id"))
     repository = _get(payload, "repository", "full_name")
@@ -123,6 +137,7 @@ async def handle_event(context: JobContext, job: Job) -> None:
     p = job.payload
     storage = context.storage
     event, installation_id = p.get("event"), p.get("installation_id")
+    storage.record_repository_visibility("github", p.get("visibility") or {})
     if event == "installation":
         _installation(storage, p)
         return

@@ -114,8 +114,9 @@ def load_manifest_template(path: Path | None = None) -> dict[str, Any]:
     return copy.deepcopy(EMBEDDED_MANIFEST)
 
 
-def build_manifest(settings: Settings, template: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The manifest to post to GitHub, with this server's public URLs filled in."""
+def build_manifest(settings: Settings, template: dict[str, Any] | None = None, *, public: bool = False) -> dict[str, Any]:
+    """The manifest to post to GitHub, with this server's public URLs filled in (`public`: an App
+    anyone can install, which GitHub Marketplace requires)."""
     manifest = copy.deepcopy(template if template is not None else load_manifest_template())
     base = settings.public_url.rstrip("/")
     if settings.github_app_name:
@@ -127,4 +128,7 @@ def build_manifest(settings: Settings, template: dict[str, Any] | None = None) -
     manifest["redirect_url"] = f"{base}/github/callback"
     manifest["setup_url"] = f"{base}/github/installed"
     manifest["callback_urls"] = [f"{base}/github/callback"]
+    if public or settings.marketplace_plans is not None:
+        manifest["public"] = True if public else manifest.get("public", False)
+        manifest["callback_urls"].append(f"{base}/github/marketplace/callback")  # the Setup URL's authorization
     return manifest

@@ -23,6 +23,7 @@ from forge_app.forges.github.events import JOB_KIND, handle_event
 from forge_app.forges.publish import publish_pull_request_scan, scan_url
 from forge_app.forges.publishers import Publisher, register
 from forge_app.jobs.worker import JobContext
+from forge_app.marketplace.serving import withhold_if_unserved
 from storage import Job, ScanRecord, Storage
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,8 @@ async def publish_github_scan(context: JobContext, scan: ScanRecord, job: Job) -
         pr = PullRequestRef(repository=scan.repository, number=scan.pull_request, head_sha=scan.commit,
                             source_branch=scan.branch)
         try:
+            if await withhold_if_unserved(settings, client, scan, pr):
+                return  # uploaded while its Marketplace account was not served: a neutral check run only
             if await _head_moved(client, storage, scan):
                 log.info("scan %s: %s#%s moved past %s; only its check run is published", scan.id,
                          scan.repository, scan.pull_request, scan.commit[:12])

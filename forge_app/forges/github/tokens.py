@@ -13,22 +13,26 @@ import time
 from datetime import datetime
 from typing import Any, Awaitable, Callable
 
-from gidgethub.apps import get_jwt
+import jwt
 
 from forge_app.security.crypto import SecretsUnavailable, decrypt, encrypt
 from storage import Storage
 
 log = logging.getLogger(__name__)
 
+JWT_BACKDATE = 60  # GitHub's advice: iat 60 s in the past, so a clock slightly ahead of GitHub's still works
 JWT_LIFETIME = 9 * 60  # from the backdated iat: expires 8 minutes from now, never beyond 10
 REFRESH_MARGIN = 5 * 60  # a cached token with less left than this is replaced
 
 
-def app_jwt(app_id: str, private_key: str) -> str:
-    """The app's JWT via `gidgethub.apps.get_jwt`, which backdates `iat` by 60 s but by default
-    sets `exp` 600 s after that backdated `iat`: right at GitHub's limit. A 9-minute lifetime
-    keeps exp - iat under 10 minutes and exp 8 minutes from now, whatever the skew."""
-    return get_jwt(app_id=str(app_id), private_key=private_key, expiration=JWT_LIFETIME)
+def app_jwt(app_id: str, private_key: str, *, now: float | None = None) -> str:
+    """The app's RS256 JWT, built here rather than by `gidgethub.apps.get_jwt`: upstream stopped
+    backdating `iat`, so with a clock a little ahead of GitHub's every call failed with "JWT
+    issued in the future". `iat` is 60 s in the past and `exp` 9 minutes after it, keeping
+    exp - iat under GitHub's 10-minute limit whatever the skew."""
+    issued = int(now if now is not None else time.time()) - JWT_BACKDATE
+    claims = {"iat": issued, "exp": issued + JWT_LIFETIME, "iss": str(app_id)}
+    return jwt.encode(claims, private_key, algorithm="RS256")
 
 
 def expiry_epoch(expires_at: str | None) -> float:

@@ -1,26 +1,20 @@
 """Checking a GitLab connection before it is saved: is the instance reachable, is the
-token valid and `api`-scoped, may it set commit statuses on the project?
+token valid and `api`-scoped, does it see the project or group?
 
-The check stays within the routes forge-app uses anyway (docs/gitlab.md, "API routes"):
-one harmless write probe, `POST /projects/:id/statuses/<40 zeros>`. A commit with that SHA
-cannot exist, so the probe never changes anything, and GitLab answers it in an order
-that tells everything the check needs:
+Two reads, both in GitLab's documented API (docs/gitlab.md, "API routes"):
 
-- no answer at all: the instance is unreachable;
-- 401: the token is invalid, expired or revoked;
-- 403 `insufficient_scope`: the token lacks the `api` scope (checked before anything else);
-- 404 `Project Not Found`: the project does not exist or the token cannot see it;
-- 403 otherwise: the token's user may not set statuses (below the Developer role);
-- 404 `Commit Not Found` (or `References for commit Not Found`): everything is in order.
-  A 2xx or 400 also means the write itself was allowed.
+1. `GET /personal_access_tokens/self` describes the token itself, whatever its kind
+   (personal, project or group access token): 401 means invalid, expired or revoked;
+   `active: false` or `revoked: true` the same; `scopes` must include `api`, since
+   forge-app posts discussions and sets commit statuses.
+2. `GET /projects/:id` or `GET /groups/:id`: 404 means it does not exist or the token
+   cannot see it. A project answer's `permissions` tell the token user's role; below
+   Developer (30) it could not set statuses or resolve threads.
 
-A group connection has no project to probe, and the contract has no group route: the
-probe goes to project id 0 (which never exists: 404 with an `api` token, 403
-`insufficient_scope` without), then one `GET /groups/:id` checks that the group exists
-and the token sees it. That GET is the only request of the check outside the contract.
-
-Each failure becomes one sentence naming what is wrong (never the token). The default
-branch is not asked for: webhooks tell it (forges/gitlab/publish.py).
+Nothing is written: an earlier version probed with a status write on a commit that cannot
+exist, which read as a write to anyone auditing the token. Each failure becomes one
+sentence naming what is wrong (never the token). The default branch is not asked for:
+webhooks tell it (forges/gitlab/publish.py).
 """
 
 from __future__ import annotations
@@ -35,11 +29,9 @@ from forge_app.forges.gitlab.errors import (
     GitLabError, GitLabForbidden, GitLabNotFound, GitLabRateLimited, GitLabRejected, GitLabServerError,
     GitLabUnauthorized, GitLabUnreachable,
 )
-from forge_app.forges.gitlab.status import STATUS_NAME
 
 CHECK_TIMEOUT = 15.0
-NO_SUCH_COMMIT = "0" * 40  # a write probe that can never change anything
-NO_SUCH_PROJECT = "0"  # GitLab project ids start at 1
+DEVELOPER = 30  # GitLab's access level that may set commit statuses and resolve threads
 
 
 def _fail(api: GitLabApi, exc: GitLabError) -> ConnectionCheckError:
@@ -72,84 +64,78 @@ def _fail(api: GitLabApi, exc: GitLabError) -> ConnectionCheckError:
     return ConnectionCheckError(f"GitLab at {where} refused the check ({exc.status}): {exc.message}")
 
 
-def _project_missing(exc: GitLabNotFound) -> bool:
-    """GitLab says `404 Project Not Found` for a project that does not exist or is invisible to
-    the token, and `404 Commit Not Found` (or `404 References for commit Not Found`) for the
-    probe's impossible commit once the project was found."""
-    return "project" in exc.message.lower()
+def _check_token(api: GitLabApi) -> list[str]:
+    """The token's own description; its scopes must include `api`."""
+    token = api.get("/personal_access_tokens/self")
+    if not isinstance(token, dict) or not isinstance(token.get("scopes"), list):
+        raise GitLabBadAnswer("the token answer has no scopes")
+    if token.get("revoked") or token.get("active") is False:
+        raise GitLabUnauthorized("the token is inactive or revoked")
+    scopes = [str(s) for s in token["scopes"]]
+    if "api" not in scopes:
+        raise GitLabForbidden("insufficient_scope", insufficient_scope=True)
+    return scopes
 
 
-def _probe(api: GitLabApi, project: str) -> None:
-    """The status write on the impossible commit; raises what GitLab refused (see the module doc)."""
-    answer = api.post(f"/projects/{project}/statuses/{NO_SUCH_COMMIT}", {"state": "pending", "name": STATUS_NAME})
-    if answer is None:  # a 2xx that is not GitLab's JSON
-        raise GitLabBadAnswer("the answer is not JSON")
+def _access_level(project: dict[str, Any]) -> int | None:
+    """The token user's role on the project, from `permissions` (project or inherited group
+    access, whichever is higher); None when GitLab did not say."""
+    permissions = project.get("permissions")
+    if not isinstance(permissions, dict):
+        return None
+    levels = [p.get("access_level") for p in permissions.values() if isinstance(p, dict)]
+    known = [level for level in levels if isinstance(level, int)]
+    return max(known) if known else None
 
 
 def _check_project(api: GitLabApi, target: str) -> dict[str, Any]:
     try:
-        _probe(api, project_ref(target))
+        project = api.get(f"/projects/{project_ref(target)}")
     except GitLabNotFound as exc:
         if not exc.from_gitlab:
             raise
-        if _project_missing(exc):
-            raise ConnectionCheckError(
-                f"project {target} was not found on {api.base_url}, or the token cannot see it (a project access "
-                "token only sees its own project, a group access token only its group)",
-                code="target_not_found") from None
-        # 404 Commit Not Found: the token may write statuses on the project.
-    except GitLabForbidden as exc:
-        if exc.insufficient_scope:
-            raise
         raise ConnectionCheckError(
-            f"the token may not set commit statuses on {target} (403 Forbidden): its user needs at least the "
-            "Developer role", code="insufficient_access") from None
-    except GitLabRejected:
-        if api.redirected_to:
-            raise
-        # 400 (e.g. a GitLab that validates the state transition first): the write itself was allowed.
-    info: dict[str, Any] = {"checked": "commit status write"}
-    if target.isdigit():
-        info["project_id"] = int(target)  # so webhooks (which carry the id) find this connection
-    return info
+            f"project {target} was not found on {api.base_url}, or the token cannot see it (a project access "
+            "token only sees its own project, a group access token only its group)",
+            code="target_not_found") from None
+    if not isinstance(project, dict) or "id" not in project:
+        raise GitLabBadAnswer("the project answer has no id")
+    level = _access_level(project)
+    if level is not None and level < DEVELOPER:
+        raise ConnectionCheckError(
+            f"the token may not set commit statuses on {target}: its user needs at least the Developer role",
+            code="insufficient_access")
+    return {"checked": "token scopes and project", "project_id": project["id"],
+            "path_with_namespace": project.get("path_with_namespace"), "web_url": project.get("web_url")}
 
 
 def _check_group(api: GitLabApi, target: str) -> dict[str, Any]:
     try:
-        _probe(api, NO_SUCH_PROJECT)
-    except GitLabNotFound as exc:
-        if not exc.from_gitlab:
-            raise
-        # 404 Project Not Found: a valid token with the api scope.
-    except GitLabForbidden as exc:
-        if exc.insufficient_scope:
-            raise
-    except GitLabRejected:
-        if api.redirected_to:
-            raise
-    # Outside the contract, the one request that can tell whether the group exists for this token.
-    try:
         group = api.get(f"/groups/{project_ref(target)}", {"with_projects": "false"})
     except (GitLabNotFound, GitLabForbidden) as exc:
         if isinstance(exc, GitLabNotFound) and not exc.from_gitlab:
+            raise
+        if isinstance(exc, GitLabForbidden) and exc.insufficient_scope:
             raise
         raise ConnectionCheckError(
             f"group {target} was not found on {api.base_url}, or the token cannot see it", code="target_not_found"
         ) from None
     if not isinstance(group, dict) or "id" not in group:
         raise GitLabBadAnswer("the group answer has no id")
-    return {"checked": "commit status write and group", "group_id": group["id"], "full_path": group.get("full_path"),
+    return {"checked": "token scopes and group", "group_id": group["id"], "full_path": group.get("full_path"),
             "web_url": group.get("web_url")}
 
 
 def check_connection(api: GitLabApi, request: ConnectionRequest) -> dict[str, Any]:
     """Blocking: the whole check, in order of what an admin would fix first."""
     try:
+        scopes = _check_token(api)
         check = _check_project if request.scope == "project" else _check_group
         info = check(api, request.target)
+        info["scopes"] = scopes
     except GitLabError as exc:
         raise _fail(api, exc) from None
-    if api.redirected_to:  # a redirected GET (the group check) worked, but writes would not
+    if api.redirected_to:  # the redirected GETs worked, but GitLab's writes would not follow
         raise _fail(api, GitLabRejected("redirected"))
     info["api_url"] = f"{api.base_url}/api/v4"
     return info

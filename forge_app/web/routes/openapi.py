@@ -31,7 +31,7 @@ def build_spec(public_url: str) -> dict[str, Any]:
 
     paths: dict[str, Any] = {}
     schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
-    for name in ("scans", "policies", "integrations", "connections"):
+    for name in ("scans", "policies", "integrations", "connections", "marketplace", "semgrep_ci", "rules"):
         try:
             module = importlib.import_module(f"forge_app.web.routes.{name}")
         except ModuleNotFoundError:

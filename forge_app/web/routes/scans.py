@@ -14,6 +14,7 @@ from forge_app.core.envelope import UploadError, parse_upload
 from forge_app.core.fingerprint import fingerprint_findings
 from forge_app.core.limits import MAX_CONTAINERS, MAX_RESULTS, TooManyResults, quick_containers, quick_count
 from forge_app.forges.sources import can_fetch_sources
+from forge_app.marketplace.serving import decide_for_repository, published_fields
 from forge_app.services.ingest import ingest_upload, reserve_upload, wants_source
 from forge_app.web.auth import bearer, is_admin
 from forge_app.web.body import parse_json, read_body, require_json
@@ -47,6 +48,7 @@ def scan_json(request: Request, scan: ScanRecord) -> dict[str, Any]:
         "created_at": scan.created_at,
         "completed_at": scan.completed_at,
         "error_detail": scan.error_detail,
+        **published_fields(scan),
     }
 
 
@@ -107,11 +109,12 @@ async def create_scan(request: Request) -> JSONResponse:
                        f"this upload token belongs to {repo.full_name}, not to {upload.repository}")
     # Findings with neither a checkout fingerprint nor a snippet: their files are read from the
     # forge by a complete_scan job, and the scan answers `processing` until it is done.
+    serving = await run_in_threadpool(decide_for_repository, settings, storage, repo)
     if await can_fetch_sources(request.app.state.job_context, repo) and \
             await run_in_threadpool(wants_source, upload):
-        ingested = await run_in_threadpool(reserve_upload, storage, repo, upload)
+        ingested = await run_in_threadpool(reserve_upload, storage, repo, upload, serving)
     else:
-        ingested = await run_in_threadpool(ingest_upload, storage, repo, upload)
+        ingested = await run_in_threadpool(ingest_upload, storage, repo, upload, serving)
     request.app.state.metrics.inc("forge_app_scans_total", "Scans uploaded", repository_forge=repo.forge)
     request.app.state.wake_worker()
     scan = storage.scan(ingested.scan_id)
@@ -182,6 +185,9 @@ _SCAN_SCHEMA = {
         "new_findings": {"type": "array", "items": {"type": "object"},
                          "description": "the first 50 new findings, blocking ones first"},
         "new_findings_truncated": {"type": "integer"},
+        "published": {"type": "boolean", "description": "false when the GitHub Marketplace plan of the "
+                                                         "repository's account does not cover this scan"},
+        "reason": {"type": "string", "nullable": True, "description": "why the scan was not published"},
     },
 }
 

@@ -1,0 +1,65 @@
+"""Serving only paying accounts: the decision at upload time and the neutral check run it leads to.
+
+The decision is taken once, when a scan is uploaded (database reads only), and kept in
+the scan's meta under META_KEY; publishing reads it back, so only scans made while the
+account was served are ever published, and an upgrade takes effect on the next scan.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from forge_app.config import Settings
+from forge_app.core.plans import AccountPlan, Serving, decide
+from forge_app.core.review.render import Counts
+from forge_app.forges.base import PullRequestRef, StatusReport
+from storage import Repository, ScanRecord, Storage
+
+log = logging.getLogger(__name__)
+
+META_KEY = "marketplace"  # reserved in a scan's meta: set by the server, never taken from the upload
+
+
+def decide_for_repository(settings: Settings, storage: Storage, repo: Repository) -> Serving | None:
+    """None when the Marketplace is off (no plans file) or the repository is not on GitHub."""
+    if settings.marketplace_plans is None or repo.forge != "github":
+        return None
+    owner = repo.full_name.split("/", 1)[0]
+    account = storage.marketplace_account_by_login(owner)
+    plan = AccountPlan(login=account.login if account else owner, state=account.state if account else "none",
+                       plan_name=account.plan_name if account else None)
+    return decide(plan, settings.marketplace_plans, private=storage.repository_private("github", repo.full_name),
+                  scanned_before=storage.owner_repositories_scanned_before("github", owner, repo.id))
+
+
+def scan_serving(scan: ScanRecord) -> Serving | None:
+    return Serving.from_meta(scan.meta.get(META_KEY)) if isinstance(scan.meta, dict) else None
+
+
+def published_fields(scan: ScanRecord) -> dict[str, Any]:
+    """`published` / `reason` of the scans API: true and null unless the Marketplace withheld it."""
+    serving = scan_serving(scan)
+    if serving is None or serving.served:
+        return {"published": True, "reason": None}
+    return {"published": False, "reason": serving.reason}
+
+
+def withheld_report(settings: Settings, serving: Serving, counts: Counts) -> StatusReport:
+    title = serving.title or "no active plan"
+    link = settings.marketplace_url
+    summary = f"forge-app published nothing for this commit: {serving.reason}."
+    if link:
+        summary += f"\n\nChoose or change a plan on the GitHub Marketplace listing: {link}"
+    return StatusReport("neutral", title, summary, counts, link, ())
+
+
+async def withhold_if_unserved(settings: Settings, client: Any, scan: ScanRecord, pr: PullRequestRef) -> bool:
+    """At the start of a GitHub publication: True (and only a neutral check run set) when the
+    scan was uploaded while its account was not served."""
+    serving = scan_serving(scan)
+    if serving is None or serving.served:
+        return False
+    log.info("scan %s of %s: not published (%s)", scan.id, scan.repository, serving.reason)
+    await client.set_status(pr, withheld_report(settings, serving, Counts(0, 0, 0)))
+    return True

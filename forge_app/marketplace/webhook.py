@@ -1,0 +1,95 @@
+"""`POST /webhooks/github/marketplace`: the listing webhook, verified with its own secret.
+
+GitHub sends `marketplace_purchase` here, never to the App's webhook, signed with the
+secret set on the listing page. The delivery is stored with its job in one transaction
+(as the other webhooks do) before the answer, and GitHub never resends a failed one, so
+a payload that strays from the published schema in details is still accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft7Validator
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from forge_app.forges.github.webhook import MAX_WEBHOOK_BYTES, signature_matches
+from forge_app.marketplace.ledger import ACTIONS, PayloadError, parse_event
+from forge_app.web.body import parse_json, read_raw
+from forge_app.web.errors import error_response
+from storage import Storage
+
+log = logging.getLogger(__name__)
+
+JOB_KIND = "marketplace_event"
+DELIVERY_SOURCE = "github-marketplace"
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Draft7Validator:
+    text = resources.files("forge_app").joinpath("schemas", "marketplace_purchase.schema.json").read_text("utf-8")
+    return Draft7Validator(json.loads(text))
+
+
+def schema_deviations(payload: dict[str, Any], limit: int = 5) -> list[str]:
+    """Where a delivery differs from octokit's schema (logged, never a reason to refuse it)."""
+    out = []
+    for error in _validator().iter_errors(payload):
+        out.append(error.message[:200])
+        if len(out) >= limit:
+            break
+    return out
+
+
+async def receive(request: Request) -> Response:
+    storage: Storage = request.app.state.storage
+    settings = request.app.state.settings
+    secret = settings.github_marketplace_webhook_secret
+    if not secret:
+        return error_response(503, "marketplace_not_configured",
+                              "no Marketplace webhook secret is configured on this server: set "
+                              "GITHUB_MARKETPLACE_WEBHOOK_SECRET to the secret of the listing's webhook")
+    body = await read_raw(request, MAX_WEBHOOK_BYTES)
+    if not signature_matches(body, request.headers.get("x-hub-signature-256"), secret):
+        return error_response(401, "invalid_signature",
+                              "X-Hub-Signature-256 is missing or does not match the body for the Marketplace "
+                              "listing webhook's secret (GITHUB_MARKETPLACE_WEBHOOK_SECRET, not the App's)")
+    event = request.headers.get("x-github-event", "").strip()
+    delivery = request.headers.get("x-github-delivery", "").strip()
+    if not event or not delivery:
+        return error_response(400, "bad_request", "X-GitHub-Event and X-GitHub-Delivery headers are required")
+    payload = parse_json(body)
+    if not isinstance(payload, dict):
+        return error_response(400, "invalid_json", "the webhook body must be a JSON object")
+    if event == "ping":
+        log.info("GitHub Marketplace ping (hook %s)", payload.get("hook_id"))
+        return JSONResponse({"status": "ok", "event": "ping"}, status_code=200)
+    if event != "marketplace_purchase":
+        return JSONResponse({"status": "ignored", "event": event,
+                             "detail": "the listing webhook acts on marketplace_purchase only"}, status_code=202)
+    if payload.get("action") not in ACTIONS:
+        return JSONResponse({"status": "ignored", "event": event, "action": payload.get("action"),
+                             "detail": f"unknown action (known: {', '.join(ACTIONS)})"}, status_code=202)
+    try:
+        parsed = parse_event(payload)
+    except PayloadError as exc:
+        return error_response(400, "invalid_payload", f"the marketplace_purchase delivery cannot be used: {exc}")
+    deviations = schema_deviations(payload)
+    if deviations:
+        log.info("marketplace_purchase delivery %s differs from the published schema (accepted): %s", delivery,
+                 "; ".join(deviations))
+    account_id = parsed.purchase.account_id
+    job = {"action": parsed.action, "account_id": account_id, "delivery": delivery, "payload": payload}
+    accepted = await run_in_threadpool(storage.accept_delivery, DELIVERY_SOURCE, delivery, event, kind=JOB_KIND,
+                                       payload=job, group=f"marketplace:{account_id}")
+    if not accepted:
+        return JSONResponse({"status": "duplicate", "delivery": delivery}, status_code=200)
+    request.app.state.wake_worker()
+    return JSONResponse({"status": "queued", "event": event, "action": parsed.action, "delivery": delivery},
+                        status_code=202)
