@@ -72,6 +72,9 @@ class Settings:
     max_body_bytes: int = 50 * MB
     max_inflated_bytes: int = 200 * MB
     log_level: str = "INFO"
+    retention_days: int = 30
+    max_inline_comments: int = 50
+    log_format: str = "text"
     # GitHub Marketplace (docs: README "Listing on GitHub Marketplace"); no plans file = Marketplace off
     github_marketplace_webhook_secret: str | None = None
     github_client_id: str | None = None
@@ -114,6 +117,9 @@ class Settings:
             max_body_bytes=_int(env, "FORGE_APP_MAX_BODY_MB", 50) * MB,
             max_inflated_bytes=_int(env, "FORGE_APP_MAX_INFLATED_MB", 200) * MB,
             log_level=(env.get("FORGE_APP_LOG_LEVEL") or "INFO").upper(),
+            retention_days=_int(env, "FORGE_APP_RETENTION_DAYS", 30),
+            max_inline_comments=_int(env, "FORGE_APP_MAX_INLINE_COMMENTS", 50),
+            log_format=(env.get("FORGE_APP_LOG_FORMAT") or "text").strip().lower(),
             github_marketplace_webhook_secret=env.get("GITHUB_MARKETPLACE_WEBHOOK_SECRET") or None,
             github_client_id=env.get("GITHUB_CLIENT_ID") or None,
             github_client_secret=env.get("GITHUB_CLIENT_SECRET") or None,

@@ -45,6 +45,7 @@ class Storage(TokenStore, ScanStore, DeliveryStore, JobStore, SettingsStore, Rev
         return True
 
     def close(self) -> None:
+        self.close_intake()
         self.database.close()
 
 

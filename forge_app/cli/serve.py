@@ -42,5 +42,9 @@ def run(args: argparse.Namespace) -> int:
     install_sighup_reload(app.state)  # FORGE_APP_RULES read now, and again on `kill -HUP`
     for name in ("uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).addFilter(RedactingFilter())
+    if settings.log_format == "json":
+        from forge_app.json_logs import use_json_logs
+
+        use_json_logs()  # after uvicorn.Config, which installs its own handlers
     server.run()
     return 0

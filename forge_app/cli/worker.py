@@ -22,6 +22,10 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings("worker")
     except CliError as exc:
         return fail("worker", str(exc))
+    if settings.log_format == "json":
+        from forge_app.json_logs import use_json_logs
+
+        use_json_logs()
     storage = open_storage(settings.database)
     worker = Worker(JobContext(storage=storage, settings=settings), default_handlers())
 
@@ -30,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
             await worker.drain()
             return
         loop = asyncio.get_running_loop()
+        # SIGTERM: the current job finishes (or, after a grace period, goes back to the queue).
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, worker.stop)
         await worker.run_forever()

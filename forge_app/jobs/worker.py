@@ -1,7 +1,13 @@
 """The job worker: claims durable jobs and runs their handlers with retries and backoff.
 
-It runs inside `forge-app serve` and alone as `forge-app worker`; several workers
+`forge-app serve` runs it in its own thread with its own event loop (`WorkerThread`), so
+job work never delays an HTTP answer; `forge-app worker` runs it alone. Several workers
 can share one database because claims are leases taken in IMMEDIATE transactions.
+
+While a handler runs, a heartbeat thread renews the job's short lease, so a job whose
+process died (kill -9, power loss) is claimed again within LEASE_SECONDS, and a slow
+handler keeps its job however long it takes. Stopping (SIGTERM) lets the current job
+finish for a grace period, then gives it back to the queue.
 """
 
 from __future__ import annotations
@@ -11,19 +17,23 @@ import logging
 import os
 import random
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 from forge_app.config import Settings
 from forge_app.jobs.errors import GiveUp, RetryLater
+from forge_app.log_context import bind
 from storage import Job, Storage
+from storage.jobs import HEARTBEAT_SECONDS, LEASE_SECONDS
 
 log = logging.getLogger(__name__)
 
 BASE_DELAY = 5.0
 MAX_DELAY = 3600.0
 IDLE_POLL = 2.0
+STOP_GRACE = 20.0  # a stopping worker lets its job run this long, then gives it back
 
 
 @dataclass
@@ -42,52 +52,137 @@ def backoff(attempts: int, rng: random.Random | None = None) -> float:
     return step * (0.5 + 0.5 * (rng or random).random())
 
 
-class Worker:
-    def __init__(self, context: JobContext, handlers: dict[str, Handler], worker_id: str | None = None) -> None:
-        self.context = context
-        self.handlers = handlers
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
-        self._wake = asyncio.Event()
-        self._stop = asyncio.Event()
+def _count_run(kind: str, outcome: str) -> None:
+    from forge_app.web.metrics import JOB_RUNS
 
-    def wake(self) -> None:
-        self._wake.set()
+    JOB_RUNS.labels(kind=kind, outcome=outcome).inc()
+
+
+class _Heartbeat:
+    """Renews one job's lease from its own thread, so a busy event loop cannot starve it."""
+
+    def __init__(self, storage: Storage, job_id: int, worker_id: str, lease: float, every: float) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(storage, job_id, worker_id, lease, every),
+                                        name=f"heartbeat-{job_id}", daemon=True)
+        self._thread.start()
+
+    def _run(self, storage: Storage, job_id: int, worker_id: str, lease: float, every: float) -> None:
+        while not self._stop.wait(every):
+            try:
+                if not storage.heartbeat_job(job_id, worker_id, lease=lease):
+                    log.warning("job %s: lease lost (another worker may run it now)", job_id)
+                    return
+            except Exception:  # a locked database must not kill the heartbeat: try again next beat
+                log.exception("job %s: heartbeat failed", job_id)
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
+        self._thread.join(timeout=5)
+
+
+class Worker:
+    def __init__(self, context: JobContext, handlers: dict[str, Handler], worker_id: str | None = None, *,
+                 lease: float = LEASE_SECONDS, heartbeat: float = HEARTBEAT_SECONDS) -> None:
+        self.context = context
+        self.handlers = handlers
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.lease = lease
+        self.heartbeat = heartbeat
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._current: tuple[Job, asyncio.Task[None]] | None = None
+        self.stopped = threading.Event()
+
+    def _call(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on the worker's loop, whichever thread asks (the web loop wakes it)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            fn()
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            fn()
+        else:
+            loop.call_soon_threadsafe(fn)
+
+    def wake(self) -> None:
+        self._call(self._wake.set)
+
+    def stop(self, grace: float = STOP_GRACE) -> None:
+        """Finish the current job (for `grace` seconds at most, then give it back), then return."""
+        def _stop() -> None:
+            self._stop.set()
+            self._wake.set()
+            if self._current is not None and self._loop is not None:
+                self._loop.call_later(grace, self._cancel_current)
+
+        self._call(_stop)
+
+    def _cancel_current(self) -> None:
+        if self._current is not None:
+            log.warning("job %s (%s) still running at shutdown: giving it back to the queue",
+                        self._current[0].id, self._current[0].kind)
+            self._current[1].cancel()
 
     async def run_once(self, now: float | None = None) -> bool:
         """Run at most one due job; True if one ran."""
         storage = self.context.storage
-        job = await asyncio.to_thread(storage.claim_job, self.worker_id, now=now)
+        job = await asyncio.to_thread(storage.claim_job, self.worker_id, now=now, lease=self.lease)
         if job is None:
             return False
+        with bind(job_id=job.id, job_kind=job.kind, scan_id=job.payload.get("scan_id"),
+                  delivery=job.payload.get("delivery")):
+            await self._run(job)
+        return True
+
+    async def _run(self, job: Job) -> None:
+        storage = self.context.storage
         handler = self.handlers.get(job.kind)
         if handler is None:
-            storage.fail_job(job.id, f"no handler for job kind {job.kind!r}")
-            return True
+            await asyncio.to_thread(storage.fail_job, job.id, f"no handler for job kind {job.kind!r}")
+            _count_run(job.kind, "dead")
+            return
+        beat = _Heartbeat(storage, job.id, self.worker_id, self.lease, self.heartbeat)
+        task = asyncio.ensure_future(handler(self.context, job))
+        self._current = (job, task)
         try:
-            await handler(self.context, job)
+            await task
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise  # the worker itself is being cancelled
+            released = await asyncio.to_thread(storage.release_job, job.id, self.worker_id)
+            log.info("job %s (%s) given back to the queue%s", job.id, job.kind, "" if released else " (lease lost)")
+            _count_run(job.kind, "released")
         except RetryLater as exc:
             self._retry(job, str(exc), exc.delay)
         except GiveUp as exc:
             log.warning("job %s (%s) failed for good: %s", job.id, job.kind, exc)
             storage.fail_job(job.id, str(exc))
+            _count_run(job.kind, "dead")
         except Exception as exc:  # a bug or an unexpected answer: retry, keep the reason
             log.exception("job %s (%s) raised", job.id, job.kind)
             self._retry(job, f"{type(exc).__name__}: {exc}", None)
         else:
             storage.complete_job(job.id)
-        return True
+            _count_run(job.kind, "done")
+        finally:
+            self._current = None
+            beat.stop()
 
     def _retry(self, job: Job, error: str, delay: float | None) -> None:
         if job.attempts >= job.max_attempts:
             log.warning("job %s (%s) gave up after %s attempts: %s", job.id, job.kind, job.attempts, error)
             self.context.storage.fail_job(job.id, error)
+            _count_run(job.kind, "dead")
             return
         wait = delay if delay is not None else backoff(job.attempts)
         self.context.storage.retry_job(job.id, time.time() + wait, error)
+        _count_run(job.kind, "retry")
 
     async def drain(self, limit: int = 1000) -> int:
         """Run due jobs until none is left (tests and `worker --once`)."""
@@ -97,21 +192,63 @@ class Worker:
         return ran
 
     async def run_forever(self) -> None:
+        from forge_app.jobs.retention import Pruner
+
+        self._loop = asyncio.get_running_loop()
+        if self._stop.is_set():
+            return
         log.info("job worker %s started", self.worker_id)
-        while not self._stop.is_set():
-            try:
-                ran = await self.run_once()
-            except Exception:
-                log.exception("job worker loop error")
-                ran = False
-            if ran:
-                continue
-            next_at = self.context.storage.next_job_at()
-            # A due job that was not claimed waits for its group: poll gently, don't spin.
-            wait = IDLE_POLL if next_at is None else max(0.25, min(IDLE_POLL, next_at - time.time()))
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
-            except asyncio.TimeoutError:
-                pass
-        log.info("job worker %s stopped", self.worker_id)
+        pruner = Pruner(self.context.storage, self.context.settings.retention_days)
+        try:
+            while not self._stop.is_set():
+                try:
+                    ran = await self.run_once()
+                except Exception:
+                    log.exception("job worker loop error")
+                    ran = False
+                if self._stop.is_set():
+                    break
+                if ran:
+                    continue
+                await pruner.maybe_prune()
+                next_at = await asyncio.to_thread(self.context.storage.next_job_at)
+                # A due job that was not claimed waits for its group: poll gently, don't spin.
+                wait = IDLE_POLL if next_at is None else max(0.25, min(IDLE_POLL, next_at - time.time()))
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            log.info("job worker %s stopped", self.worker_id)
+            self.stopped.set()
+
+
+class WorkerThread:
+    """The worker in its own thread and event loop: `forge-app serve`'s default.
+
+    Storage connections are per thread, so the worker never shares a SQLite connection
+    (or the GIL-heavy part of its work) with the loop that answers webhooks."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self._thread = threading.Thread(target=self._main, name="forge-app-worker", daemon=True)
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self.worker.run_forever())
+        except Exception:
+            log.exception("job worker thread crashed")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, grace: float = STOP_GRACE) -> None:
+        """Blocks until the current job finished or was given back (at most grace + a few seconds)."""
+        self.worker.stop(grace)
+        self._thread.join(timeout=grace + 10)
+        if self._thread.is_alive():
+            current = self.worker._current
+            if current is not None:
+                self.worker.context.storage.release_job(current[0].id, self.worker.worker_id)
+            log.warning("job worker thread did not stop in time")

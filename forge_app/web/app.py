@@ -1,4 +1,8 @@
-"""The Starlette application: routes, JSON errors, and the in-process job worker."""
+"""The Starlette application: routes, JSON errors, and the job worker in its own thread.
+
+The worker thread has its own event loop and its own SQLite connections, so webhook and
+upload answers never wait behind job work (see forge_app/jobs/worker.py).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,9 @@ from starlette.routing import BaseRoute
 
 from forge_app.config import Settings
 from forge_app.jobs.registry import default_handlers
-from forge_app.jobs.worker import JobContext, Worker
+from forge_app.jobs.worker import JobContext, Worker, WorkerThread
 from forge_app.web import errors
-from forge_app.web.metrics import Metrics
+from forge_app.web.metrics import LatencyMiddleware, Metrics
 from storage import Storage, open_storage
 
 log = logging.getLogger(__name__)
@@ -62,14 +66,15 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None,
 
             schedule_daily(storage, settings)
         log.info("forge-app ready: database %s, public URL %s", settings.database, settings.public_url)
-        task = asyncio.create_task(worker.run_forever()) if run_worker else None
+        thread = WorkerThread(worker) if run_worker else None
+        if thread is not None:
+            thread.start()
         try:
             yield
         finally:
-            if task is not None:
-                worker.stop()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(task, timeout=10)
+            if thread is not None:
+                # SIGTERM lands here (uvicorn's graceful shutdown): the current job finishes or is given back.
+                await asyncio.to_thread(thread.stop)
             services = context.services.get("closers", [])
             for close in services:
                 with contextlib.suppress(Exception):
@@ -84,6 +89,7 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None,
             Exception: errors.unhandled_error_handler,
         },
     )
+    app.add_middleware(LatencyMiddleware)
     app.router.redirect_slashes = False  # a stray trailing slash gets the JSON 404, not a bare redirect
     app.state.settings = settings
     app.state.storage = storage

@@ -13,12 +13,14 @@ import hmac
 import logging
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from forge_app.forges.bitbucket import FORGE
 from forge_app.forges.bitbucket.connection import connection_secret, covering_connection
 from forge_app.forges.bitbucket.events import EVENT_JOB, HANDLED_EVENTS, job_payload
+from forge_app.web import metrics
 from forge_app.web.body import parse_json, read_raw
 from forge_app.web.errors import ApiError
 
@@ -54,8 +56,9 @@ async def receive(request: Request) -> Response:
     storage = request.app.state.storage
     settings = request.app.state.settings
     full_name = _repository(doc)
-    connection = covering_connection(storage, full_name) if full_name else None
-    secret = connection_secret(settings, connection) if connection else None
+    # Storage lookups and decryption run in the thread pool: the event loop only answers.
+    connection = await run_in_threadpool(covering_connection, storage, full_name) if full_name else None
+    secret = await run_in_threadpool(connection_secret, settings, connection) if connection else None
     if connection is not None and secret is None:
         log.warning("the webhook secret of Bitbucket connection %s cannot be decrypted (FORGE_APP_SECRET_KEY "
                     "changed?)", connection.id)
@@ -68,16 +71,20 @@ async def receive(request: Request) -> Response:
 
     event = request.headers.get("x-event-key", "").strip()
     if event not in HANDLED_EVENTS:
+        metrics.webhook_delivery(FORGE, "accepted")
         return JSONResponse({"status": "ignored", "event": event}, status_code=202)
-    known = storage.find_repository(FORGE, full_name)
+    known = await run_in_threadpool(storage.find_repository, FORGE, full_name)
     payload = job_payload(event, doc, full_name, connection.id, known.default_branch if known else None)
     if payload is None:
+        metrics.webhook_delivery(FORGE, "accepted")
         return JSONResponse({"status": "ignored", "event": event}, status_code=202)
     delivery = request.headers.get("x-request-uuid", "").strip() or "sha256:" + hashlib.sha256(body).hexdigest()
-    accepted = storage.accept_delivery(FORGE, delivery, event, kind=EVENT_JOB, payload=payload,
-                                       group=f"{FORGE}:{full_name.lower()}")
+    accepted = await storage.accept_delivery_async(FORGE, delivery, event, kind=EVENT_JOB, payload=payload,
+                                                   group=f"{FORGE}:{full_name.lower()}")
     if not accepted:
+        metrics.webhook_delivery(FORGE, "duplicate")
         return JSONResponse({"status": "duplicate", "event": event}, status_code=202)
+    metrics.webhook_delivery(FORGE, "accepted")
     wake = getattr(request.app.state, "wake_worker", None)
     if wake is not None:
         wake()

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import logging
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -19,6 +20,7 @@ from forge_app.config import MB, Settings
 from forge_app.forges.gitlab.events import event_kind, parse_event, project_of
 from forge_app.forges.gitlab.lookup import connection_for_project
 from forge_app.security.crypto import SecretsUnavailable, decrypt
+from forge_app.web import metrics
 from forge_app.web.body import parse_json, read_raw
 from forge_app.web.errors import ApiError
 from storage import Connection, Storage
@@ -63,8 +65,10 @@ async def receive(request: Request) -> Response:
     if project is None:
         raise ApiError(400, "invalid_payload", "the payload names no project (project.path_with_namespace)")
     path, project_id = project
-    connection = connection_for_project(storage, path, project_id)
-    if not _token_matches(settings, connection, request.headers.get("x-gitlab-token", "")):
+    # Storage lookups and decryption run in the thread pool: the event loop only answers.
+    connection = await run_in_threadpool(connection_for_project, storage, path, project_id)
+    matches = await run_in_threadpool(_token_matches, settings, connection, request.headers.get("x-gitlab-token", ""))
+    if not matches:
         raise ApiError(401, "invalid_token",
                        "X-Gitlab-Token does not match the webhook secret of a forge-app connection for this project")
     assert connection is not None
@@ -73,11 +77,13 @@ async def receive(request: Request) -> Response:
     reason = event.ignore_reason() if event is not None else f"{kind} payload without the fields needed"
     if event is None or reason is not None:
         log.info("GitLab %s for %s ignored: %s", kind, path, reason)
+        metrics.webhook_delivery("gitlab", "accepted")
         return JSONResponse({"status": "ignored", "event": kind, "reason": reason}, status_code=202)
-    repo = storage.ensure_repository("gitlab", path)
+    repo = await run_in_threadpool(storage.ensure_repository, "gitlab", path)
     payload = dict(event.to_payload(), connection_id=connection.id)
-    accepted = storage.accept_delivery("gitlab", delivery_id(request, raw), event.name, kind=JOB_KIND,
-                                       payload=payload, group=f"repo:{repo.id}")
+    accepted = await storage.accept_delivery_async("gitlab", delivery_id(request, raw), event.name, kind=JOB_KIND,
+                                                   payload=payload, group=f"repo:{repo.id}")
+    metrics.webhook_delivery("gitlab", "accepted" if accepted else "duplicate")
     if accepted:
         wake = getattr(request.app.state, "wake_worker", None)
         if wake is not None:

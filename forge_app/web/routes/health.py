@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
@@ -17,13 +18,19 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"error": "unavailable", "detail": "the database is not reachable"}, status_code=503)
 
 
-async def metrics(request: Request) -> PlainTextResponse:
-    storage = request.app.state.storage
+def _render(app) -> str:
+    storage = app.state.storage
+    counts = storage.job_state_counts()
     gauges = {
-        "forge_app_jobs_queued": ("Jobs waiting to run", float(storage.count_jobs("queued"))),
-        "forge_app_jobs_failed": ("Jobs that gave up", float(storage.count_jobs("failed"))),
+        "forge_app_jobs_queued": ("Jobs waiting to run", float(counts["queued"])),
+        "forge_app_jobs_failed": ("Jobs that gave up", float(counts["dead"])),
     }
-    return PlainTextResponse(request.app.state.metrics.render(gauges), media_type="text/plain; version=0.0.4")
+    return app.state.metrics.render(gauges, job_counts=lambda: counts)
+
+
+async def metrics(request: Request) -> PlainTextResponse:
+    text = await run_in_threadpool(_render, request.app)  # storage off the event loop
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
 routes = [

@@ -1,0 +1,124 @@
+"""Short leases with heartbeats, giving a job back on shutdown, group-committed intake, retention."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from forge_app.jobs.retention import MIN_DAYS, cutoff, prune
+from forge_app.jobs.worker import JobContext, Worker, WorkerThread
+from storage import open_storage
+
+
+def test_a_running_job_keeps_its_lease_while_its_worker_beats(storage, settings):
+    started, release = threading.Event(), threading.Event()
+
+    async def slow(ctx, job):
+        started.set()
+        await asyncio.to_thread(release.wait, 10)
+
+    storage.enqueue_job("slow", {}, key="s")
+    worker = Worker(JobContext(storage, settings), {"slow": slow}, "w1", lease=0.6, heartbeat=0.1)
+    runner = WorkerThread(worker)
+    runner.start()
+    assert started.wait(5)
+    time.sleep(1.5)  # more than two leases: only the heartbeat keeps it
+    assert storage.claim_job("w2") is None
+    release.set()
+    runner.stop(grace=5)
+    [job] = storage.jobs(kind="slow")
+    assert job["status"] == "done" and job["attempts"] == 1
+
+
+def test_a_job_of_a_dead_worker_is_claimed_again_once_its_short_lease_ends(storage):
+    storage.enqueue_job("k", {}, key="x")
+    first = storage.claim_job("dead-worker")  # then the process is killed: no heartbeat any more
+    assert first is not None and storage.claim_job("w2") is None
+    again = storage.claim_job("w2", now=time.time() + 21)  # LEASE_SECONDS is 20
+    assert again is not None and again.id == first.id
+
+
+def test_stopping_gives_the_running_job_back_without_counting_the_attempt(storage, settings):
+    started = threading.Event()
+
+    async def endless(ctx, job):
+        started.set()
+        await asyncio.sleep(60)
+
+    storage.enqueue_job("endless", {}, key="e")
+    runner = WorkerThread(Worker(JobContext(storage, settings), {"endless": endless}, "w1"))
+    runner.start()
+    assert started.wait(5)
+    begun = time.monotonic()
+    runner.stop(grace=0.2)  # what SIGTERM does in `serve`
+    assert time.monotonic() - begun < 5
+    [job] = storage.jobs(kind="endless")
+    assert job["status"] == "queued" and job["attempts"] == 0 and job["locked_by"] is None
+    assert storage.claim_job("w2") is not None  # at once, not after a lease
+
+
+def test_dead_jobs_are_listed_and_can_be_retried(storage):
+    job_id = storage.enqueue_job("k", {"scan_id": 1}, key="d", group="repo:1")
+    storage.claim_job("w1")
+    storage.fail_job(job_id, "HTTP 500 from the forge")
+    assert storage.job_state_counts() == {"queued": 0, "running": 0, "dead": 1}
+    [row] = storage.list_jobs("dead")
+    assert row["kind"] == "k" and row["group_key"] == "repo:1" and "500" in row["last_error"]
+    assert storage.requeue_job(job_id) == "failed"
+    assert storage.job_state_counts()["queued"] == 1 and storage.claim_job("w1").attempts == 1
+    assert storage.requeue_job(job_id) == "running"  # left alone
+    assert storage.requeue_job(999) is None
+
+
+def test_claiming_skips_busy_groups_and_prefers_expired_leases(storage):
+    storage.enqueue_job("k", {}, key="a", group="g", run_at=1.0)
+    storage.enqueue_job("k", {}, key="b", group="g", run_at=2.0)
+    storage.enqueue_job("k", {}, key="c", run_at=3.0)
+    a = storage.claim_job("w1", now=10.0, lease=5)
+    assert a.key == "a" and storage.claim_job("w2", now=10.0).key == "c"
+    assert storage.claim_job("w3", now=11.0) is None  # b waits for a's group
+    again = storage.claim_job("w3", now=16.0)  # a's lease ran out: a first, before b
+    assert again.key == "a"
+
+
+def test_redelivery_through_the_group_writer_is_a_no_op(tmp_path):
+    s = open_storage(str(tmp_path / "g.db"))
+
+    async def burst():
+        return await asyncio.gather(*(
+            s.accept_delivery_async("github", f"d{i % 50}", "pull_request", kind="github_event", payload={"i": i})
+            for i in range(100)))
+
+    results = asyncio.run(burst())
+    assert results.count(True) == 50 and results.count(False) == 50
+    assert s.delivery_counts("github") == {"deliveries": 50, "jobs": 50, "matched_jobs": 0}
+    assert s.intake_writer().batches < 100  # many deliveries per commit
+    s.close()
+
+
+def test_retention_prunes_old_finished_work_in_batches_and_keeps_the_rest(storage):
+    old = "2000-01-01T00:00:00+00:00"
+    for i in range(7):
+        job_id = storage.enqueue_job("k", {}, key=f"old{i}")
+        storage.complete_job(job_id)
+        storage.accept_delivery("github", f"old{i}", "push", kind="github_event", payload={})
+    storage.database.db.execute("UPDATE jobs SET updated_at = ?", [old])
+    storage.database.db.execute("UPDATE deliveries SET received_at = ?", [old])
+    storage.database.db.conn.commit()
+    fresh = storage.enqueue_job("k", {}, key="fresh")
+    storage.complete_job(fresh)
+    storage.accept_delivery("github", "recent", "push", kind="github_event", payload={})
+    deleted = asyncio.run(prune(storage, 30, batch=3, pause=0))
+    assert deleted == 7 + 7  # 7 done jobs and 7 deliveries; the 7 delivery jobs are still queued
+    left = {j["idempotency_key"] for j in storage.jobs()}
+    assert "fresh" in left and not any(k.startswith("old") for k in left)
+    assert storage.accept_delivery("github", "recent", "push", kind="github_event", payload={}) is False
+
+
+def test_the_dedupe_window_never_drops_below_three_days():
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 1, 10, tzinfo=timezone.utc)
+    assert cutoff(0, now) == cutoff(MIN_DAYS, now) == "2026-01-07T00:00:00+00:00"
+    assert cutoff(30, now) == "2025-12-11T00:00:00+00:00"
