@@ -29,7 +29,7 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # `bench.baseline` (the code before #13) and forge_app
 
 from forge_app.cli import diff as diff_cli  # noqa: E402
 from forge_app.core.diff import classify  # noqa: E402
@@ -217,6 +217,63 @@ def bench_big_file(seed: int) -> None:
           f"best {min(cpu) * 1000:.1f} ms CPU  (target < 500 ms)")
 
 
+def _best_cpu(fn, repeat: int) -> float:
+    return min(timed(fn, repeat)[1])
+
+
+def bench_dense_file(seed: int) -> None:
+    """A finding on every line of a 50,000-line, ~1.5 MB file (ruff on a generated module)."""
+    from bench.baseline import fingerprint_v0
+
+    rnd = random.Random(seed)
+    lines, findings = [], []
+    for i in range(50_000):
+        call = rnd.choice(CALLS)
+        line = f"    r{i} = {call}  # {rnd.randrange(10**4)}"
+        lines.append(line)
+        col = line.index(call) + 1
+        findings.append(Finding(RULES[0], "big.py", i + 1, i + 1, "m", start_col=col, end_col=col + len(call)))
+    text = "\n".join(lines) + "\n"
+    print(f"fingerprint: a finding on every line of a 50,000-line file ({len(text) / 1e6:.2f} MB)")
+    old = _best_cpu(lambda: fingerprint_v0.fingerprint_findings(findings, lambda p: text), 3)
+    new = _best_cpu(lambda: fingerprint_findings(findings, lambda p: text), 3)
+    from forge_app.core.fingerprint import _Source
+    src = _Source("big.py", text)
+    src.densify()
+    hashes = _best_cpu(lambda: [src.fingerprint(f) for f in findings], 3)
+    print(f"  before #13 {old * 1000:.0f} ms CPU; now {new * 1000:.0f} ms CPU "
+          f"({hashes * 1000:.0f} ms of it computing the fingerprints, the rest copying 50,000 findings)"
+          f"  (target < 70 ms)")
+
+
+def bench_pathological_groups(seed: int) -> None:
+    """Shapes that were quadratic: fallback fingerprints on one side of one file, and thousands of
+    identical findings at one place."""
+    from bench.baseline import diff_v0
+    from forge_app.core.fingerprint import fingerprint_fallback, fingerprint_snippet
+
+    rnd = random.Random(seed)
+    for n in (5_000, 20_000):
+        base = [Finding(RULES[0], "one.py", i + 1, i + 1, "m", snippet=f"eval(x{i % 50})") for i in range(n)]
+        base = [f.with_fingerprint(fingerprint_snippet(f)) for f in base]
+        head = [Finding(RULES[0], "one.py", i + 3, i + 3, "m", tool_ids={"id": str(i)}) for i in range(n)]
+        head = [f.with_fingerprint(fingerprint_fallback(f)) for f in head]
+        new = _best_cpu(lambda: classify(base, head), 1)
+        old_s = "skipped (minutes)" if n > 5_000 else f"{_best_cpu(lambda: diff_v0.classify(base, head), 1):.2f} s"
+        print(f"classify: {n:,} findings in one file, fallback fingerprints on the head side: "
+              f"before #13 {old_s}; now {new:.3f} s CPU")
+    n = 5_000
+    one = [Finding(RULES[0], "same.py", 7, 7, "m", start_col=1, end_col=8, snippet="eval(x)") for _ in range(n)]
+    one = [f.with_fingerprint(fingerprint_snippet(f)) for f in one]
+    moved = [Finding(RULES[0], "same.py", 9, 9, "m", start_col=1, end_col=8, snippet="eval(x)")
+             for _ in range(n + rnd.randint(1, 9))]
+    moved = [f.with_fingerprint(fingerprint_snippet(f)) for f in moved]
+    old = _best_cpu(lambda: diff_v0.classify(one, moved), 1)
+    new = _best_cpu(lambda: classify(one, moved), 1)
+    print(f"classify: {n:,} identical findings on one line vs {len(moved):,} two lines lower: "
+          f"before #13 {old:.3f} s; now {new:.3f} s CPU")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=1)
@@ -226,6 +283,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="forge-app-bench-") as tmp:
         bench_cli(Path(tmp), seed)
     bench_big_file(seed)
+    bench_dense_file(seed)
+    bench_pathological_groups(seed)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ DEFAULT_DATABASE = "./data/forge-app.db"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_GITHUB_WEB_URL = "https://github.com"
 DEFAULT_BITBUCKET_API_URL = "https://api.bitbucket.org/2.0"
+DEFAULT_SLACK_API_URL = "https://slack.com/api"
+DEFAULT_SLACK_AUTHORIZE_URL = "https://slack.com/oauth/v2/authorize"
 
 MB = 1024 * 1024
 
@@ -72,6 +74,11 @@ class Settings:
     max_body_bytes: int = 50 * MB
     max_inflated_bytes: int = 200 * MB
     log_level: str = "INFO"
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = None
+    slack_signing_secret: str | None = None
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    slack_authorize_url: str = DEFAULT_SLACK_AUTHORIZE_URL
     retention_days: int = 30
     max_inline_comments: int = 50
     log_format: str = "text"
@@ -117,6 +124,11 @@ class Settings:
             max_body_bytes=_int(env, "FORGE_APP_MAX_BODY_MB", 50) * MB,
             max_inflated_bytes=_int(env, "FORGE_APP_MAX_INFLATED_MB", 200) * MB,
             log_level=(env.get("FORGE_APP_LOG_LEVEL") or "INFO").upper(),
+            slack_client_id=env.get("SLACK_CLIENT_ID") or None,
+            slack_client_secret=env.get("SLACK_CLIENT_SECRET") or None,
+            slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
+            slack_api_url=(env.get("FORGE_APP_SLACK_API_URL") or DEFAULT_SLACK_API_URL).rstrip("/"),
+            slack_authorize_url=env.get("FORGE_APP_SLACK_AUTHORIZE_URL") or DEFAULT_SLACK_AUTHORIZE_URL,
             retention_days=_int(env, "FORGE_APP_RETENTION_DAYS", 30),
             max_inline_comments=_int(env, "FORGE_APP_MAX_INLINE_COMMENTS", 50),
             log_format=(env.get("FORGE_APP_LOG_FORMAT") or "text").strip().lower(),

@@ -21,6 +21,7 @@ from storage.reviews import ReviewComment, ReviewStore
 from storage.scans import ScanStore
 from storage.semgrep_ci import SemgrepCiStore
 from storage.settings import SettingsStore
+from storage.slack import SlackStore
 from storage.tokens import TokenStore
 
 __all__ = [
@@ -31,7 +32,8 @@ __all__ = [
 
 
 class Storage(TokenStore, ScanStore, DeliveryStore, JobStore, SettingsStore, ReviewStore,
-              ConnectionStore, IntegrationStore, GitHubStore, CommitStore, MarketplaceStore, SemgrepCiStore):
+              ConnectionStore, IntegrationStore, GitHubStore, CommitStore, MarketplaceStore, SemgrepCiStore,
+              SlackStore):
     """The app's whole persistence interface, one object."""
 
     def __init__(self, database: Database) -> None:

@@ -52,6 +52,7 @@ class NotificationDelivery:
     updated_at: str
     last_attempt_at: str | None
     next_attempt_at: str | None
+    parts_sent: int = 0  # parts of a batched findings webhook already accepted
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,7 @@ def _delivery(row: dict[str, Any]) -> NotificationDelivery:
         status=row["status"], status_code=row["status_code"], attempts=row["attempts"] or 0,
         latency_ms=row["latency_ms"], error=row["error"], webhook_id=row["webhook_id"],
         created_at=row["created_at"], updated_at=row["updated_at"], last_attempt_at=row["last_attempt_at"],
-        next_attempt_at=row["next_attempt_at"],
+        next_attempt_at=row["next_attempt_at"], parts_sent=row.get("parts_sent") or 0,
     )
 
 
@@ -264,6 +265,12 @@ class IntegrationStore:
                 "attempts = attempts + 1, last_attempt_at = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?",
                 [status, status_code, latency_ms, error, now, next_attempt_at, now, delivery_id],
             )
+
+    def record_delivery_parts(self, delivery_id: int, parts_sent: int) -> None:
+        """A batched delivery's progress: its first `parts_sent` parts were accepted."""
+        with self.database.transaction() as db:
+            db.execute("UPDATE notification_deliveries SET parts_sent = ?, updated_at = ? WHERE id = ?",
+                       [parts_sent, utcnow(), delivery_id])
 
     def close_notification_delivery(self, delivery_id: int, error: str) -> None:
         """Fail a delivery without an attempt (its integration went away or was disabled)."""

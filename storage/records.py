@@ -54,6 +54,9 @@ class ScanRecord:
     created_at: str
     completed_at: str | None
     error_detail: str | None = None
+    tools: list[str] = field(default_factory=list)
+    tool_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # tool -> {new, fixed, unchanged}
+    notes: list[str] = field(default_factory=list)  # what the uploader or the server had to guess
 
 
 @dataclass(slots=True)
@@ -93,6 +96,7 @@ class NewScan:
     entries: list[ScanEntry]
     blocking: bool
     jobs: list[JobSpec] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -113,6 +117,7 @@ class PendingScan:
     meta: dict[str, Any]
     findings: list[Finding]
     jobs: list[JobSpec] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

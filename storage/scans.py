@@ -25,6 +25,8 @@ def _scan(row: dict[str, Any]) -> ScanRecord:
         is_baseline=bool(row["is_baseline"]), base_scan_id=row["base_scan_id"],
         errors=json.loads(row["errors"] or "[]"), meta=json.loads(row["meta"] or "{}"),
         created_at=row["created_at"], completed_at=row["completed_at"], error_detail=row["error_detail"],
+        tools=json.loads(row["tools"] or "[]"), tool_counts=json.loads(row.get("tool_counts") or "{}"),
+        notes=json.loads(row.get("notes") or "[]"),
     )
 
 
@@ -43,6 +45,8 @@ def _fp_json(f: Finding) -> str | None:
     if fp is None:
         return None
     text = f"{fp.value};{fp.code};{','.join(fp.before)};{','.join(fp.after)}"
+    if fp.scope:
+        text += ";s" + fp.scope
     return text + ";fallback" if fp.fallback else text
 
 
@@ -51,7 +55,8 @@ def _fp_parse(text: str | None) -> Fingerprint | None:
         return None
     value, code, before, after, *flags = text.split(";")
     return Fingerprint(value, code, tuple(before.split(",")) if before else (),
-                       tuple(after.split(",")) if after else (), fallback="fallback" in flags)
+                       tuple(after.split(",")) if after else (), fallback="fallback" in flags,
+                       scope=next((f[1:] for f in flags if f.startswith("s")), ""))
 
 
 def _light(row: dict[str, Any]) -> StoredFinding:
@@ -59,7 +64,8 @@ def _light(row: dict[str, Any]) -> StoredFinding:
     for a 20,000-finding baseline would dominate the upload's time."""
     fp = _fp_parse(row["fp"])
     finding = Finding(rule_id=row["rule_id"], path=row["path"], start_line=row["start_line"],
-                      end_line=row["end_line"] or row["start_line"], message="", fingerprint=fp)
+                      end_line=row["end_line"] or row["start_line"], message="", fingerprint=fp,
+                      tool=row.get("tool") or "unknown")
     return StoredFinding(id=row["id"], scan_id=row["scan_id"], identity_id=row["identity_id"], status=row["status"],
                          mode=row["mode"], base_line=row["base_line"], first_seen=bool(row["first_seen"]),
                          finding=finding)
@@ -70,6 +76,14 @@ def _counts(scan: NewScan) -> dict[str, int]:
     for e in scan.entries:
         counts[e.status] += 1
     return counts
+
+
+def _tool_counts(scan: NewScan) -> str:
+    """{tool: {new, fixed, unchanged}} for every tool the scan ran (zeros included)."""
+    out: dict[str, dict[str, int]] = {t: {"new": 0, "fixed": 0, "unchanged": 0} for t in scan.tools}
+    for e in scan.entries:
+        out.setdefault(e.finding.tool, {"new": 0, "fixed": 0, "unchanged": 0})[e.status] += 1
+    return json.dumps(out, sort_keys=True)
 
 
 def _insert_jobs(db: Any, scan_id: int, jobs: Iterable[JobSpec]) -> None:
@@ -107,17 +121,17 @@ def _write_entries_and_jobs(db: Any, scan_id: int, scan: NewScan, now: str,
     copied = [e for e in scan.entries if e.copy_from is not None]
     conn.executemany(
         "INSERT INTO findings (scan_id, identity_id, status, mode, rule_id, path, start_line, end_line, "
-        "base_line, fingerprint, fp, first_seen, data) SELECT ?, ?, ?, ?, rule_id, path, start_line, "
-        "end_line, ?, fingerprint, fp, 0, data FROM findings WHERE id = ?",
+        "base_line, fingerprint, fp, first_seen, data, tool) SELECT ?, ?, ?, ?, rule_id, path, start_line, "
+        "end_line, ?, fingerprint, fp, 0, data, tool FROM findings WHERE id = ?",
         [(scan_id, e.identity_id, e.status, e.mode, e.base_line, e.copy_from) for e in copied],
     )
     first = {id(e) for e in fresh}
     conn.executemany(
         "INSERT INTO findings (scan_id, identity_id, status, mode, rule_id, path, start_line, end_line, "
-        "base_line, fingerprint, fp, first_seen, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "base_line, fingerprint, fp, first_seen, data, tool) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(scan_id, e.identity_id, e.status, e.mode, e.finding.rule_id, e.finding.path,
           e.finding.start_line, e.finding.end_line, e.base_line, e.finding.key, serialized[id(e)][0],
-          int(id(e) in first), serialized[id(e)][1])
+          int(id(e) in first), serialized[id(e)][1], e.finding.tool)
          for e in scan.entries if e.copy_from is None],
     )
     _insert_jobs(db, scan_id, scan.jobs)
@@ -141,11 +155,12 @@ class ScanStore:
             cur = db.execute(
                 "INSERT INTO scans (repository_id, commit_sha, branch, base_branch, pull_request, status, tools, "
                 "is_baseline, base_scan_id, count_new, count_fixed, count_unchanged, blocking, errors, meta, "
-                "created_at, completed_at) VALUES (?, ?, ?, ?, ?, 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "created_at, completed_at, tool_counts, notes) "
+                "VALUES (?, ?, ?, ?, ?, 'done', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [scan.repository_id, scan.commit, scan.branch, scan.base_branch, scan.pull_request,
                  json.dumps(scan.tools), int(scan.is_baseline), scan.base_scan_id, counts["new"],
                  counts["fixed"], counts["unchanged"], int(scan.blocking), json.dumps(scan.errors),
-                 json.dumps(scan.meta), now, now],
+                 json.dumps(scan.meta), now, now, _tool_counts(scan), json.dumps(scan.notes)],
             )
             scan_id = int(cur.lastrowid)
             _write_entries_and_jobs(db, scan_id, scan, now, serialized)
@@ -159,10 +174,11 @@ class ScanStore:
             cur = db.execute(
                 "INSERT INTO scans (repository_id, commit_sha, branch, base_branch, pull_request, status, tools, "
                 "is_baseline, base_scan_id, count_new, count_fixed, count_unchanged, blocking, errors, meta, "
-                "created_at, completed_at) VALUES (?, ?, ?, ?, ?, 'processing', ?, ?, NULL, 0, 0, 0, 0, ?, ?, ?, NULL)",
+                "created_at, completed_at, notes) "
+                "VALUES (?, ?, ?, ?, ?, 'processing', ?, ?, NULL, 0, 0, 0, 0, ?, ?, ?, NULL, ?)",
                 [pending.repository_id, pending.commit, pending.branch, pending.base_branch, pending.pull_request,
                  json.dumps(pending.tools), int(pending.is_baseline), json.dumps(pending.errors),
-                 json.dumps(pending.meta), now],
+                 json.dumps(pending.meta), now, json.dumps(pending.notes)],
             )
             scan_id = int(cur.lastrowid)
             db.execute(
@@ -191,10 +207,11 @@ class ScanStore:
         with self.database.transaction() as db:
             cur = db.execute(
                 "UPDATE scans SET status = 'done', base_scan_id = ?, count_new = ?, count_fixed = ?, "
-                "count_unchanged = ?, blocking = ?, errors = ?, completed_at = ? "
-                "WHERE id = ? AND status = 'processing'",
+                "count_unchanged = ?, blocking = ?, errors = ?, completed_at = ?, tool_counts = ?, "
+                "notes = COALESCE(?, notes) WHERE id = ? AND status = 'processing'",
                 [scan.base_scan_id, counts["new"], counts["fixed"], counts["unchanged"], int(scan.blocking),
-                 json.dumps(scan.errors), now, scan_id],
+                 json.dumps(scan.errors), now, _tool_counts(scan), json.dumps(scan.notes) if scan.notes else None,
+                 scan_id],
             )
             if cur.rowcount == 0:
                 return False
@@ -254,6 +271,46 @@ class ScanStore:
             "SELECT id, scan_id, identity_id, status, mode, base_line, first_seen, rule_id, path, start_line, "
             "end_line, fp FROM findings WHERE scan_id = ? AND status IN ('new', 'unchanged')", [row["id"]])
         return _scan(row), [_light(r) for r in light]
+
+    def baselines_for(self, repository_id: int, branch: str, tools: Iterable[str], before: int | None = None,
+                      commit: str | None = None) -> list[tuple[ScanRecord, list[StoredFinding]]]:
+        """Per tool, what `baseline_for` gives for the whole scan: the latest finished scan of `branch`
+        (of exactly `commit` when there is one) that ran that tool, with only that tool's findings.
+        Several scanners can so upload to one branch, separately or together, and each is compared
+        with its own history. One entry per baseline scan, newest first. Without any tool named, the
+        whole latest scan (`baseline_for`)."""
+        tools = sorted(set(tools))
+        if not tools:
+            whole = self.baseline_for(repository_id, branch, before=before, commit=commit)
+            return [whole] if whole else []
+        limit = before if before is not None else 2**62
+        ran = ("(EXISTS (SELECT 1 FROM json_each(s.tools) j WHERE j.value = ?) OR "
+               "EXISTS (SELECT 1 FROM findings f WHERE f.scan_id = s.id AND f.tool = ?))")
+        chosen: dict[int, tuple[dict[str, Any], list[str]]] = {}
+        for tool in tools:
+            row = None
+            if commit:
+                row = self.database.one(
+                    _SCAN_SELECT + "WHERE s.repository_id = ? AND s.commit_sha = ? AND s.is_baseline = 1 "
+                    f"AND s.status = 'done' AND s.id < ? AND {ran} ORDER BY s.id DESC LIMIT 1",
+                    [repository_id, commit, limit, tool, tool])
+            if row is None:
+                row = self.database.one(
+                    _SCAN_SELECT + "WHERE s.repository_id = ? AND s.branch = ? AND s.is_baseline = 1 "
+                    f"AND s.status = 'done' AND s.id < ? AND {ran} ORDER BY s.id DESC LIMIT 1",
+                    [repository_id, branch, limit, tool, tool])
+            if row is not None:
+                chosen.setdefault(row["id"], (row, []))[1].append(tool)
+        out = []
+        for scan_id in sorted(chosen, reverse=True):
+            row, its_tools = chosen[scan_id]
+            marks = ", ".join("?" for _ in its_tools)
+            light = self.database.query(
+                "SELECT id, scan_id, identity_id, status, mode, base_line, first_seen, rule_id, path, start_line, "
+                f"end_line, fp, tool FROM findings WHERE scan_id = ? AND status IN ('new', 'unchanged') "
+                f"AND tool IN ({marks})", [scan_id, *its_tools])
+            out.append((_scan(row), [_light(r) for r in light]))
+        return out
 
     def latest_baseline_branch(self, repository_id: int) -> str | None:
         """The branch of the repository's most recent branch (non-PR) scan."""

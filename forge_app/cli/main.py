@@ -17,6 +17,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "diff": ("forge_app.cli.diff", "offline: classify head findings against base findings"),
     "token": ("forge_app.cli.token", "manage upload tokens"),
     "github": ("forge_app.cli.github", "GitHub App helpers (setup)"),
+    "slack": ("forge_app.cli.slack", "Slack app helpers (manifest)"),
 }
 
 

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
+from forge_app.cli import git
 from forge_app.cli.ci_env import detect_ci
 from forge_app.core.envelope import SHA_RE
 from forge_app.core.models import Finding, ReportError
@@ -110,20 +111,44 @@ def build_envelope(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str
             raise UploadFailed(message if message.startswith(name) else f"{name}: {message}") from None
         tools.append(report.tool)
         errors.extend(report.errors)
+    notes = root_notes(root, args.root, [f.path for f in findings])
     base_commit = _base_commit(getattr(args, "base_commit", None) or ci.base_commit)
+    changes = git.line_map(root, base_commit, None) if base_commit and pull_request else None
+    renames = (changes.renames if changes is not None
+               else git_renames(root, base_commit, commit) if base_commit and pull_request else {})
     return {
         "repository": args.repo or ci.repository,
         "commit": commit,
         "branch": args.branch or ci.branch,
         "base_branch": args.base_branch or ci.base_branch,
         "base_commit": base_commit,
-        "renames": git_renames(root, base_commit, commit) if base_commit and pull_request else {},
+        "renames": renames,
+        **({"line_changes": changes.to_dict()} if changes is not None else {}),
         "pull_request": pull_request,
         "tools": sorted(set(tools)),
         "errors": errors,
         "meta": ci.meta,
+        "notes": notes,
         "findings": [f.to_dict() for f in findings],
     }
+
+
+MISSING_SHARE = 0.10
+
+
+def root_notes(root: Path, given: str, paths: list[str]) -> list[str]:
+    """A note when more than 10% of the files the reports name are not under --root: a wrong root
+    (or running from another directory) leaves findings without their code's context."""
+    distinct = sorted(set(paths))
+    if not distinct:
+        return []
+    resolved = root.resolve()
+    missing = [p for p in distinct if not (resolved / p).is_file()]
+    if len(missing) <= MISSING_SHARE * len(distinct):
+        return []
+    return [f"{len(missing)} of {len(distinct)} files the reports name are not under --root {given} "
+            f"({resolved}), e.g. {missing[0]}: their findings are fingerprinted from snippets or the tool's "
+            "ids only; run from the checkout's top directory or pass --root"]
 
 
 def git_renames(root: Path, base: str, head: str) -> dict[str, str]:
@@ -225,10 +250,17 @@ def summarize(scan: dict[str, Any]) -> list[str]:
     counts = scan.get("counts", {})
     lines = [f"forge-app: scan {scan.get('id')} of {scan.get('repository')} at {str(scan.get('commit'))[:12]}: "
              f"{counts.get('new', 0)} new, {counts.get('fixed', 0)} fixed, {counts.get('unchanged', 0)} unchanged"]
+    by_tool = scan.get("counts_by_tool") or {}
+    if len(by_tool) > 1:  # each tool is compared with its own baseline
+        lines.append("  per tool: " + "; ".join(
+            f"{tool} {c.get('new', 0)} new, {c.get('fixed', 0)} fixed, {c.get('unchanged', 0)} unchanged"
+            for tool, c in sorted(by_tool.items())))
     for f in scan.get("new_findings", []):
         lines.append(f"  {f['mode'].upper():8} {f['path']}:{f['line']} {f['rule_id']}: {f['message'].splitlines()[0] if f['message'] else ''}")
     if scan.get("new_findings_truncated"):
         lines.append(f"  ... and {scan['new_findings_truncated']} more")
+    for note in scan.get("notes") or []:  # what the uploader or the server guessed, one line each
+        lines.append(f"note: {note}")
     if scan.get("baseline_scan_id") is None and scan.get("pull_request") is not None:
         lines.append("note: no scan of the base branch is known yet, so every finding counts as new; "
                      "upload a scan of the base branch first")

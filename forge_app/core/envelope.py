@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from forge_app.core.limits import LimitError, TooManyResults, check_result_count, limit_findings
+from forge_app.core.linemap import LineMap, validate_line_changes
 from forge_app.core.models import SEVERITIES, Finding, Fingerprint, Fix, ReportError, RuleInfo
 from forge_app.core.parsing import parse_report
-from forge_app.core.parsing.common import normalize_path
+from forge_app.core.parsing.common import is_absolute_reference, normalize_path
 
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 HEX_RE = re.compile(r"^[0-9a-f]{1,64}$")
@@ -47,11 +48,13 @@ class Upload:
     base_branch: str | None = None
     base_commit: str | None = None  # the commit the PR/MR is compared against (merge base), when CI knows it
     renames: dict[str, str] = field(default_factory=dict)  # base path -> head path, for files the change moved
+    line_changes: LineMap | None = None  # the complete diff base_commit -> commit, when the uploader had git
     pull_request: int | None = None
     findings: list[Finding] = field(default_factory=list)
     tools: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the uploader had to guess
 
 
 def _is_raw_report(doc: Mapping[str, Any]) -> bool:
@@ -105,6 +108,35 @@ def _renames(value: Any) -> dict[str, str]:
     return out
 
 
+def _root(value: Any) -> str | None:
+    """The absolute path of the checkout a raw report's absolute file URIs are relative to."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 4096 or "\x00" in value or not is_absolute_reference(value):
+        raise UploadError("root must be the absolute path (or file: URI) of the checkout the scanner ran in",
+                          "/root")
+    return value
+
+
+def _line_changes(value: Any) -> LineMap | None:
+    if value is None:
+        return None
+    problem = validate_line_changes(value)
+    if problem:
+        raise UploadError(problem, "/line_changes")
+    def norm(path: str) -> str:
+        try:
+            return normalize_path(path, plain=True)
+        except ReportError as exc:
+            raise UploadError(exc.message, "/line_changes", code="invalid_path") from None
+
+    return LineMap.from_dict({
+        "renames": {norm(k): norm(v) for k, v in (value.get("renames") or {}).items()},
+        "added": [norm(p) for p in value.get("added") or ()],
+        "blocks": {norm(k): v for k, v in (value.get("blocks") or {}).items()},
+    })
+
+
 def parse_upload(
     doc: Any,
     query: Mapping[str, str] | None = None,
@@ -125,6 +157,7 @@ def parse_upload(
         base_branch=_opt_str(meta_src, "base_branch", ""),
         base_commit=_base_commit(meta_src.get("base_commit")),
         renames=_renames(doc.get("renames") if not _is_raw_report(doc) else None),
+        line_changes=_line_changes(doc.get("line_changes") if not _is_raw_report(doc) else None),
         pull_request=_pull_request(meta_src.get("pull_request"), "/pull_request"),
     )
     if _is_raw_report(doc):
@@ -149,10 +182,11 @@ def parse_upload(
         raise UploadError(
             "the body is neither a forge-app upload (with findings or report) nor Semgrep JSON or SARIF 2.1.0", ""
         )
+    root = _root(meta_src.get("root"))
     for raw, pointer in reports:
         _check_count(raw, len(upload.findings))
         try:
-            report = parse_report(raw, source="upload")
+            report = parse_report(raw, source="upload", root=root)
         except LimitError as exc:
             raise UploadError(exc.message, pointer or None, code="invalid_finding") from None
         except ReportError as exc:
@@ -166,6 +200,9 @@ def parse_upload(
     errors = doc.get("errors") if not _is_raw_report(doc) else None
     if isinstance(errors, list):
         upload.errors.extend(str(e)[:1000] for e in errors[:1000])
+    notes = doc.get("notes") if not _is_raw_report(doc) else None
+    if isinstance(notes, list):
+        upload.notes = [str(n)[:500] for n in notes[:50] if isinstance(n, str)]
     meta = doc.get("meta") if not _is_raw_report(doc) else None
     if isinstance(meta, dict):
         upload.meta = {k: meta[k] for k in META_KEYS if k in meta and isinstance(meta[k], (str, int, type(None)))}
@@ -207,7 +244,7 @@ def _fingerprint(value: Any, pointer: str) -> Fingerprint | None:
         fp = Fingerprint.from_dict(value)
     except (KeyError, TypeError):
         raise UploadError("fingerprint needs value and code", pointer) from None
-    for part in (fp.value, fp.code, *fp.before, *fp.after):
+    for part in (fp.value, fp.code, *fp.before, *fp.after, *([fp.scope] if fp.scope else [])):
         if not HEX_RE.match(part):
             raise UploadError("fingerprint parts must be lowercase hexadecimal", pointer)
     return fp

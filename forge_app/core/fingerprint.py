@@ -15,8 +15,11 @@ No I/O here: callers pass file contents, or a `read_source` callable.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import hashlib
+import re
+from collections import Counter
 from typing import Callable, Iterable, Sequence
 
 from forge_app.core.models import Finding, Fingerprint, Fix, ReportError
@@ -31,6 +34,7 @@ _NO_SNIPPET = {"", "requires login"}  # Semgrep writes "requires login" when it 
 # What str.split() calls whitespace, in ASCII: removing these bytes from an ASCII line
 # is the same as "".join(line.split()), several times faster.
 _ASCII_WS = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+_ASCII_WS_KEEP_LF = _ASCII_WS.replace(b"\n", b"")
 
 
 def _squash(s: str) -> bytes:
@@ -90,22 +94,128 @@ def _cut(lines: Sequence[str], start_col: int | None, end_col: int | None) -> st
     return "".join((first[s:], *lines[1:-1], last[:e]))
 
 
-class _Source:
-    """One file's lines, split once, with whitespace-free line hashes computed on demand.
+_WORD = re.compile(rb"[\w\x80-\xff]+")  # one name or keyword (non-ASCII letters included)
+MIN_CODE = 3
+"""A flagged region shorter than this (whitespace removed) cannot tell code apart."""
 
-    Lazy because a 50,000-line file with a few findings needs only a few dozen hashes.
+
+def _too_small(sq: bytes) -> bool:
+    return len(sq) < MIN_CODE or _WORD.fullmatch(sq) is not None
+
+
+def _flagged(lines: Sequence[str], start_col: int | None, end_col: int | None) -> str:
+    """The code that identifies a finding: the match, widened to its whole line(s) when the
+    match is too small to identify anything (one character, a keyword or name alone: ruff's
+    S101 flags just `assert`, RUF001 one character). The reported region is kept for display."""
+    cut = _cut(lines, start_col, end_col)
+    if len(lines) == 1 and cut != lines[0] and _too_small(_squash(cut)):
+        return lines[0]
+    return cut
+
+
+SCOPE_WALK = 256
+"""Lines a scope lookup walks up before computing every line's scope at once."""
+
+DENSE = 16
+"""A file with more than one finding per this many lines gets all its line hashes at once."""
+
+
+class _Source:
+    """One file's lines, split once, with whitespace-free line hashes.
+
+    Lazy for sparse files (a 50,000-line file with a few findings needs a few dozen
+    hashes); in bulk for dense ones, where the whole file is squashed in one call and
+    each finding's context is two slices of the non-blank lines' hashes.
     """
 
-    __slots__ = ("path", "lines", "_hashes")
+    __slots__ = ("path", "text", "lines", "_hashes", "_squashed", "_nb", "_nbh", "_indents", "_parents")
 
     def __init__(self, path: str, text: str) -> None:
         self.path = path
+        self.text = text
         # Split on LF only, like the scanners count lines; a CR before it is whitespace.
         self.lines = text.split("\n")
         self._hashes: list[str | None] = [None] * len(self.lines)  # "" marks a blank line
+        self._squashed: list[bytes] | None = None
+        self._nb: list[int] | None = None  # indexes of non-blank lines (dense mode)
+        self._nbh: list[str] = []  # their hashes
+        self._indents: dict[int, int] = {}  # line index -> indentation (-1: blank)
+        self._parents: dict[int, int] = {}  # line index -> its scope's header line index (-1: none)
+
+    def densify(self) -> None:
+        """Every line's hash at once: squash the whole text in one call, hash each line."""
+        if self._nb is not None:
+            return
+        if self.text.isascii():
+            sq = self.text.encode("ascii").translate(None, _ASCII_WS_KEEP_LF).split(b"\n")
+        else:
+            sq = [_squash(ln) for ln in self.lines]
+        b2 = _blake2b
+        hashes = [b2(x, digest_size=4).hexdigest() if x else "" for x in sq]
+        self._squashed, self._hashes = sq, hashes  # type: ignore[assignment]
+        self._nb = [i for i, h in enumerate(hashes) if h]
+        self._nbh = [hashes[i] for i in self._nb]
+
+    def _indent(self, i: int) -> int:
+        ind = self._indents.get(i)
+        if ind is None:
+            line = self.lines[i]
+            rest = line.lstrip()
+            ind = self._indents[i] = len(line) - len(rest) if rest else -1
+        return ind
+
+    def _line_hash(self, i: int) -> str:
+        h = self._hashes[i]
+        if h is None:
+            sq = _squash(self.lines[i])
+            h = self._hashes[i] = _blake2b(sq, digest_size=4).hexdigest() if sq else ""
+        return h
+
+    def scope(self, i: int) -> str:
+        """Hash of the enclosing scope's header: the nearest non-blank line above index `i` that
+        is less indented (a `def`, `class`, `fn` line...); "" at top level. A short walk up,
+        jumping over lines whose header is already known (a line no less indented than ours
+        has our header or one nested in it); a long walk (a huge block) computes every line's
+        header at once instead, so any file costs linear time."""
+        ind = self._indent(i)
+        if ind <= 0:
+            return ""
+        parents, j, steps = self._parents, i - 1, 0
+        while j >= 0:
+            dj = self._indent(j)
+            if 0 <= dj < ind:
+                break
+            p = parents.get(j) if dj >= 0 else None
+            j = p if p is not None else j - 1
+            steps += 1
+            if steps > SCOPE_WALK:
+                self._all_parents()
+                j = parents[i]
+                break
+        parents[i] = j
+        return self._line_hash(j) if j >= 0 else ""
+
+    def _all_parents(self) -> None:
+        """Every line's header (previous less-indented non-blank line) with one stack pass."""
+        parents, stack = self._parents, []  # (indent, index), strictly increasing indents
+        indents = [len(ln) - len(ln.lstrip()) if ln and not ln.isspace() else -1 for ln in self.lines]
+        for k, dk in enumerate(indents):
+            if dk < 0:
+                continue
+            while stack and stack[-1][0] >= dk:
+                stack.pop()
+            parents[k] = stack[-1][1] if stack else -1
+            stack.append((dk, k))
 
     def context(self, i: int, step: int) -> tuple[str, ...]:
         """Hashes of the K nearest non-blank lines from index `i` going by `step`, nearest first."""
+        nb = self._nb
+        if nb is not None:
+            if step < 0:
+                j = bisect.bisect_right(nb, i)
+                return tuple(self._nbh[max(0, j - K):j][::-1])
+            j = bisect.bisect_left(nb, i)
+            return tuple(self._nbh[j:j + K])
         lines, cache, n = self.lines, self._hashes, len(self.lines)
         out: list[str] = []
         while 0 <= i < n:
@@ -123,12 +233,34 @@ class _Source:
 
     def fingerprint(self, f: Finding) -> Fingerprint:
         n = len(self.lines)
-        for line in (f.start_line, f.end_line):
-            if not 1 <= line <= n:
-                raise ReportError(f"{self.path}: line {line} is outside the file (it has {n} lines)")
+        start_line, end_line = f.start_line, f.end_line
+        if not (1 <= start_line <= n and 1 <= end_line <= n):
+            line = start_line if not 1 <= start_line <= n else end_line
+            raise ReportError(f"{self.path}: line {line} is outside the file (it has {n} lines)")
+        sq = self._squashed
+        if sq is not None and start_line == end_line:  # the dense, one-line case, inlined
+            line = self.lines[start_line - 1].rstrip("\r")
+            s = 0 if f.start_col is None else f.start_col - 1
+            e = len(line) if f.end_col is None else f.end_col - 1
+            if 0 <= s < e <= len(line) and (s or e < len(line)):  # as _cut and _flagged decide
+                cut = line[s:e]
+                code = cut.encode("ascii").translate(None, _ASCII_WS) if cut.isascii() else _squash(cut)
+                if _too_small(code):
+                    code = sq[start_line - 1]
+            else:
+                code = sq[start_line - 1]
+            rule = f.rule_id
+            ch = _blake2b(rule.encode("utf-8", "surrogatepass") + b"\0" + code, digest_size=8).hexdigest()
+            j = bisect.bisect_right(self._nb, start_line - 2)  # type: ignore[arg-type]
+            nbh = self._nbh
+            before = tuple(nbh[max(0, j - K):j][::-1])
+            k = j + (self._hashes[start_line - 1] != "")
+            after = tuple(nbh[k:k + K])
+            return Fingerprint(_value(rule, ch, before, after), ch, before, after, False, self.scope(start_line - 1))
         start, end, start_col, end_col = _span(f)
-        flagged = _cut([ln.rstrip("\r") for ln in self.lines[start - 1 : end]], start_col, end_col)
-        return _make(f.rule_id, flagged, self.context(start - 2, -1), self.context(end, 1))
+        flagged = _flagged([ln.rstrip("\r") for ln in self.lines[start - 1 : end]], start_col, end_col)
+        fp = _make(f.rule_id, flagged, self.context(start - 2, -1), self.context(end, 1))
+        return Fingerprint(fp.value, fp.code, fp.before, fp.after, False, self.scope(start - 1))
 
 
 def fingerprint_source(finding: Finding, text: str) -> Fingerprint:
@@ -158,7 +290,7 @@ def fingerprint_snippet(finding: Finding) -> Fingerprint | None:
     if len(lines) == end - start + 2 and end < finding.end_line:
         lines.pop()  # the line the match's end column 1 points into
     if len(lines) == end - start + 1:
-        flagged = _cut(lines, start_col, end_col)
+        flagged = _flagged(lines, start_col, end_col)
     else:
         flagged = "".join(lines)
     return _make(finding.rule_id, flagged, (), ())
@@ -196,12 +328,16 @@ def fingerprint_findings(
     Source text wins (read once per path), then the snippet, then the fallback. A line
     beyond the end of a file that exists raises ReportError naming the path and line.
     """
+    findings = list(findings)
+    per_path = Counter(f.path for f in findings)
     sources: dict[str, _Source | None] = {}
     out: list[Finding] = []
     for f in findings:
         if f.path not in sources:
             text = read_source(f.path)
-            sources[f.path] = None if text is None else _Source(f.path, text)
+            src = sources[f.path] = None if text is None else _Source(f.path, text)
+            if src is not None and per_path[f.path] * DENSE > len(src.lines):
+                src.densify()
         src = sources[f.path]
         if src is None:
             out.append(f.with_fingerprint(fingerprint_snippet(f) or fingerprint_fallback(f)))

@@ -60,12 +60,15 @@ class Fingerprint:
     before: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
     fallback: bool = False  # made without the code (no source, no snippet): matched by place only
+    scope: str = ""  # hash of the enclosing scope's header line (nearest less-indented line above); "" unknown
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"value": self.value, "code": self.code, "before": list(self.before),
                              "after": list(self.after)}
         if self.fallback:
             d["fallback"] = True
+        if self.scope:
+            d["scope"] = self.scope
         return d
 
     @classmethod
@@ -76,6 +79,7 @@ class Fingerprint:
             before=tuple(str(x) for x in d.get("before") or ()),
             after=tuple(str(x) for x in d.get("after") or ()),
             fallback=d.get("fallback") is True,
+            scope=d["scope"] if isinstance(d.get("scope"), str) else "",
         )
 
 

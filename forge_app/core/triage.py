@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from forge_app.core.diff import classify
+from forge_app.core.linemap import LineMap
 from forge_app.core.models import Finding
 from forge_app.core.policy import Policy, mode_for
 
@@ -70,17 +71,52 @@ class _Modes:
         return mode
 
 
+def scan_tools(reported: Sequence[str], findings: Sequence[Finding]) -> list[str]:
+    """The tools a scan ran, for per-tool baselines: each report's tool (a SARIF log with several
+    runs names them "a, b") and each finding's, sorted. A tool that found nothing still ran:
+    its earlier findings are then fixed."""
+    tools = {t.strip() for entry in reported for t in entry.split(", ") if t.strip()}
+    tools.update(f.tool for f in findings)
+    return sorted(tools)
+
+
+def guessed(branch: str | None, base_branch: str | None, pull_request: int | None, filed_under: str | None,
+            compared_with: str | None, default_branch: str | None) -> list[str]:
+    """The server's guesses about one upload, one sentence each (stored as the scan's notes)."""
+    notes = []
+    if pull_request is None and not branch and filed_under:
+        notes.append(f"no branch was given: the scan is filed under {filed_under!r}"
+                     + ("" if default_branch == filed_under else " (where this repository's branch scans are)")
+                     + "; pass --branch (or the `branch` field)")
+    if pull_request is not None and not base_branch and compared_with:
+        notes.append(f"no base branch was given: PR/MR {pull_request} is compared with {compared_with!r}"
+                     + ("" if default_branch == compared_with else
+                        " (the branch of the latest branch scan)") + "; pass --base-branch")
+    return notes
+
+
+def fallback_note(findings: Sequence[Finding]) -> list[str]:
+    """A note when findings had to be fingerprinted without their code."""
+    fallback = sum(1 for f in findings if f.fingerprint is None or f.fingerprint.fallback)
+    if not fallback:
+        return []
+    return [f"{fallback} of {len(findings)} findings have neither their code nor a snippet: they are matched "
+            "by rule, file and place only (upload with `forge-app upload` from the checkout)"]
+
+
 def triage(
     head: Sequence[Finding],
     baseline: Sequence[BaselineFinding],
     policy: Policy,
     renames: dict[str, str] | None = None,
+    lines: LineMap | None = None,
 ) -> tuple[Triage, list[Finding]]:
     """First pass: classify against the baseline. Returns the triage and the head
     findings that still need an identity (match them with `assign_identities`).
-    A fixed finding keeps the mode it had when it was recorded."""
+    A fixed finding keeps the mode it had when it was recorded. `lines` (the diff from the
+    baseline's commit to the scanned one) decides identity first where it can."""
     base_of = {id(b.finding): b for b in baseline}
-    result = classify([b.finding for b in baseline], list(head), renames)
+    result = classify([b.finding for b in baseline], list(head), renames, lines=lines)
     modes = _Modes(policy)
     entries: list[TriageEntry] = []
     for h, b in result.unchanged:

@@ -41,7 +41,7 @@ async def publish_pull_request_scan(
     stored = storage.scan_findings(scan.id, ["new", "unchanged"])
     new_items = [ReviewItem(sf.identity_id, sf.finding, sf.mode) for sf in stored if sf.status == "new"]
     counts = Counts(scan.count_new, scan.count_fixed, scan.count_unchanged,
-                    blocking=sum(1 for i in new_items if i.mode == "block"))
+                    blocking=sum(1 for i in new_items if i.mode == "block"), by_tool=scan.tool_counts)
     latest_id = storage.latest_pull_request_scan_id(scan.repository_id, scan.pull_request)
     if latest_id is not None and latest_id != scan.id:
         # A newer scan of this PR exists: its comments win. A retry still records comments an

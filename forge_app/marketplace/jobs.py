@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 from forge_app.jobs.errors import GiveUp, RetryLater
 from forge_app.jobs.worker import Handler, JobContext
-from forge_app.marketplace.github_api import MarketplaceApi, MarketplaceApiError, open_http
+from forge_app.marketplace.github_api import MarketplaceApi, MarketplaceApiError, client_credentials, open_http
 from forge_app.marketplace.ledger import PayloadError, apply_event, parse_event
 from forge_app.marketplace.webhook import JOB_KIND
 from forge_app.security.crypto import SecretsUnavailable, decrypt
@@ -33,6 +33,11 @@ async def revoke_tokens(context: JobContext, account: MarketplaceAccount) -> int
     storage = context.storage
     tokens = storage.marketplace_user_tokens(account.account_id)
     if not tokens:
+        return 0
+    client_id, secret = client_credentials(context.settings, storage)
+    if not client_id or not secret:
+        log.warning("Marketplace: %s cancelled but its %d user token(s) cannot be revoked without "
+                    "GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET (the daily job tries again)", account.login, len(tokens))
         return 0
     revoked = 0
     async with open_http() as http:

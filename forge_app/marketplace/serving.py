@@ -7,11 +7,12 @@ account was served are ever published, and an upgrade takes effect on the next s
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from forge_app.config import Settings
-from forge_app.core.plans import AccountPlan, Serving, decide
+from forge_app.core.plans import LIMIT_REACHED, AccountPlan, Serving, decide
 from forge_app.core.review.render import Counts
 from forge_app.forges.base import PullRequestRef, StatusReport
 from storage import Repository, ScanRecord, Storage
@@ -31,6 +32,38 @@ def decide_for_repository(settings: Settings, storage: Storage, repo: Repository
                        plan_name=account.plan_name if account else None)
     return decide(plan, settings.marketplace_plans, private=storage.repository_private("github", repo.full_name),
                   scanned_before=storage.owner_repositories_scanned_before("github", owner, repo.id))
+
+
+async def _fetch_private(context: Any, repo: Repository) -> bool | None:
+    """The repository's visibility asked of GitHub (one call, as its installation); None when unknown."""
+    from forge_app.forges.github.publish import open_installation_client
+
+    try:
+        async with open_installation_client(context, repo.id) as client:
+            if client is None:
+                return None
+            found = await client.api.call("GET", "/repos/{owner}/{repo}", {"owner": client.owner, "repo": client.repo})
+    except Exception as exc:  # GitHub unreachable, app not installed, rate limited: decide without it
+        log.info("visibility of %s could not be read from GitHub: %s", repo.full_name, type(exc).__name__)
+        return None
+    private = found.get("private") if isinstance(found, dict) else None
+    return private if isinstance(private, bool) else None
+
+
+async def decide_for_upload(context: Any, repo: Repository) -> Serving | None:
+    """The decision for an upload. Database reads only, except once per repository whose visibility
+    no webhook has told yet when the plan depends on it (then GitHub is asked and it is remembered)."""
+    settings, storage = context.settings, context.storage
+    serving = await asyncio.to_thread(decide_for_repository, settings, storage, repo)
+    if serving is None or serving.served or storage.repository_private("github", repo.full_name) is not None:
+        return serving
+    if serving.title != LIMIT_REACHED or "visibility" not in (serving.reason or ""):
+        return serving
+    private = await _fetch_private(context, repo)
+    if private is None:
+        return serving
+    await asyncio.to_thread(storage.record_repository_visibility, "github", {repo.full_name: private})
+    return await asyncio.to_thread(decide_for_repository, settings, storage, repo)
 
 
 def scan_serving(scan: ScanRecord) -> Serving | None:

@@ -8,6 +8,7 @@ schedule (forge_app.notify.retry), not the worker's.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -23,7 +24,7 @@ from forge_app.notify import retry
 from forge_app.notify.links import pull_request_url
 from forge_app.notify.mail import SmtpConfigError, scan_email, send_email, smtp_config
 from forge_app.notify.payloads import (
-    NotifiedFinding, findings_payload, sample_finding, sample_scan, semgrep_scan, syntactic_indexes,
+    NotifiedFinding, batches, findings_payload, sample_finding, sample_scan, semgrep_scan, syntactic_indexes,
 )
 from forge_app.notify.sender import Outcome, post_json
 from forge_app.notify.signing import new_message_id, webhook_headers
@@ -35,6 +36,7 @@ from storage.integrations import Integration, NotificationDelivery
 log = logging.getLogger(__name__)
 
 JOB_KIND = "deliver_notification"
+PARTS_BUDGET = 150.0  # seconds of sending parts per run: well inside the job's 300 s lease
 FINAL = ("succeeded", "failed")
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -184,7 +186,10 @@ async def deliver_notification(context: JobContext, job: Job) -> None:
         if outbound is None:
             storage.close_notification_delivery(delivery.id, "nothing to send: the scan or its findings are gone")
             return
-        outcome = await send(settings, integration, outbound, delivery.webhook_id or new_message_id())
+        if integration.type == "webhook" and delivery.kind == "findings":
+            outcome = await _send_parts(storage, settings, integration, delivery, outbound)
+        else:
+            outcome = await send(settings, integration, outbound, delivery.webhook_id or new_message_id())
     except (SmtpConfigError, SecretsUnavailable) as exc:
         # Server configuration, not the target: retrying cannot help until an admin acts, so fail at once.
         outcome = Outcome(False, None, 0, str(exc))
@@ -193,6 +198,34 @@ async def deliver_notification(context: JobContext, job: Job) -> None:
                                         error=f"internal error: {type(exc).__name__}")
         raise
     _settle(storage, delivery, integration, outcome, attempt)
+
+
+def part_id(webhook_id: str, part: int) -> str:
+    """The `webhook-id` of one part of a batched delivery: the delivery's own for the first, then
+    `<id>_<n>`; fixed across retries, so a receiver dedupes a part sent twice."""
+    return webhook_id if part == 0 else f"{webhook_id}_{part}"
+
+
+async def _send_parts(storage: Storage, settings: Settings, integration: Integration,
+                      delivery: NotificationDelivery, outbound: Outbound) -> Outcome:
+    """A findings webhook in parts (payloads.batches), each its own POST and `webhook-id`, resuming
+    after the parts already accepted: every finding goes out once, however big the scan. A run
+    stops starting parts after PARTS_BUDGET seconds and continues in the next (the job's lease)."""
+    parts = batches(outbound.document, encode)
+    base_id = delivery.webhook_id or new_message_id()
+    started = time.monotonic()
+    outcome = Outcome(True, None, 0)
+    for i in range(delivery.parts_sent, len(parts)):
+        if i > delivery.parts_sent and time.monotonic() - started > PARTS_BUDGET:
+            raise RetryLater(f"notification {delivery.id}: {i} of {len(parts)} parts sent, continuing", 0)
+        outcome = await send(settings, integration, Outbound(document=parts[i]), part_id(base_id, i))
+        if not outcome.ok:
+            if len(parts) > 1:
+                return dataclasses.replace(outcome, error=f"part {i + 1} of {len(parts)}: {outcome.error}")
+            return outcome
+        if len(parts) > 1:
+            storage.record_delivery_parts(delivery.id, i + 1)
+    return outcome
 
 
 def _settle(storage: Storage, delivery: NotificationDelivery, integration: Integration, outcome: Outcome,

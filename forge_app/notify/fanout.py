@@ -15,6 +15,7 @@ from forge_app.notify import retry
 from forge_app.notify.delivery import JOB_KIND, deliver_notification
 from forge_app.notify.rules import plan_notifications
 from forge_app.notify.signing import new_message_id
+from forge_app.slackapp.jobs import queue_scan as queue_slack_app
 from storage import Job
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ async def notify_scan(context: JobContext, job: Job) -> None:
         return
     if scan.status != "done":
         raise RetryLater(f"scan {scan.id} is still {scan.status}", PROCESSING_RECHECK)
+    queue_slack_app(storage, scan.id)  # the Slack app's channel subscriptions (forge_app/slackapp)
     integrations = storage.enabled_integrations()
     if not integrations:
         return

@@ -11,7 +11,7 @@ as arguments.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from forge_app.core.models import Finding
 from storage import ScanRecord
@@ -145,6 +145,30 @@ def semgrep_finding(item: NotifiedFinding, scan: ScanRecord) -> dict[str, Any]:
 def findings_payload(items: Sequence[NotifiedFinding], scan: ScanRecord) -> list[dict[str, Any]]:
     """The findings webhook: one list with every finding notified for the first time."""
     return [semgrep_finding(item, scan) for item in items]
+
+
+MAX_BATCH_FINDINGS = 1_000
+MAX_BATCH_BYTES = 1_000_000
+
+
+def batches(payload: Sequence[Any], encode: Callable[[Any], bytes], *, max_items: int = MAX_BATCH_FINDINGS,
+            max_bytes: int = MAX_BATCH_BYTES) -> list[list[Any]]:
+    """A findings payload cut into POST-sized lists, in order: at most `max_items` findings and
+    `max_bytes` of encoded JSON each (a single finding bigger than that goes alone). A django-sized
+    base scan is 157 POSTs of about 0.8 MB, not one of 130 MB."""
+    out: list[list[Any]] = []
+    current: list[Any] = []
+    size = 2  # the brackets
+    for item in payload:
+        n = len(encode(item)) + (1 if current else 0)  # the comma
+        if current and (len(current) >= max_items or size + n > max_bytes):
+            out.append(current)
+            current, size, n = [], 2, n - 1
+        current.append(item)
+        size += n
+    if current or not out:
+        out.append(current)
+    return out
 
 
 def semgrep_scan(scan: ScanRecord) -> dict[str, Any]:

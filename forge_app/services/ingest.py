@@ -19,12 +19,15 @@ from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
 
 from forge_app.core.envelope import Upload
+from forge_app.core.linemap import LineMap
 from forge_app.core.fingerprint import fingerprint_findings, needs_source
 from forge_app.core.models import Finding, ReportError
 from forge_app.core.plans import Serving, comment_instead_of_block
 from forge_app.core.policy import Policy, parse_policy
 from forge_app.core.semgrep_ci import carry_over
-from forge_app.core.triage import BaselineFinding, Triage, assign_identities, triage
+from forge_app.core.triage import (
+    BaselineFinding, Triage, assign_identities, fallback_note, guessed, scan_tools, triage,
+)
 from storage import JobSpec, NewScan, PendingScan, Repository, ScanEntry, ScanRecord, Storage
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,7 @@ class _Target:
     base_branch: str | None
     base_commit: str | None = None
     renames: Mapping[str, str] | None = None
+    lines: LineMap | None = None  # the diff base_commit -> commit, when the uploader had git
     partial: bool = False  # a diff-aware `semgrep ci` scan: what it does not mention was not looked at
 
 
@@ -78,30 +82,41 @@ def _target(storage: Storage, repo: Repository, upload: Upload) -> _Target:
     if upload.pull_request is None:
         return _Target(True, upload.branch or fallback, upload.base_branch, partial=partial)
     return _Target(False, upload.branch, upload.base_branch or fallback, upload.base_commit, upload.renames or None,
-                   partial)
+                   upload.line_changes, partial)
+
+
+def _notes(repo: Repository, upload: Upload, target: _Target, pending: bool = False) -> list[str]:
+    """What was guessed, stored on the scan and shown in its answer (the uploader's own notes first);
+    a pending scan's fingerprints are known once it completes."""
+    return [*upload.notes, *guessed(upload.branch, upload.base_branch, upload.pull_request, target.branch,
+                                    target.base_branch, repo.default_branch),
+            *([] if pending else fallback_note(upload.findings))]
 
 
 def _triage(storage: Storage, repo: Repository, findings: Sequence[Finding], target: _Target,
-            before: int | None = None) -> tuple[Triage, ScanRecord | None]:
+            before: int | None = None, tools: Sequence[str] = ()) -> tuple[Triage, ScanRecord | None]:
     """Classify against the baseline (a branch scan: the previous scan of the branch; a PR scan:
     the latest scan of its base branch), then give new findings any identity already known."""
     compare_with = target.branch if target.is_baseline else target.base_branch
-    baseline = (storage.baseline_for(repo.id, compare_with, before=before, commit=target.base_commit)
-                if compare_with else None)
-    base = [BaselineFinding(sf.identity_id, sf.finding, sf.mode, sf.id) for sf in baseline[1]] if baseline else []
-    result, pending = triage(findings, base, current_policy(storage), dict(target.renames or {}))
+    # Per tool: each scanner's findings are compared with that scanner's last scan of the branch.
+    baselines = (storage.baselines_for(repo.id, compare_with, scan_tools(tools, findings), before=before,
+                                       commit=target.base_commit) if compare_with else [])
+    base = [BaselineFinding(sf.identity_id, sf.finding, sf.mode, sf.id) for _, found in baselines for sf in found]
+    # The diff maps base_commit's lines: it says nothing about a baseline scanned at another commit.
+    lines = target.lines if baselines and all(b.commit == target.base_commit for b, _ in baselines) else None
+    result, pending = triage(findings, base, current_policy(storage), dict(target.renames or {}), lines)
     if target.partial:
         result = carry_over(result)
     if pending:
         pool = storage.identity_pool(repo.id, {(f.rule_id, f.path) for f in pending})
         result = assign_identities(result, pool)
-    return result, baseline[0] if baseline else None
+    return result, baselines[0][0] if baselines else None
 
 
 MARKETPLACE_META = "marketplace"  # the serving decision (forge_app/marketplace/serving.py), set by the server only
 
 
-def _meta(upload: Upload, serving: Serving | None = None) -> dict:
+def _meta(upload: Upload, serving: Serving | None = None, keep_lines: bool = False) -> dict:
     """What CI told about the scan, plus the base commit the PR was compared against."""
     meta = dict(upload.meta)
     meta.pop(MARKETPLACE_META, None)
@@ -111,6 +126,8 @@ def _meta(upload: Upload, serving: Serving | None = None) -> dict:
         meta["base_commit"] = upload.base_commit
     if upload.renames:
         meta["renames"] = upload.renames
+    if keep_lines and upload.line_changes is not None:  # the complete_scan job triages later
+        meta["line_changes"] = upload.line_changes.to_dict()
     return meta
 
 
@@ -144,15 +161,15 @@ def _plan_allows(result: Triage, serving: Serving | None) -> Triage:
 
 def _ingest(storage: Storage, repo: Repository, upload: Upload, serving: Serving | None = None) -> Ingested:
     target = _target(storage, repo, upload)
-    result, baseline = _triage(storage, repo, upload.findings, target)
+    result, baseline = _triage(storage, repo, upload.findings, target, tools=upload.tools)
     result = _plan_allows(result, serving)
     scan_id = storage.record_scan(
         NewScan(
             repository_id=repo.id, commit=upload.commit, branch=target.branch, base_branch=target.base_branch,
             pull_request=upload.pull_request, is_baseline=target.is_baseline,
-            base_scan_id=baseline.id if baseline else None, tools=sorted(set(upload.tools)),
+            base_scan_id=baseline.id if baseline else None, tools=scan_tools(upload.tools, upload.findings),
             errors=upload.errors, meta=_meta(upload, serving), blocking=result.blocking,
-            entries=_entries(result), jobs=follow_up_jobs(repo, upload),
+            entries=_entries(result), jobs=follow_up_jobs(repo, upload), notes=_notes(repo, upload, target),
         )
     )
     return Ingested(scan_id, baseline.id if baseline else None)
@@ -170,10 +187,12 @@ def reserve_upload(storage: Storage, repo: Repository, upload: Upload, serving: 
     scan_id = storage.reserve_scan(
         PendingScan(
             repository_id=repo.id, commit=upload.commit, branch=target.branch, base_branch=target.base_branch,
-            pull_request=upload.pull_request, is_baseline=target.is_baseline, tools=sorted(set(upload.tools)),
-            errors=upload.errors, meta=_meta(upload, serving), findings=upload.findings,
+            pull_request=upload.pull_request, is_baseline=target.is_baseline,
+            tools=scan_tools(upload.tools, upload.findings),
+            errors=upload.errors, meta=_meta(upload, serving, keep_lines=True), findings=upload.findings,
             jobs=[JobSpec(COMPLETE_JOB, {"forge": repo.forge}, key=COMPLETE_JOB + ":{scan_id}",
                           max_attempts=COMPLETE_ATTEMPTS)],
+            notes=_notes(repo, upload, target, pending=True),
         )
     )
     return Ingested(scan_id, None, pending=True)
@@ -213,7 +232,9 @@ def complete_upload(storage: Storage, scan: ScanRecord, findings: Sequence[Findi
     repo = storage.repository(scan.repository_id)
     assert repo is not None
     target = _Target(scan.is_baseline, scan.branch, scan.base_branch, scan.meta.get("base_commit"),
-                     scan.meta.get("renames"), bool(scan.meta.get("partial")))
+                     scan.meta.get("renames"),
+                     LineMap.from_dict(scan.meta["line_changes"]) if scan.meta.get("line_changes") else None,
+                     bool(scan.meta.get("partial")))
     fingerprinted = refingerprint(findings, sources)
     with _one_at_a_time(repo.id):
         return _complete(storage, repo, scan, target, fingerprinted, notes)
@@ -221,15 +242,16 @@ def complete_upload(storage: Storage, scan: ScanRecord, findings: Sequence[Findi
 
 def _complete(storage: Storage, repo: Repository, scan: ScanRecord, target: _Target,
               fingerprinted: list[Finding], notes: Sequence[str]) -> bool:
-    result, baseline = _triage(storage, repo, fingerprinted, target, before=scan.id)
+    result, baseline = _triage(storage, repo, fingerprinted, target, before=scan.id, tools=scan.tools)
     result = _plan_allows(result, Serving.from_meta(scan.meta.get(MARKETPLACE_META)))
     return storage.complete_scan(
         scan.id,
         NewScan(
             repository_id=repo.id, commit=scan.commit, branch=scan.branch, base_branch=scan.base_branch,
             pull_request=scan.pull_request, is_baseline=scan.is_baseline,
-            base_scan_id=baseline.id if baseline else None, tools=[], errors=[*scan.errors, *notes],
+            base_scan_id=baseline.id if baseline else None, tools=scan.tools, errors=[*scan.errors, *notes],
             meta=scan.meta, blocking=result.blocking, entries=_entries(result),
+            notes=[*scan.notes, *fallback_note(fingerprinted)],
             jobs=_follow_ups(repo, scan.pull_request),
         ),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 from typing import AsyncIterator
 
@@ -37,6 +38,7 @@ def _routes() -> list[BaseRoute]:
                 continue
             raise
         routes.extend(module.routes)
+    routes.extend(importlib.import_module("forge_app.slackapp.routes").routes)  # the Slack app (#18)
     return routes
 
 

@@ -297,6 +297,7 @@ class FakeGitHub(MarketplaceFake):
         return [
             ("POST", r"/app/installations/(?P<id>\d+)/access_tokens", "jwt", self._create_token),
             ("GET", repo + r"/installation", "jwt", self._repo_installation),
+            ("GET", repo, "token", self._get_repo),
             ("POST", r"/app-manifests/(?P<code>[^/]+)/conversions", "none", self._conversion),
             ("GET", pull, "token", self._get_pull),
             ("GET", repo + r"/contents/(?P<path>.+)", "token", self._contents),

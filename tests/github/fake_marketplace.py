@@ -48,6 +48,7 @@ class MarketplaceFake:
         self.oauth_codes: dict[str, str] = {}  # code -> user token
         self.users: dict[str, dict[str, Any]] = {}  # user token -> {"user", "installations", "purchases"}
         self.revoked: list[str] = []
+        self.public_repos: set[str] = set()  # GET /repos/{owner}/{repo} says private unless listed here
 
     # helpers for tests ------------------------------------------------------------------
     def mp_plan(self, plan_id: int, name: str, price_model: str = "FLAT_RATE") -> dict[str, Any]:
@@ -80,29 +81,36 @@ class MarketplaceFake:
                              "installations": installations, "purchases": purchases or []}
         return code
 
+    def _get_repo(self, m: re.Match[str], query: str, raw: bytes, _: Any) -> Response:
+        full = f"{m.group('owner')}/{m.group('repo')}"
+        return JSONResponse({"id": abs(hash(full)) % 10**8, "name": m.group("repo"), "full_name": full,
+                             "private": full not in self.public_repos, "default_branch": "main"})
+
     # routing ----------------------------------------------------------------------------
     def marketplace_route(self, method: str, rel: str, query: str, headers: dict[str, str],
                           raw: bytes) -> Response | None:
-        if rel.startswith("/marketplace_listing/") or rel.startswith("/user/marketplace_purchases"):
+        listing = rel.startswith("/marketplace_listing/") or rel.startswith("/user/marketplace_purchases")
+        revoke = re.fullmatch(r"/applications/(?P<client_id>[^/]+)/token", rel)
+        if not (listing or revoke or rel in ("/login/oauth/access_token", "/user", "/user/installations")):
+            return None
+        if listing:
             problems = api_description("github-marketplace").errors(method, rel, query=query, headers=headers,
                                                                     body=raw or None)
             if problems:
                 return self._fail(f"{method} {rel}: {problems}")
-            for inj in self.injections:
-                if inj.times > 0 and inj.method == method and inj.pattern.search(rel):
-                    inj.times -= 1
-                    return JSONResponse(inj.body, status_code=inj.status, headers=inj.headers)
+        for inj in self.injections:
+            if inj.times > 0 and inj.method == method and inj.pattern.search(rel):
+                inj.times -= 1
+                return JSONResponse(inj.body, status_code=inj.status, headers=inj.headers)
+        if listing:
             if rel.startswith("/user/"):
                 return self._user_purchases(headers, query, rel)
             return self._listing(method, rel, query, headers)
         if rel == "/login/oauth/access_token":
             return self._access_token(method, headers, raw)
-        if rel in ("/user", "/user/installations"):
-            return self._user(method, rel, query, headers)
-        m = re.fullmatch(r"/applications/(?P<client_id>[^/]+)/token", rel)
-        if m:
-            return self._revoke(method, m.group("client_id"), headers, raw)
-        return None
+        if revoke:
+            return self._revoke(method, revoke.group("client_id"), headers, raw)
+        return self._user(method, rel, query, headers)
 
     def _listing(self, method: str, rel: str, query: str, headers: dict[str, str]) -> Response:
         problem = self._check_jwt(headers.get("authorization", ""))

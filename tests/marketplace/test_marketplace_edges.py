@@ -86,3 +86,42 @@ def test_without_plans_every_scan_is_published_as_before(settings, storage, tmp_
         listed = c.get("/api/v1/marketplace/accounts", headers={"Authorization": f"Bearer {settings.admin_token}"})
     assert storage.jobs(kind="marketplace_daily") == []
     assert listed.status_code == 200
+
+
+def test_setup_public_registers_a_public_app_with_the_setup_urls_callback(settings, storage, monkeypatch,
+                                                                         capsys) -> None:
+    from forge_app.cli.main import main
+    from tests.github.test_github_setup import form_of
+
+    bare = dataclasses.replace(settings, github_app_id=None, github_private_key=None, github_webhook_secret=None)
+    for key, value in {"FORGE_APP_DATABASE": settings.database, "FORGE_APP_SECRET_KEY": settings.secret_key,
+                       "FORGE_APP_PUBLIC_URL": "http://testserver"}.items():
+        monkeypatch.setenv(key, value)
+    for key in ("GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "GITHUB_WEBHOOK_SECRET", "FORGE_APP_MARKETPLACE_PLANS"):
+        monkeypatch.delenv(key, raising=False)
+    assert main(["github", "setup", "--public"]) == 0
+    link = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "public=1" in link
+    with TestClient(create_app(bare, storage, run_worker=False)) as c:
+        page = c.get(link.replace("http://testserver", ""))
+    assert page.status_code == 200, page.text
+    _, manifest = form_of(page.text)
+    assert manifest["public"] is True
+    assert manifest["callback_urls"] == ["http://testserver/github/callback",
+                                         "http://testserver/github/marketplace/callback"]
+    assert manifest["setup_url"] == "http://testserver/github/installed"
+
+
+def test_a_failed_revocation_is_retried_and_the_cancellation_stands(client, app, storage, fake_github,
+                                                                   admin_headers) -> None:
+    deliver_listing(client, purchase_event("purchased", PRO))
+    drain(app)
+    code = fake_github.add_user("mona", 5001, INSTALLS)
+    assert client.get(f"/github/marketplace/callback?code={code}&state={_state(client)}").status_code == 200
+    fake_github.inject("DELETE", r"/applications/", 502)
+    deliver_listing(client, purchase_event("cancelled", PRO, effective="2026-12-09T00:00:00Z"))
+    drain(app)
+    job = storage.jobs(kind="marketplace_event")[-1]
+    assert job["status"] == "queued" and "502" in job["last_error"] and fake_github.revoked == []
+    assert storage.marketplace_account(ORG_ID).state == "cancelled"
+    assert len(storage.marketplace_user_tokens(ORG_ID)) == 1  # kept until GitHub confirms

@@ -129,3 +129,37 @@ def setup(client: Any, code: str, installation_id: int) -> Any:
     query = parse_qs(urlsplit(start.headers["location"]).query)
     assert query["redirect_uri"] == ["http://testserver/github/marketplace/callback"]
     return client.get(f"/github/marketplace/callback?code={code}&state={query['state'][0]}")
+
+
+def test_cancelled_account_data_with_reviews_is_deleted_after_30_days(client, app, storage, fake_github,
+                                                                      tmp_path) -> None:
+    from forge_app.marketplace.jobs import purge_expired
+
+    install(client, fake_github)
+    deliver_listing(client, purchase_event("purchased", PRO))
+    drain(app)
+    token = baseline(client, storage, tmp_path, PUBLIC)
+    pr_scan(client, fake_github, tmp_path, token, PUBLIC, "x")
+    drain(app)
+    repo = storage.ensure_repository("github", PUBLIC)
+    assert storage.review_comments(repo.id, 7) and storage.repository_has_scans(repo.id)
+    deliver_listing(client, purchase_event("cancelled", PRO, effective="2026-12-10T00:00:00Z"))
+    drain(app)
+    assert purge_expired(storage, now="2027-01-10T00:00:00+00:00") == ["octo: 2 scan(s) deleted"]
+    assert not storage.repository_has_scans(repo.id) and storage.review_comments(repo.id, 7) == []
+    assert storage.repository_for_token(token) is not None  # CI keeps its token for a new purchase
+
+
+def test_visibility_no_webhook_told_is_asked_of_github_once(client, app, storage, fake_github, tmp_path) -> None:
+    fake_github.add_installation(1001, "octo", [PUBLIC, PRIVATE])
+    storage.upsert_github_installation(1001, account="octo")
+    storage.link_github_repositories(1001, [PUBLIC, PRIVATE])
+    fake_github.public_repos.add(PUBLIC)
+    deliver_listing(client, purchase_event("purchased", FREE))
+    drain(app)
+    assert baseline(client, storage, tmp_path, PUBLIC) and baseline(client, storage, tmp_path, PRIVATE)
+    assert storage.repository_private("github", PUBLIC) is False and storage.repository_private("github", PRIVATE)
+    mark = fake_github.mark()
+    token = storage.create_upload_token("github", PUBLIC)
+    assert pr_scan(client, fake_github, tmp_path, token, PUBLIC, "again")["published"] is True
+    assert fake_github.count("GET", r"^/repos/[^/]+/[^/]+$", since=mark) == 0  # remembered

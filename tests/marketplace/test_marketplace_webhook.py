@@ -7,8 +7,6 @@ import dataclasses
 import json
 from pathlib import Path
 
-import pytest
-
 from forge_app.web.app import create_app
 from tests.conftest import drain
 from tests.github.gh_helpers import WEBHOOK_SECRET, deliver, installation_event, scan_tree, sha, upload, write_tree
@@ -136,17 +134,18 @@ def test_an_account_that_never_bought_is_listed_as_none_and_not_served(client, a
     assert client.get("/api/v1/marketplace/accounts").status_code == 401
 
 
-@pytest.mark.parametrize("limit_repos", [1])
-def test_repository_limit_counts_repositories_with_scans_in_order(client, app, storage, settings, tmp_path,
-                                                                  limit_repos) -> None:
+def test_repository_limit_counts_repositories_with_scans_in_order(storage, settings, tmp_path) -> None:
+    from starlette.testclient import TestClient
+
     from forge_app.core.plans import PlanLimits
 
-    app.state.settings = dataclasses.replace(settings, marketplace_plans={
-        "Pro": PlanLimits(repositories=limit_repos, private_repositories=True, block=True)})
-    deliver_listing(client, purchase_event("purchased", PRO))
-    drain(app)
-    assert _scan(client, storage, tmp_path, "octo/one")["published"] is True
-    second = _scan(client, storage, tmp_path, "octo/two")
-    assert second["published"] is False and "covers 1 repository" in second["reason"]
-    # The first repository keeps its place: a later scan of it is still served.
-    assert _scan(client, storage, tmp_path, "octo/one", pr=4)["published"] is True
+    app = create_app(dataclasses.replace(settings, marketplace_plans={
+        "Pro": PlanLimits(repositories=1, private_repositories=True, block=True)}), storage, run_worker=False)
+    with TestClient(app) as client:
+        deliver_listing(client, purchase_event("purchased", PRO))
+        drain(app)
+        assert _scan(client, storage, tmp_path, "octo/one")["published"] is True
+        second = _scan(client, storage, tmp_path, "octo/two")
+        assert second["published"] is False and "covers 1 repository" in second["reason"]
+        # The first repository keeps its place: a later scan of it is still served.
+        assert _scan(client, storage, tmp_path, "octo/one", pr=4)["published"] is True

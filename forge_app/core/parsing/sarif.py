@@ -111,6 +111,106 @@ def _without_results(data: Any) -> Any:
     return {**data, "runs": runs}
 
 
+# --------------------------------------------------------------------------- leniency
+
+DESCRIPTIVE = frozenset({
+    "description", "shortDescription", "fullDescription", "help", "markdown", "tags", "helpUri",
+    "informationUri", "downloadUri", "fullName", "organization", "product", "productSuite", "version",
+    "semanticVersion", "dottedQuadFileVersion", "releaseDateUtc", "invocations", "notifications",
+    "conversion", "versionControlProvenance", "taxonomies", "translations", "policies", "graphs",
+    "codeFlows", "stacks", "webRequest", "webResponse", "attachments", "externalPropertyFileReferences",
+    "automationDetails", "runAggregates", "specialLocations", "addresses", "logicalLocations",
+    "threadFlowLocations", "inlineExternalProperties", "contents", "hashes", "relationships",
+    "guid", "correlationGuid", "workItemUris", "provenance", "suppressions", "defaultConfiguration",
+    "configuration", "baselineState", "rank", "hostedViewerUri", "occurrenceCount", "columnKind",
+    "redactionTokens", "newlineSequences", "language", "isComprehensive", "localizedData",
+    "supportedTaxonomies", "associatedComponent", "deprecatedIds", "deprecatedGuids", "deprecatedNames",
+    "relatedLocations", "annotations", "properties",
+})
+"""Fields nothing in forge-app's identity or placement depends on: a schema break inside one
+of them is dropped with a warning instead of refusing the whole log (ruff 0.17.6 writes
+`fixes[0].description.text: null` once in 156,876 results)."""
+MAX_REPAIR_PASSES = 8
+MAX_REPAIR_NOTES = 20
+
+
+def _descriptive_prefix(path: Sequence[str | int]) -> int | None:
+    """Length of the path up to its last descriptive key, or None when it has none."""
+    for n in range(len(path), 0, -1):
+        if isinstance(path[n - 1], str) and path[n - 1] in DESCRIPTIVE:
+            return n
+    return None
+
+
+def _at(data: Any, path: Sequence[str | int]) -> Any:
+    for key in path:
+        data = data[key]
+    return data
+
+
+def _repair_one(data: Any, path: tuple[str | int, ...], error: Any) -> str | None:
+    """Drops what makes one schema error; a note saying so, or None when that is not safe."""
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = set((error.schema or {}).get("properties") or ())
+        extra = sorted(k for k in error.instance if k not in known)
+        if extra:
+            for k in extra:
+                error.instance.pop(k, None)
+            return f"{pointer(*path)}: ignored unknown propert{'y' if len(extra) == 1 else 'ies'} {', '.join(extra)}"
+    n = _descriptive_prefix(path)
+    if n is None:
+        return None
+    parent = _at(data, path[: n - 1])
+    if isinstance(parent, dict):
+        parent.pop(path[n - 1], None)
+        return f"{pointer(*path[:n])}: ignored: {error.message[:200]}"
+    return None
+
+
+def _repair_sarif(data: Any, source: str) -> list[str]:
+    """Validates like `validate_sarif`, but drops schema breaks confined to descriptive, optional
+    fields (and unknown properties), returning a warning per repair; anything identity or
+    placement needs stays strict (ReportError). Mutates only the offending objects."""
+    check_log, check_result = _fast_checkers()
+    if check_log(data):
+        return []
+    log_validator, result_validator = _explainers()
+    notes: list[str] = []
+    for _ in range(MAX_REPAIR_PASSES):
+        errors: list[tuple[tuple[str | int, ...], Any]] = []
+        runs = data.get("runs") if isinstance(data, dict) else None
+        for i, run in enumerate(runs if isinstance(runs, list) else ()):
+            results = run.get("results") if isinstance(run, dict) else None
+            for j, res in enumerate(results if isinstance(results, list) else ()):
+                if not check_result(res):
+                    errors += [(("runs", i, "results", j, *e.absolute_path), e) for e in result_validator.iter_errors(res)]
+        errors += [(tuple(e.absolute_path), e) for e in log_validator.iter_errors(_without_results(data))]
+        if not errors:
+            break
+        unsafe = []
+        for path, e in sorted(errors, key=lambda pe: -len(pe[0])):  # innermost first: parents stay addressable
+            try:
+                note = _repair_one(data, path, e)
+            except (KeyError, IndexError, TypeError):  # already dropped with an enclosing field
+                continue
+            if note is None:
+                unsafe.append((path, e))
+            else:
+                notes.append(note)
+        if unsafe:
+            from jsonschema.exceptions import best_match
+
+            error = best_match(e for _, e in unsafe)
+            where = next(p for p, e in unsafe if e is error)
+            raise ReportError(f"{source}: not valid SARIF 2.1.0: {error.message}", pointer(*where))
+        if check_log(data):
+            break
+    validate_sarif(data, source=source)  # whatever is left is refused, as before
+    if len(notes) > MAX_REPAIR_NOTES:
+        notes[MAX_REPAIR_NOTES:] = [f"... and {len(notes) - MAX_REPAIR_NOTES} more such fields ignored"]
+    return [f"{source}: SARIF schema break ignored: {n}" for n in notes]
+
+
 # --------------------------------------------------------------------------- parsing
 
 
@@ -123,9 +223,8 @@ def parse_sarif(data: Mapping[str, Any], *, source: str = "report", root: str | 
     version = data.get("version")
     if version != "2.1.0":
         raise ReportError(f"{source}: not Semgrep JSON or SARIF 2.1.0: SARIF version {version!r} is not supported", "/version")
-    validate_sarif(data, source=source)
+    errors: list[str] = _repair_sarif(data, source)
     findings: list[Finding] = []
-    errors: list[str] = []
     tools: list[str] = []
     for i, raw_run in enumerate(data.get("runs") or ()):
         run = _Run(i, raw_run, source, root)
@@ -381,7 +480,9 @@ class _Run:
         if is_absolute_reference(uri):
             rel = try_relativize(uri, [*([self.root] if self.root else []), *self.abs_bases])
             if rel is None:
-                raise ReportError(f"file URI {uri!r} is absolute and not under the repository root or a known base URI")
+                raise ReportError(f"file URI {uri!r} is absolute and not under the repository root or a known base URI; "
+                                  "name the checkout the scanner ran in (`root` query parameter, or "
+                                  "`forge-app upload --root`), or write originalUriBaseIds")
             return rel
         parts, top = [uri], None
         seen: set[str] = set()

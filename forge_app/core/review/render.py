@@ -15,9 +15,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Iterable, Literal, Sequence
+from typing import Iterable, Literal, Mapping, Sequence
 
 from forge_app.core.escape import bitbucket as bb_md
 from forge_app.core.escape import gfm
@@ -69,6 +69,18 @@ class Counts:
     fixed: int
     unchanged: int
     blocking: int = 0
+    by_tool: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # tool -> {new, fixed, unchanged}
+
+
+def _per_tool(counts: Counts, flavour: Flavour = "github") -> list[str]:
+    """A per-tool table when several scanners share the scan (each has its own baseline). Tool
+    names come from the reports: escaped like any other report text."""
+    if len(counts.by_tool) < 2:
+        return []
+    md = _md(flavour)
+    return ["", "| Tool | New | Fixed | Unchanged |", "|---|---|---|---|",
+            *(f"| {md.text(tool[:200]) or '?'} | {c.get('new', 0)} | {c.get('fixed', 0)} "
+              f"| {c.get('unchanged', 0)} |" for tool, c in sorted(counts.by_tool.items()))]
 
 
 def marker(fingerprint: str, flavour: Flavour = "github") -> str:
@@ -231,7 +243,7 @@ def summary_comment(outside: Sequence[tuple[Finding, str]], counts: Counts, scan
     md = _md(flavour)
     lines = [summary_marker(flavour), "", "### forge-app scan summary", "",
              f"**{counts.new}** new · **{counts.fixed}** fixed · **{counts.unchanged}** unchanged"
-             + (f" · **{counts.blocking}** blocking" if counts.blocking else "")]
+             + (f" · **{counts.blocking}** blocking" if counts.blocking else ""), *_per_tool(counts, flavour)]
     if outside:
         lines += ["", f"{len(outside)} new finding(s) are outside the lines this change touches, so they "
                       "could not be commented inline:", "",
@@ -273,7 +285,7 @@ def check_title(counts: Counts) -> str:
 def check_summary(counts: Counts, outside: Sequence[tuple[Finding, str]], scan_url: str | None) -> str:
     """A GitHub check run's summary (GFM) or a GitLab status description's source."""
     lines = ["| New | Fixed | Unchanged | Blocking |", "|---|---|---|---|",
-             f"| {counts.new} | {counts.fixed} | {counts.unchanged} | {counts.blocking} |"]
+             f"| {counts.new} | {counts.fixed} | {counts.unchanged} | {counts.blocking} |", *_per_tool(counts)]
     if outside:
         lines += ["", "New findings outside the diff:", ""]
         for finding, mode in outside[:50]:

@@ -77,7 +77,7 @@ def _final_report(storage: Storage, scan: ScanRecord, url: str) -> StatusReport:
     stored = storage.scan_findings(scan.id, ["new"])
     items = [ReviewItem(sf.identity_id, sf.finding, sf.mode) for sf in stored]
     counts = Counts(scan.count_new, scan.count_fixed, scan.count_unchanged,
-                    blocking=sum(1 for i in items if i.mode == "block"))
+                    blocking=sum(1 for i in items if i.mode == "block"), by_tool=scan.tool_counts)
     state = "failure" if scan.blocking else ("neutral" if scan.errors else "success")
     return StatusReport(state, check_title(counts), check_summary(counts, [], url), counts, url, items)
 

@@ -46,7 +46,7 @@ async def _status_only(storage: Storage, client: GitLabClient, scan: ScanRecord,
     url = scan_url(public_url, scan.id)
     new_items = [ReviewItem(sf.identity_id, sf.finding, sf.mode) for sf in storage.scan_findings(scan.id, ["new"])]
     counts = Counts(scan.count_new, scan.count_fixed, scan.count_unchanged,
-                    blocking=sum(1 for i in new_items if i.mode == "block"))
+                    blocking=sum(1 for i in new_items if i.mode == "block"), by_tool=scan.tool_counts)
     await client.set_status(pr, StatusReport(_final_state(scan), check_title(counts), check_summary(counts, [], url),
                                              counts, url, new_items))
 

@@ -38,6 +38,7 @@ def build_spec(public_url: str) -> dict[str, Any]:
             continue
         paths.update(getattr(module, "OPENAPI_PATHS", {}))
         schemas.update(getattr(module, "OPENAPI_SCHEMAS", {}))
+    paths.update(importlib.import_module("forge_app.slackapp.routes").OPENAPI_PATHS)  # the Slack app (#18)
     return {
         "openapi": "3.0.3",
         "info": {"title": "forge-app API", "version": forge_app.__version__,

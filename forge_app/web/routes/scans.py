@@ -14,7 +14,7 @@ from forge_app.core.envelope import UploadError, parse_upload
 from forge_app.core.fingerprint import fingerprint_findings
 from forge_app.core.limits import MAX_CONTAINERS, MAX_RESULTS, TooManyResults, quick_containers, quick_count
 from forge_app.forges.sources import can_fetch_sources
-from forge_app.marketplace.serving import decide_for_repository, published_fields
+from forge_app.marketplace.serving import decide_for_upload, published_fields
 from forge_app.services.ingest import ingest_upload, reserve_upload, wants_source
 from forge_app.web.auth import bearer, is_admin
 from forge_app.web.body import parse_json, read_body, require_json
@@ -42,6 +42,9 @@ def scan_json(request: Request, scan: ScanRecord) -> dict[str, Any]:
         "pull_request": scan.pull_request,
         "status": scan.status,
         "counts": {"new": scan.count_new, "fixed": scan.count_fixed, "unchanged": scan.count_unchanged},
+        "counts_by_tool": scan.tool_counts,
+        "tools": scan.tools,
+        "notes": scan.notes,
         "blocking": scan.blocking,
         "baseline_scan_id": scan.base_scan_id,
         "errors": scan.errors,
@@ -109,7 +112,7 @@ async def create_scan(request: Request) -> JSONResponse:
                        f"this upload token belongs to {repo.full_name}, not to {upload.repository}")
     # Findings with neither a checkout fingerprint nor a snippet: their files are read from the
     # forge by a complete_scan job, and the scan answers `processing` until it is done.
-    serving = await run_in_threadpool(decide_for_repository, settings, storage, repo)
+    serving = await decide_for_upload(request.app.state.job_context, repo)
     if await can_fetch_sources(request.app.state.job_context, repo) and \
             await run_in_threadpool(wants_source, upload):
         ingested = await run_in_threadpool(reserve_upload, storage, repo, upload, serving)
@@ -178,6 +181,12 @@ _SCAN_SCHEMA = {
             "properties": {k: {"type": "integer"} for k in ("new", "fixed", "unchanged")},
         },
         "blocking": {"type": "boolean"},
+        "counts_by_tool": {"type": "object", "description": "tool (SARIF driver name, `semgrep` for Semgrep JSON) "
+                           "-> {new, fixed, unchanged}: each tool is compared with its own baseline",
+                           "additionalProperties": {"type": "object"}},
+        "tools": {"type": "array", "items": {"type": "string"}},
+        "notes": {"type": "array", "items": {"type": "string"},
+                  "description": "what the uploader or the server had to guess (branch, base branch, root, fingerprints)"},
         "baseline_scan_id": {"type": "integer", "nullable": True},
         "errors": {"type": "array", "items": {"type": "string"}},
         "error_detail": {"type": "string", "nullable": True,
@@ -205,6 +214,9 @@ _UPLOAD_SCHEMA = {
                         "description": "the commit a PR/MR is compared against, when its scan was uploaded"},
         "renames": {"type": "object", "additionalProperties": {"type": "string"},
                     "description": "old path -> new path for files the change renamed"},
+        "line_changes": {"type": "object", "description": "the complete diff base_commit -> commit: "
+                         "{renames, added: [path], blocks: {head path: [[old_lo, old_hi, new_lo, new_hi]]}}; "
+                         "a finding on untouched lines is the base finding at the mapped line"},
         "pull_request": {"type": "integer", "nullable": True},
         "findings": {"type": "array", "items": {"type": "object"}},
         "report": {"type": "object"},
@@ -212,6 +224,10 @@ _UPLOAD_SCHEMA = {
         "tools": {"type": "array", "items": {"type": "string"}},
         "errors": {"type": "array", "items": {"type": "string"}},
         "meta": {"type": "object"},
+        "notes": {"type": "array", "items": {"type": "string"},
+                  "description": "what the uploader had to guess, one sentence each (stored on the scan)"},
+        "root": {"type": "string", "description": "with `report`/`reports`: the absolute path of the checkout "
+                                                  "the scanner ran in, for absolute file URIs"},
     },
 }
 
@@ -221,7 +237,9 @@ _META_PARAMS = [
     {"name": n, "in": "query", "required": False, "schema": {"type": "string"},
      "description": f"{n} when the body is a raw report"}
     for n in ("repository", "commit", "branch", "base_branch", "pull_request")
-]
+] + [{"name": "root", "in": "query", "required": False, "schema": {"type": "string"},
+      "description": "absolute path of the checkout the scanner ran in: absolute file URIs in a raw report "
+                     "are made relative to it"}]
 
 OPENAPI_PATHS = {
     "/api/v1/scans": {

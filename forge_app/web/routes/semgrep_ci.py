@@ -23,7 +23,7 @@ from forge_app.core.envelope import UploadError, parse_upload
 from forge_app.core.fingerprint import fingerprint_findings
 from forge_app.core.semgrep_ci import block_override, check_results_body, cli_blocks, parse_scan_start, upload_document
 from forge_app.forges.sources import can_fetch_sources
-from forge_app.marketplace.serving import decide_for_repository
+from forge_app.marketplace.serving import decide_for_upload
 from forge_app.services.ingest import current_policy, ingest_upload, reserve_upload, wants_source
 from forge_app.services.rules import catalog_for, rules_for_ci
 from forge_app.web.auth import bearer
@@ -129,7 +129,7 @@ async def scan_results(request: Request) -> JSONResponse:
         raise ApiError(400, exc.code, str(exc)) from None
     upload.meta["partial"] = not run.is_full_scan
     upload.meta["semgrep_ci_scan"] = run.id
-    serving = await run_in_threadpool(decide_for_repository, settings, storage, repo)
+    serving = await decide_for_upload(request.app.state.job_context, repo)
     if await can_fetch_sources(request.app.state.job_context, repo) and await run_in_threadpool(wants_source, upload):
         ingested = await run_in_threadpool(reserve_upload, storage, repo, upload, serving)
     else:

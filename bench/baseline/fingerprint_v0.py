@@ -1,0 +1,220 @@
+"""Line-move-tolerant finding identities (the algorithm and its reasons: docs/fingerprints.md).
+
+A fingerprint has two parts that do different jobs:
+
+* `code`: a hash of the rule and the flagged code with all whitespace removed. It
+  groups candidates: a head finding can only ever be the same as a base finding
+  with the same rule, path and `code`.
+* `before` / `after`: short hashes of the K nearest non-blank lines around the
+  flagged code. They tell identical flagged code in different places apart, and the
+  diff (`forge_app.core.diff`) scores them by overlap, so one edited neighbour costs a
+  little similarity instead of the identity.
+
+No I/O here: callers pass file contents, or a `read_source` callable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Callable, Iterable, Sequence
+
+from forge_app.core.models import Finding, Fingerprint, Fix, ReportError
+
+K = 3
+"""How many non-blank lines of context on each side."""
+
+_SEP = "\x00"
+_NO_SNIPPET = {"", "requires login"}  # Semgrep writes "requires login" when it withholds code
+
+
+# What str.split() calls whitespace, in ASCII: removing these bytes from an ASCII line
+# is the same as "".join(line.split()), several times faster.
+_ASCII_WS = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+
+
+def _squash(s: str) -> bytes:
+    """The text with all whitespace removed (indentation, CR, tabs, spaces inside the
+    line, line breaks), as UTF-8."""
+    if s.isascii():
+        return s.encode("ascii").translate(None, _ASCII_WS)
+    return "".join(s.split()).encode("utf-8", "surrogatepass")
+
+
+_blake2b = hashlib.blake2b
+
+
+def _code_hash(rule_id: str, code: str) -> str:
+    return _blake2b(rule_id.encode("utf-8", "surrogatepass") + b"\0" + _squash(code), digest_size=8).hexdigest()
+
+
+def _value(rule_id: str, code: str, before: Sequence[str], after: Sequence[str]) -> str:
+    data = _SEP.join((rule_id, code, *before, "|", *after)).encode("utf-8", "surrogatepass")
+    return _blake2b(data, digest_size=16).hexdigest()
+
+
+def _make(rule_id: str, flagged: str, before: tuple[str, ...], after: tuple[str, ...]) -> Fingerprint:
+    code = _code_hash(rule_id, flagged)
+    return Fingerprint(value=_value(rule_id, code, before, after), code=code, before=before, after=after)
+
+
+def _span(f: Finding) -> tuple[int, int, int | None, int | None]:
+    """(start_line, end_line, start_col, end_col) of the code the finding flags.
+
+    A match that ends at column 1 took the previous line's newline and nothing of
+    its last line: it ends on the line before. A reversed line range is read as one line.
+    """
+    end = max(f.start_line, f.end_line)
+    end_col = f.end_col if end == f.end_line else None
+    if end > f.start_line and end_col == 1:
+        end, end_col = end - 1, None
+    return f.start_line, end, f.start_col, end_col
+
+
+def _cut(lines: Sequence[str], start_col: int | None, end_col: int | None) -> str:
+    """The flagged code: the match columns when they fit the lines, else the whole lines.
+
+    Columns are 1-based and end_col is exclusive (Semgrep, SARIF); a missing column
+    means the line's start or end. Whole lines are the safe answer for columns we
+    cannot trust, so source and snippet agree whatever the tool wrote.
+    """
+    if not lines:
+        return ""
+    first, last = lines[0], lines[-1]
+    s = 0 if start_col is None else start_col - 1
+    e = len(last) if end_col is None else end_col - 1
+    if not (0 <= s <= len(first) and 0 <= e <= len(last)) or (len(lines) == 1 and e <= s):
+        return "".join(lines)
+    if len(lines) == 1:
+        return first[s:e]
+    return "".join((first[s:], *lines[1:-1], last[:e]))
+
+
+class _Source:
+    """One file's lines, split once, with whitespace-free line hashes computed on demand.
+
+    Lazy because a 50,000-line file with a few findings needs only a few dozen hashes.
+    """
+
+    __slots__ = ("path", "lines", "_hashes")
+
+    def __init__(self, path: str, text: str) -> None:
+        self.path = path
+        # Split on LF only, like the scanners count lines; a CR before it is whitespace.
+        self.lines = text.split("\n")
+        self._hashes: list[str | None] = [None] * len(self.lines)  # "" marks a blank line
+
+    def context(self, i: int, step: int) -> tuple[str, ...]:
+        """Hashes of the K nearest non-blank lines from index `i` going by `step`, nearest first."""
+        lines, cache, n = self.lines, self._hashes, len(self.lines)
+        out: list[str] = []
+        while 0 <= i < n:
+            h = cache[i]
+            if h is None:  # the hot loop: _squash inlined for ASCII lines
+                line = lines[i]
+                sq = line.encode("ascii").translate(None, _ASCII_WS) if line.isascii() else _squash(line)
+                h = cache[i] = _blake2b(sq, digest_size=4).hexdigest() if sq else ""
+            if h:
+                out.append(h)
+                if len(out) == K:
+                    break
+            i += step
+        return tuple(out)
+
+    def fingerprint(self, f: Finding) -> Fingerprint:
+        n = len(self.lines)
+        for line in (f.start_line, f.end_line):
+            if not 1 <= line <= n:
+                raise ReportError(f"{self.path}: line {line} is outside the file (it has {n} lines)")
+        start, end, start_col, end_col = _span(f)
+        flagged = _cut([ln.rstrip("\r") for ln in self.lines[start - 1 : end]], start_col, end_col)
+        return _make(f.rule_id, flagged, self.context(start - 2, -1), self.context(end, 1))
+
+
+def fingerprint_source(finding: Finding, text: str) -> Fingerprint:
+    """Fingerprint from the whole file content (any newline style).
+
+    Raises ReportError (a ValueError) when the finding's lines are not in the file:
+    the report and the checkout disagree, and guessing would give a wrong identity.
+    """
+    return _Source(finding.path, text).fingerprint(finding)
+
+
+def fingerprint_snippet(finding: Finding) -> Fingerprint | None:
+    """Fingerprint from the report's snippet, with empty context; None without a snippet.
+
+    The `code` part equals what `fingerprint_source` computes when the snippet holds
+    the finding's whole lines (what the parsers keep: Semgrep `extra.lines`, SARIF
+    whole-line snippets) or, on one line, exactly the match; so a finding read from
+    source on one side and from its snippet on the other still lands in one group.
+    """
+    snippet = finding.snippet
+    if snippet is None or snippet.strip() in _NO_SNIPPET:
+        return None
+    lines = [ln.rstrip("\r") for ln in snippet.split("\n")]
+    start, end, start_col, end_col = _span(finding)
+    if len(lines) > end - start + 1 and lines[-1] == "":
+        lines.pop()  # the text ended with a newline
+    if len(lines) == end - start + 2 and end < finding.end_line:
+        lines.pop()  # the line the match's end column 1 points into
+    if len(lines) == end - start + 1:
+        flagged = _cut(lines, start_col, end_col)
+    else:
+        flagged = "".join(lines)
+    return _make(finding.rule_id, flagged, (), ())
+
+
+def fingerprint_fallback(finding: Finding) -> Fingerprint:
+    """Last resort when neither source nor snippet exists: rule, path, tool ids, message.
+
+    Line-independent, so a finding that only moved still matches; identical findings in
+    one file are then told apart by line order only (see docs/fingerprints.md).
+    """
+    ids = _SEP.join(f"{k}={v}" for k, v in sorted(finding.tool_ids.items()))
+    data = _SEP.join(("fallback", finding.rule_id, finding.path, ids, finding.message))
+    code = _blake2b(data.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    return Fingerprint(value=_value(finding.rule_id, code, (), ()), code=code, fallback=True)
+
+
+def needs_source(finding: Finding) -> bool:
+    """True when only the file itself can give this finding a context fingerprint: it has no
+    usable snippet, and its fingerprint is missing or is the fallback (neither the uploader's
+    checkout nor the report had the code). The server then asks the forge for the file."""
+    fp = finding.fingerprint
+    if fp is not None and (fp.before or fp.after):
+        return False  # read from the source already
+    if fingerprint_snippet(finding) is not None:
+        return False
+    return fp is None or fp.fallback or fp.value == fingerprint_fallback(finding).value
+
+
+def fingerprint_findings(
+    findings: Iterable[Finding], read_source: Callable[[str], str | None]
+) -> list[Finding]:
+    """Every finding with `.fingerprint` set, in input order.
+
+    Source text wins (read once per path), then the snippet, then the fallback. A line
+    beyond the end of a file that exists raises ReportError naming the path and line.
+    """
+    sources: dict[str, _Source | None] = {}
+    out: list[Finding] = []
+    for f in findings:
+        if f.path not in sources:
+            text = read_source(f.path)
+            sources[f.path] = None if text is None else _Source(f.path, text)
+        src = sources[f.path]
+        if src is None:
+            out.append(f.with_fingerprint(fingerprint_snippet(f) or fingerprint_fallback(f)))
+            continue
+        fix = None
+        if f.fix is None and f.fix_text is not None:  # an autofix that waited for the code
+            lines = [ln.rstrip("\r") for ln in src.lines[f.start_line - 1 : f.end_line]]
+            fix = Fix.splice(lines, f.fix_text, f.start_line, f.start_col, f.end_line, f.end_col)
+        done = f.with_fingerprint(src.fingerprint(f), fix)
+        if fix is not None and f.snippet is None:
+            # The code the fix replaces, read with it: a forge that shows fixes as a diff
+            # (Bitbucket's fenced `diff`) needs its `-` lines.
+            done = dataclasses.replace(done, snippet="\n".join(lines))
+        out.append(done)
+    return out
+
