@@ -79,7 +79,7 @@ def _per_tool(counts: Counts, flavour: Flavour = "github") -> list[str]:
         return []
     md = _md(flavour)
     return ["", "| Tool | New | Fixed | Unchanged |", "|---|---|---|---|",
-            *(f"| {md.text(tool[:200]) or '?'} | {c.get('new', 0)} | {c.get('fixed', 0)} "
+            *(f"| {md.text(tool[:200].replace('|', '/')) or '?'} | {c.get('new', 0)} | {c.get('fixed', 0)} "
               f"| {c.get('unchanged', 0)} |" for tool, c in sorted(counts.by_tool.items()))]
 
 
