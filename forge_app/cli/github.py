@@ -9,18 +9,25 @@ from __future__ import annotations
 import argparse
 from urllib.parse import urlencode
 
-from forge_app.cli.common import CliError, fail, load_settings, note
+from forge_app.cli.common import CliError, add_init_flag, fail, load_settings, note
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="github_verb", metavar="ACTION")
     sub.required = True
-    setup = sub.add_parser("setup", help="register the GitHub App from app.yml (prints the link to open)")
+    about = ("Register forge-app as a GitHub App from its manifest (app.yml): prints the steps on stderr and, as the "
+             "last line of stdout, a one-time link (valid for an hour) to this server's /github/setup page, which "
+             "sends the manifest to GitHub. GitHub then returns to the server, which stores the app's id, key and "
+             "webhook secret in its database. The console's Settings → Connections offers the same link.")
+    setup = sub.add_parser("setup", help="register the GitHub App from app.yml (prints the link to open)",
+                           description=about)
     setup.add_argument("--org", help="register the app under this organization (default: your account)")
     setup.add_argument("--public", action="store_true",
                        help="register a public App (anyone can install it; GitHub Marketplace lists only public Apps)")
+    add_init_flag(setup)
     sync = sub.add_parser("marketplace-sync", help="reconcile Marketplace accounts with the listing's plans")
     sync.set_defaults(github_verb="marketplace-sync")
+    add_init_flag(sync)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from storage import open_storage
 
     try:
-        settings = load_settings("github")
+        settings = load_settings("github", expect_database=True, init=getattr(args, "init", False))
     except CliError as exc:
         return fail("github", str(exc))
     storage = open_storage(settings.database)

@@ -15,8 +15,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "worker": ("forge_app.cli.worker", "run the job worker alone"),
     "upload": ("forge_app.cli.upload", "upload Semgrep JSON or SARIF results from CI"),
     "diff": ("forge_app.cli.diff", "offline: classify head findings against base findings"),
-    "token": ("forge_app.cli.token", "manage upload tokens"),
-    "github": ("forge_app.cli.github", "GitHub App helpers (setup)"),
+    "token": ("forge_app.cli.token", "manage upload tokens (token create)"),
+    "github": ("forge_app.cli.github", "GitHub App helpers (github setup)"),
     "slack": ("forge_app.cli.slack", "Slack app helpers (manifest)"),
 }
 

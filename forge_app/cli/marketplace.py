@@ -37,7 +37,7 @@ def marketplace_sync(args: argparse.Namespace) -> int:
     from storage import open_storage
 
     try:
-        settings = load_settings("github")
+        settings = load_settings("github marketplace-sync", expect_database=True, init=getattr(args, "init", False))
     except CliError as exc:
         return fail("github marketplace-sync", str(exc))
     if not settings.marketplace:

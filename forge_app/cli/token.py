@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from forge_app.cli.common import CliError, fail, load_settings, note
+from forge_app.cli.common import CliError, add_init_flag, fail, load_settings, note
 
 REPO_RE = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)+$")
 
@@ -13,9 +13,15 @@ REPO_RE = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)+$")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="token_verb", metavar="ACTION")
     sub.required = True
-    create = sub.add_parser("create", help="mint an upload token for one repository (printed once)")
+    about = ("Mint an upload token for one repository, for CI's `forge-app upload --token`. The token is printed "
+             "once, alone on the last line of stdout; only its hash is stored, in the server's database "
+             "(FORGE_APP_DATABASE, default ./data/forge-app.db: run this where the server runs).")
+    create = sub.add_parser("create", help="mint an upload token for one repository (printed once)",
+                            description=about)
     create.add_argument("--repo", required=True, help="owner/name (GitLab: group/subgroup/project)")
-    create.add_argument("--forge", choices=["github", "gitlab", "bitbucket"], default="github")
+    create.add_argument("--forge", choices=["github", "gitlab", "bitbucket"], default="github",
+                        help="the forge hosting the repository (default: %(default)s)")
+    add_init_flag(create)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     if not REPO_RE.match(args.repo):
         return fail("token", f"--repo must look like owner/name, not {args.repo!r}")
     try:
-        settings = load_settings("token")
+        settings = load_settings("token", expect_database=True, init=getattr(args, "init", False))
     except CliError as exc:
         return fail("token", str(exc))
     storage = open_storage(settings.database)

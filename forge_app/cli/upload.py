@@ -243,7 +243,7 @@ def wait_for_scan(server: str, token: str, scan: dict[str, Any], timeout: float)
         else:
             last = f" (last poll: server answered {response.status_code})"
     raise UploadFailed(f"scan {scan.get('id')} is still processing on the server after {timeout:g} s{last}; "
-                       f"its results will be at {url}")
+                       f"its results will be at {scan.get('url') or url}")
 
 
 def summarize(scan: dict[str, Any]) -> list[str]:
@@ -283,9 +283,9 @@ def run(args: argparse.Namespace) -> int:
         scan = post(server, token, envelope, args.timeout)
     except UploadFailed as exc:
         return _fail(str(exc))
-    # The contract's last line is `<server>/api/v1/scans/<id>`: the address this CI job reached,
-    # whatever public URL the server believes it has.
-    url = f"{server.rstrip('/')}/api/v1/scans/{scan.get('id')}"
+    # The last line is the scan's URL as the server answered it (built on FORGE_APP_PUBLIC_URL, the
+    # address comments, notifications and the console use); the address this job reached if none.
+    url = scan.get("url") or f"{server.rstrip('/')}/api/v1/scans/{scan.get('id')}"
     if scan.get("status") == "processing":
         print(f"forge-app: scan {scan.get('id')} is processing: the server reads the source files the report "
               f"lacks from the forge (waiting up to {args.timeout:g} s)", flush=True)

@@ -6,11 +6,12 @@ import argparse
 import asyncio
 import signal
 
-from forge_app.cli.common import CliError, fail, load_settings
+from forge_app.cli.common import CliError, add_init_flag, fail, load_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--once", action="store_true", help="run the jobs that are due, then exit")
+    add_init_flag(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -19,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from storage import open_storage
 
     try:
-        settings = load_settings("worker")
+        settings = load_settings("worker", expect_database=True, init=getattr(args, "init", False))
     except CliError as exc:
         return fail("worker", str(exc))
     if settings.log_format == "json":

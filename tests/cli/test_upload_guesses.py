@@ -21,7 +21,7 @@ def notes_of(stdout: str) -> list[str]:
     return [ln for ln in stdout.splitlines() if ln.startswith("note: ")]
 
 
-def test_a_wrong_root_and_missing_branches_are_each_one_line(server, storage, checkout, tmp_path):
+def test_a_wrong_root_and_missing_branches_are_each_one_line(server, settings, storage, checkout, tmp_path):
     token = storage.create_upload_token("github", "octo/demo")
     env = {"FORGE_APP_URL": server, "FORGE_APP_TOKEN": token}
     elsewhere = tmp_path / "elsewhere"
@@ -31,7 +31,7 @@ def test_a_wrong_root_and_missing_branches_are_each_one_line(server, storage, ch
     notes = notes_of(done.stdout)
     assert any("1 of 1 files the reports name are not under --root ." in n for n in notes), notes
     assert any("no branch was given: the scan is filed under 'main'" in n for n in notes), notes
-    assert done.stdout.splitlines()[-1].startswith(server)  # the URL stays the last line
+    assert done.stdout.splitlines()[-1].startswith(settings.public_url)  # the URL (the server's answer) stays last
     scan = storage.scan(int(done.stdout.strip().rsplit("/", 1)[1]))
     assert len(scan.notes) == len(notes)
 

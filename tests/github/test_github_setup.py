@@ -129,7 +129,7 @@ def test_cli_without_secret_key_uses_a_generated_local_key(settings, monkeypatch
 
     monkeypatch.setenv("FORGE_APP_DATABASE", settings.database)
     monkeypatch.delenv("FORGE_APP_SECRET_KEY", raising=False)
-    assert cli.run(Namespace(github_verb="setup", org="acme")) == 0
+    assert cli.run(Namespace(github_verb="setup", org="acme", init=True)) == 0  # a new database here
     out = capsys.readouterr()
     assert "/github/setup" in out.out
     key_file = Path(settings.database).parent / "secret.key"

@@ -239,7 +239,7 @@ def test_upload_cli_waits_for_the_processing_scan(settings, storage, fake_github
     assert "processing" in lines[0]
     assert any("3 new" in line for line in lines) and "result: blocking findings are new" in lines[-2]
     scan = storage.scan(int(lines[-1].rsplit("/", 1)[1]))
-    assert lines[-1] == f"{server}/api/v1/scans/{scan.id}"
+    assert lines[-1] == f"{settings.public_url}/api/v1/scans/{scan.id}"  # the server's public URL wins
     assert scan.status == "done" and scan.count_new == 3
     assert all(has_context(sf.finding.to_dict()) for sf in storage.scan_findings(scan.id))
 
@@ -252,6 +252,6 @@ def test_upload_cli_gives_up_waiting_with_exit_2(settings, storage, fake_github,
     assert done.returncode == 2
     assert time.monotonic() - started < 30
     url = done.stdout.strip().splitlines()[-1]
-    assert url.startswith(f"{server}/api/v1/scans/")
+    assert url.startswith(f"{settings.public_url}/api/v1/scans/")
     error = done.stderr.strip()
     assert error.startswith("forge-app upload: error:") and "still processing" in error and url in error

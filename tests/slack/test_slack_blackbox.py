@@ -43,7 +43,8 @@ def test_a_new_user_story_through_the_contract(tmp_path: Path, fake_slack):
     manifest = subprocess.run([sys.executable, "-m", "forge_app.cli.main", "slack", "manifest", "--url",
                                "https://forge.example.com"], env=env, capture_output=True, text=True, timeout=60)
     assert manifest.returncode == 0 and len(json.loads(manifest.stdout)["oauth_config"]["scopes"]["bot"]) == 6
-    token = subprocess.run([sys.executable, "-m", "forge_app.cli.main", "token", "create", "--repo", "octo/demo"],
+    token = subprocess.run([sys.executable, "-m", "forge_app.cli.main", "token", "create", "--repo", "octo/demo",
+                            "--init"],  # before the server's first start: the database is created here
                            env=env, capture_output=True, text=True, timeout=60).stdout.strip().splitlines()[-1]
     admin = {"Authorization": f"Bearer {ADMIN}"}
     with forge_app_server(env, tmp_path / "server.log") as url, httpx.Client(base_url=url, timeout=10) as http:

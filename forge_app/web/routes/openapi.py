@@ -1,7 +1,9 @@
-"""`GET /openapi.json`: the OpenAPI 3 description of the /api/v1 routes.
+"""`GET /openapi.json`: the OpenAPI 3 description of the HTTP routes machines call.
 
 Each route module describes its own paths in `OPENAPI_PATHS` (and schemas in
-`OPENAPI_SCHEMAS`), so the description lives next to the code it documents.
+`OPENAPI_SCHEMAS`), so the description lives next to the code it documents. The
+forges' webhook receivers and the health routes are described here; any route module
+listed in `DESCRIBED` that exists (e.g. the `semgrep ci` backend) adds its own paths.
 """
 
 from __future__ import annotations
@@ -26,23 +28,78 @@ def error_responses(*codes: int) -> dict[str, Any]:
             for c in codes}
 
 
+DESCRIBED = ("scans", "policies", "integrations", "connections", "rules", "jobs", "semgrep_ci", "slack",
+             "marketplace")
+"""Route modules (forge_app.web.routes.<name>) whose OPENAPI_PATHS/OPENAPI_SCHEMAS are collected when present."""
+
+_JSON_OBJECT = {"content": {"application/json": {"schema": {"type": "object"}}}}
+_ANSWER = {"content": {"application/json": {"schema": {
+    "type": "object", "properties": {"status": {"type": "string", "description": "queued, accepted, duplicate, "
+                                                                               "ignored or ok (ping)"},
+                                     "event": {"type": "string"}}}}}}
+
+
+def _webhook(forge: str, event_header: str, auth: str) -> dict[str, Any]:
+    return {"post": {
+        "summary": f"{forge} webhook events (configured on the forge; not called by people)",
+        "description": f"Authenticated by {auth}; anything else is a 401 and has no effect. Events are stored "
+                       "and answered at once (202); the work runs in the job worker. A delivery seen before is "
+                       "answered `duplicate` and has no second effect.",
+        "security": [],
+        "parameters": [{"name": event_header, "in": "header", "required": True, "schema": {"type": "string"}}],
+        "requestBody": {"required": True, **_JSON_OBJECT},
+        "responses": {"200": {"description": "ping or duplicate", **_ANSWER},
+                      "202": {"description": "accepted (queued, or ignored: an event forge-app does not use)",
+                              **_ANSWER},
+                      **error_responses(400, 401, 413)},
+    }}
+
+
+WEBHOOK_PATHS = {
+    "/webhooks/github": _webhook("GitHub App", "X-GitHub-Event",
+                                 "X-Hub-Signature-256 (HMAC-SHA256 of the body with the app's webhook secret)"),
+    "/webhooks/gitlab": _webhook("GitLab", "X-Gitlab-Event",
+                                 "X-Gitlab-Token (the connection's webhook secret, compared in constant time)"),
+    "/webhooks/bitbucket": _webhook("Bitbucket", "X-Event-Key",
+                                    "X-Hub-Signature (sha256= HMAC of the body with the connection's secret)"),
+}
+_STATUS = {"type": "object", "properties": {"status": {"type": "string"}, "database": {"type": "string"}}}
+HEALTH_PATHS = {
+    "/healthz": {"get": {"summary": "Liveness: the process answers", "security": [],
+                         "responses": {"200": {"description": "alive", "content": {
+                             "application/json": {"schema": _STATUS}}}}}},
+    "/readyz": {"get": {"summary": "Readiness: the database is reachable", "security": [],
+                        "responses": {"200": {"description": "ready", "content": {
+                            "application/json": {"schema": _STATUS}}}, **error_responses(503)}}},
+    "/metrics": {"get": {"summary": "Prometheus metrics (text exposition format)", "security": [],
+                         "responses": {"200": {"description": "metrics", "content": {
+                             "text/plain": {"schema": {"type": "string"}}}}}}},
+    "/openapi.json": {"get": {"summary": "This description", "security": [],
+                              "responses": {"200": {"description": "OpenAPI 3", **_JSON_OBJECT}}}},
+}
+
+
 def build_spec(public_url: str) -> dict[str, Any]:
     import importlib
 
-    paths: dict[str, Any] = {}
+    paths: dict[str, Any] = {**WEBHOOK_PATHS, **HEALTH_PATHS}
     schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
-    for name in ("scans", "policies", "integrations", "connections", "marketplace", "semgrep_ci", "rules"):
+    for name in DESCRIBED:
         try:
             module = importlib.import_module(f"forge_app.web.routes.{name}")
-        except ModuleNotFoundError:
-            continue
+        except ModuleNotFoundError as exc:
+            if exc.name == f"forge_app.web.routes.{name}":
+                continue
+            raise
         paths.update(getattr(module, "OPENAPI_PATHS", {}))
         schemas.update(getattr(module, "OPENAPI_SCHEMAS", {}))
     paths.update(importlib.import_module("forge_app.slackapp.routes").OPENAPI_PATHS)  # the Slack app (#18)
     return {
         "openapi": "3.0.3",
         "info": {"title": "forge-app API", "version": forge_app.__version__,
-                 "description": "Scan uploads from CI and the admin API of forge-app."},
+                 "description": "Scan uploads from CI, the admin API, the forges' webhook receivers and the health "
+                                "routes of forge-app. The HTML console (/, /projects, /rules, /settings) is for "
+                                "people and not described here."},
         "servers": [{"url": public_url}],
         "paths": dict(sorted(paths.items())),
         "components": {

@@ -1,0 +1,96 @@
+"""Settings → Connections: GitLab and Bitbucket connections, and the GitHub App's status.
+
+A connection is added with the API's own parsing and the same check against the forge
+(`verify_connection`); tokens and webhook secrets are stored encrypted and never shown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from forge_app.console.web import Form, PageError, action, int_param, page, queries, redirect, render, storage_of
+from forge_app.forges.connections import ConnectionCheckError, verify_connection
+from forge_app.forges.github import registration
+from forge_app.forges.github.credentials import load_credentials
+from forge_app.security.crypto import encrypt
+from forge_app.web.errors import ApiError
+from forge_app.web.routes.connections import SCOPES, parse_connection
+
+
+def _context(request: Request, values: dict[str, str] | None = None) -> dict[str, Any]:
+    settings = request.app.state.settings
+    storage = storage_of(request)
+    creds = load_credentials(settings, storage)
+    return dict(
+        title="Connections", connections=storage.connections(), scopes=SCOPES,
+        webhook_base=f"{settings.public_url}/webhooks",
+        github={"configured": creds.can_authenticate, "app_id": creds.app_id, "slug": creds.slug,
+                "install_url": registration.install_url(settings, creds.slug) if creds.slug else None,
+                "installations": queries(request).github_installations()},
+        values=values or {"forge": "gitlab", "scope": "project", "base_url": "", "target": ""},
+    )
+
+
+@page
+async def connections_page(request: Request) -> Response:
+    return render(request, "connections.html", **_context(request))
+
+
+@action
+async def add_connection(request: Request, form: Form) -> Response:
+    settings = request.app.state.settings
+    values = {k: form.get(k).strip() for k in ("forge", "scope", "base_url", "target")}
+    doc = {**values, "token": form.get("token"), "webhook_secret": form.get("webhook_secret")}
+    if not doc["base_url"]:
+        del doc["base_url"]
+    try:
+        if not settings.secret_key:
+            raise ApiError(400, "secret_key_missing", "the server has no FORGE_APP_SECRET_KEY to encrypt the token "
+                                                      "with: set it and restart")
+        req = parse_connection(doc, settings)
+        info = await verify_connection(req, settings)
+    except ApiError as exc:
+        return render(request, "connections.html", status=exc.status, error=exc.detail, **_context(request, values))
+    except ConnectionCheckError as exc:
+        return render(request, "connections.html", status=400, error=exc.detail, **_context(request, values))
+    storage_of(request).create_connection(
+        forge=req.forge, base_url=req.base_url, scope=req.scope, target=req.target,
+        token_enc=encrypt(settings.secret_key, req.token),
+        webhook_secret_enc=encrypt(settings.secret_key, req.webhook_secret), info=info)
+    return redirect("/settings/connections?added=1")
+
+
+def _connection(request: Request) -> Any:
+    c = storage_of(request).connection(int_param(request, "connection_id"))
+    if c is None:
+        raise PageError(404, "Not found", "This connection does not exist (any more).")
+    return c
+
+
+@page
+async def delete_connection_confirm(request: Request) -> Response:
+    c = _connection(request)
+    return render(request, "confirm_delete.html", title=f"Delete the {c.forge} connection?",
+                  what=f"the {c.forge} connection to {c.target} ({c.base_url}); its repositories stop getting comments",
+                  action_url=f"/settings/connections/{c.id}/delete", cancel_url="/settings/connections")
+
+
+@action
+async def delete_connection(request: Request, form: Form) -> Response:
+    c = _connection(request)
+    storage_of(request).delete_connection(c.id)
+    return redirect("/settings/connections?deleted=1")
+
+
+@action
+async def github_setup(request: Request, form: Form) -> Response:
+    """A fresh one-time link to the manifest flow (what `forge-app github setup` prints)."""
+    settings = request.app.state.settings
+    try:
+        code = registration.page_code(settings, storage_of(request), None)
+    except registration.RegistrationError as exc:
+        raise PageError(exc.status if exc.status < 500 else 400, "GitHub App setup", exc.detail) from None
+    return redirect(f"/github/setup?token={code}")
