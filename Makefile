@@ -29,6 +29,7 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(PY) bench/diff.py
 	$(PY) bench/upload.py
+	$(PY) bench/semgrep_ci.py
 	$(PY) bench/slack.py
 	$(PY) bench/marketplace.py
 

@@ -163,9 +163,10 @@ def actions_for(mode: str) -> list[str]:
     return list(ACTIONS[mode])
 
 
-def served_rules(files: Iterable[RuleFile], policy: Policy) -> list[dict[str, Any]]:
+def served_rules(files: Iterable[RuleFile], policy: Policy, *, block_allowed: bool = True) -> list[dict[str, Any]]:
     """Every rule once (first file wins on a repeated id), with `metadata["dev.semgrep.actions"]` from the
-    rule board, so the CLI blocks exactly on the rules forge-app blocks on."""
+    rule board, so the CLI blocks exactly on the rules forge-app blocks on. `block_allowed=False` (a
+    Marketplace plan without blocking, or an account not served) serves block rules as comment rules."""
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for rule_file in files:
@@ -175,7 +176,8 @@ def served_rules(files: Iterable[RuleFile], policy: Policy) -> list[dict[str, An
             seen.add(rule["id"])
             served = copy.deepcopy(rule)
             metadata = served.get("metadata") if isinstance(served.get("metadata"), dict) else {}
-            metadata[ACTIONS_KEY] = actions_for(mode_for(rule["id"], metadata, policy))
+            mode = mode_for(rule["id"], metadata, policy)
+            metadata[ACTIONS_KEY] = actions_for("comment" if mode == "block" and not block_allowed else mode)
             served["metadata"] = metadata
             out.append(served)
     return out

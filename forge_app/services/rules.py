@@ -7,9 +7,12 @@ the log (the other files stay served); through the API it is refused with the re
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
+import subprocess
+import tempfile
 import threading
 import weakref
 from pathlib import Path
@@ -21,6 +24,8 @@ from storage import Storage
 
 log = logging.getLogger(__name__)
 ENV = "FORGE_APP_RULES"
+SEMGREP_ENV = "FORGE_APP_SEMGREP"  # optional: a semgrep executable that checks uploaded files' patterns too
+SEMGREP_TIMEOUT = 60
 SUFFIXES = (".yml", ".yaml")
 
 _CATALOGS: "weakref.WeakSet[RuleCatalog]" = weakref.WeakSet()
@@ -116,8 +121,9 @@ def all_files(catalog: RuleCatalog, storage: Storage) -> list[RuleFile]:
     return [*catalog.files, *stored_files(storage)]
 
 
-def rules_for_ci(catalog: RuleCatalog, storage: Storage, policy: Policy) -> list[dict[str, Any]]:
-    return served_rules(all_files(catalog, storage), policy)
+def rules_for_ci(catalog: RuleCatalog, storage: Storage, policy: Policy, *,
+                 block_allowed: bool = True) -> list[dict[str, Any]]:
+    return served_rules(all_files(catalog, storage), policy, block_allowed=block_allowed)
 
 
 def catalog_for(state: Any) -> RuleCatalog:
@@ -132,3 +138,31 @@ def catalog_for(state: Any) -> RuleCatalog:
 
 
 _STATE_LOCK = threading.Lock()
+
+
+def semgrep_check(text: str, name: str) -> None:
+    """With FORGE_APP_SEMGREP naming a semgrep executable, Semgrep itself loads the file (patterns
+    included) against an empty directory, offline; a rule it refuses raises RuleFileError with its
+    message. Without it, or when it cannot run, the structural checks stand alone (logged)."""
+    exe = os.environ.get(SEMGREP_ENV)
+    if not exe:
+        return
+    with tempfile.TemporaryDirectory(prefix="forge-app-rules-") as tmp:
+        rules = Path(tmp) / "rules.yml"
+        rules.write_text(text, encoding="utf-8")
+        (Path(tmp) / "empty").mkdir()
+        env = {**os.environ, "HOME": tmp, "SEMGREP_ENABLE_VERSION_CHECK": "0", "SEMGREP_SEND_METRICS": "off"}
+        env.pop("SEMGREP_APP_TOKEN", None)
+        try:
+            done = subprocess.run([exe, "scan", "--config", str(rules), "--metrics=off", "--json", "--quiet",
+                                   str(Path(tmp) / "empty")], capture_output=True, text=True, env=env, cwd=tmp,
+                                  timeout=SEMGREP_TIMEOUT)
+            errors = json.loads(done.stdout or "{}").get("errors") or []
+        except (OSError, subprocess.TimeoutExpired, ValueError, AttributeError) as exc:
+            log.warning("%s could not check rule file %s (%s); only the structural checks applied", SEMGREP_ENV,
+                        name, exc)
+            return
+    refused = [e for e in errors if isinstance(e, dict) and e.get("level", "error") == "error"]
+    if refused:
+        message = str(refused[0].get("message") or refused[0].get("type") or "refused").strip()
+        raise RuleFileError(f"{name}: Semgrep refuses it: {message}")

@@ -4,6 +4,7 @@ the answers it needs, the pipeline behind them, diff-aware scans as partial, and
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import uuid
 from pathlib import Path
@@ -202,3 +203,58 @@ def test_openapi_describes_the_semgrep_ci_and_rules_routes(client):
                  "/api/agent/scans/{run_id}/complete", "/api/agent/scans/{run_id}/error", "/api/v1/rules",
                  "/api/v1/rules/{name}"):
         assert path in paths, path
+
+
+def ci_scan(client, headers, findings: list[dict[str, Any]], *, commit: str, branch: str, pr: str | None,
+            full: bool) -> int:
+    meta = {"repository": REPO, "commit": commit, "branch": branch, "pull_request_id": pr, "is_full_scan": full}
+    run_id = start(client, headers, {"project_metadata": meta, "scan_metadata": {"unique_id": str(uuid.uuid4())}})
+    r = client.post(f"/api/agent/scans/{run_id}/results", json={"findings": findings, "ignores": []}, headers=headers)
+    assert r.status_code == 200, r.text
+    assert client.post(f"/api/agent/scans/{run_id}/complete", json={"exit_code": 0}, headers=headers).json()["success"]
+    return int(r.json()["task_id"])
+
+
+def test_a_finding_the_base_gained_keeps_its_pr_thread_when_a_diff_aware_scan_stops_sending_it(client, ci, storage):
+    x = {"check_id": "python.flask.security.audit.debug-enabled.debug-enabled", "path": "app.py", "line": 9,
+         "column": 5, "end_line": 9, "end_column": 30, "message": "debug", "severity": 1,
+         "syntactic_id": "a" * 32, "match_based_id": "b" * 64 + "_0"}
+    ci_scan(client, ci, [], commit="1" * 40, branch="main", pr=None, full=True)
+    first = ci_scan(client, ci, [x], commit="2" * 40, branch="feature", pr="7", full=False)
+    [commented] = storage.scan_findings(first, ["new"])
+    ci_scan(client, ci, [x], commit="3" * 40, branch="main", pr=None, full=True)  # main got the same code
+    # The PR's next diff-aware scan (against the new main) no longer sends it: not fixed, still present.
+    later = ci_scan(client, ci, [], commit="4" * 40, branch="feature", pr="7", full=False)
+    scan = client.get(f"/api/v1/scans/{later}", headers=ci).json()
+    assert scan["counts"]["fixed"] == 0
+    present = {sf.identity_id for sf in storage.scan_findings(later, ["new", "unchanged"])}
+    assert commented.identity_id in present  # publishing resolves only threads of absent identities
+
+
+def test_an_account_the_marketplace_does_not_serve_is_told_and_never_blocked(app, ci, settings, storage,
+                                                                              admin_headers):
+    from starlette.testclient import TestClient
+
+    from forge_app.core.plans import PlanLimits
+    from forge_app.web.app import create_app
+
+    plans = {"Pro": PlanLimits(repositories=None, private_repositories=True, block=True)}  # nobody bought it
+    marketplace = create_app(dataclasses.replace(settings, marketplace_plans=plans), storage, run_worker=False)
+    marketplace.state.rule_catalog = app.state.rule_catalog
+    with TestClient(marketplace) as client:
+        _unserved_story(client, ci, admin_headers)
+
+
+def _unserved_story(client, ci, admin_headers) -> None:
+    rule_id = "python.flask.security.audit.debug-enabled.debug-enabled"
+    assert client.put("/api/v1/policies", json={"default": "block", "rules": {}}, headers=admin_headers).status_code == 200
+    body = capture("diff-scan-autofix", "api_cli_v2_scans")
+    run_id = start(client, ci, body)
+    config = client.get(f"/api/cli/v2/scans/{body['scan_metadata']['unique_id']}/config", headers=ci).json()
+    served = {r["id"]: r["metadata"]["dev.semgrep.actions"] for r in config["config"]["rules"]["rules"]}
+    assert served[rule_id] == ["comment"]  # block rules served as comment rules: the CLI does not fail
+    results = capture("diff-scan-autofix", "api_agent_scans_4242_results")
+    r = client.post(f"/api/agent/scans/{run_id}/results", json=results, headers=ci).json()
+    assert [e["message"] for e in r["errors"]] and "will not publish" in r["errors"][0]["message"]
+    done = client.post(f"/api/agent/scans/{run_id}/complete", json={"exit_code": 0}, headers=ci).json()
+    assert done["success"] is True and done["app_block_override"] is False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,14 @@ def test_forge_app_rules_is_read_again_on_sighup(tmp_path: Path) -> None:
         assert state.rule_catalog.problems == []  # type: ignore[attr-defined]
     finally:
         signal.signal(signal.SIGHUP, previous)
+
+
+def test_with_forge_app_semgrep_semgrep_itself_checks_the_patterns(client, admin_headers, monkeypatch) -> None:
+    semgrep = Path(sys.executable).with_name("semgrep")
+    if not semgrep.exists():
+        pytest.skip("semgrep is not installed beside this Python")
+    monkeypatch.setenv("FORGE_APP_SEMGREP", str(semgrep))
+    r = client.put("/api/v1/rules/broken.yml", content=rule(pattern="eval($X"), headers=admin_headers)
+    assert r.status_code == 400, r.text
+    assert "Semgrep refuses it" in r.json()["detail"] and "Invalid pattern for Python" in r.json()["detail"]
+    assert client.put("/api/v1/rules/ok.yml", content=rule(), headers=admin_headers).status_code == 201

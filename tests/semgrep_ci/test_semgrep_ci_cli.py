@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +30,7 @@ import pytest
 from tests.blackbox.test_github_blackbox import clean_env, cli, deliver, forge_app_server, settle
 from tests.github.fake_github import FakeGitHub, ServerThread
 from tests.github.gh_helpers import github_files, installation_event, pull_request_event
+from tests.notify.helpers import Receiver
 
 pytestmark = pytest.mark.slow
 
@@ -62,6 +65,13 @@ rules:
     message: print() left in code.
     languages: [python]
     severity: INFO
+"""
+EXTRA_RULE = """\
+  - id: exec-detected
+    pattern: exec($X)
+    message: exec runs arbitrary code.
+    languages: [python]
+    severity: ERROR
 """
 POLICY = {"default": "comment", "rules": {"eval-detected": "block", "print-used": "monitor"}}
 
@@ -162,15 +172,18 @@ def test_semgrep_ci_against_forge_app(fake: FakeGitHub, tmp_path: Path) -> None:
     env = {**clean_env(), "GITHUB_APP_ID": str(fake.app_id), "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
            "GITHUB_PRIVATE_KEY": fake.private_key, "FORGE_APP_GITHUB_API_URL": fake.url,
            "FORGE_APP_ADMIN_TOKEN": ADMIN_TOKEN, "FORGE_APP_SECRET_KEY": SECRET_KEY,
-           "FORGE_APP_DATABASE": str(db), "FORGE_APP_RULES": str(rules)}
+           "FORGE_APP_DATABASE": str(db), "FORGE_APP_RULES": str(rules), "FORGE_APP_ALLOW_PRIVATE_TARGETS": "1"}
     db.parent.mkdir()
     home = tmp_path / "home"
     home.mkdir()
     log = tmp_path / "serve.log"
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
-    with forge_app_server(env, log) as server:
+    with Receiver() as receiver, forge_app_server(env, log) as server:
         assert httpx.put(f"{server}/api/v1/policies", json=POLICY, headers=admin, timeout=10).status_code == 200
+        hook = httpx.post(f"{server}/api/v1/integrations", json={"type": "webhook", "name": "SIEM", "url": receiver.url},
+                          headers=admin, timeout=10)
+        assert hook.status_code == 201, hook.text
         installed = json.dumps(installation_event("created", INSTALLATION, [REPO], "octo")).encode()
         assert deliver(server, "installation", installed, str(uuid.uuid4())).status_code == 202
         for number, sha in ((12, pr12_sha), (13, pr13_sha)):
@@ -238,8 +251,28 @@ def test_semgrep_ci_against_forge_app(fake: FakeGitHub, tmp_path: Path) -> None:
         rescan = scan_of(again)
         moved = [f for f in rescan["findings"] if f["rule_id"] == "dangerous-system-call"]
         assert [(f["status"], f["start_line"], f["first_seen"]) for f in moved] == [("unchanged", 11, False)], moved
-        settle(server, fake, log)
+        settle(server, fake, log, lambda: len(receiver.scan_posts()) == 4)
         assert len(fake.comments) == comments_before
+        # Each finding notified once, when first detected: the moved os.system on main only.
+        notified = [(item["semgrep_finding"]["check_id"], item["semgrep_finding"]["ref"])
+                    for post in receiver.findings_posts() for item in post.json()]
+        assert sorted(notified) == [("dangerous-system-call", "refs/heads/main"), ("eval-detected", "refs/heads/feature"),
+                                    ("insecure-hash-md5", "refs/heads/feature"), ("print-used", "refs/heads/feature")]
+
+        # 7. FORGE_APP_RULES edited and the server sent SIGHUP: the new rule is served.
+        (rules / "python.yml").write_text(RULES_YAML + EXTRA_RULE)
+        pid = int(re.search(r"Started server process \[(\d+)\]", log.read_text()).group(1))
+        os.kill(pid, signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "exec-detected" not in httpx.get(f"{server}/api/v1/rules", headers=admin, timeout=10).text:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+
+    # Everything the CLI asked for (server access log): exactly the documented conversation.
+    asked = {re.sub(r"/scans/[^/ ]+/", "/scans/{id}/", m) for m in
+             re.findall(r'"((?:GET|POST|PUT|DELETE) /api/(?:cli|agent)/\S+) HTTP', log.read_text())}
+    assert asked == {"POST /api/cli/v2/scans", "GET /api/cli/v2/scans/{id}/config",
+                     "POST /api/agent/scans/{id}/results", "POST /api/agent/scans/{id}/complete"}, asked
 
     comments = sorted(fake.comments_of(REPO, 12), key=lambda c: (c["path"], c["line"]))
     assert [(c["path"], c["line"]) for c in comments] == [("app/crypto.py", 9), ("app/views.py", 7)], comments

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from forge_app.core.rules import RuleFile, RuleFileError, check_name, describe, duplicate_ids, parse_rule_file
-from forge_app.services.rules import ENV, all_files, catalog_for
+from forge_app.services.rules import ENV, all_files, catalog_for, semgrep_check
 from forge_app.web.auth import require_admin
 from forge_app.web.body import read_raw
 from forge_app.web.errors import ApiError
@@ -67,6 +68,7 @@ async def put_rule_file(request: Request) -> JSONResponse:
         raise ApiError(409, "managed_by_file", f"{name} comes from {ENV}: edit it there and send SIGHUP to the server")
     try:
         new = RuleFile(name, "api", tuple(parse_rule_file(text, name=name)), text)
+        await run_in_threadpool(semgrep_check, text, name)
     except RuleFileError as exc:
         raise ApiError(400, "invalid_rules", str(exc)) from None
     clashes = duplicate_ids(new, all_files(catalog_for(request.app.state), storage))

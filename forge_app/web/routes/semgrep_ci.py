@@ -23,7 +23,7 @@ from forge_app.core.envelope import UploadError, parse_upload
 from forge_app.core.fingerprint import fingerprint_findings
 from forge_app.core.semgrep_ci import block_override, check_results_body, cli_blocks, parse_scan_start, upload_document
 from forge_app.forges.sources import can_fetch_sources
-from forge_app.marketplace.serving import decide_for_upload
+from forge_app.marketplace.serving import decide_for_repository, decide_for_upload, published_fields
 from forge_app.services.ingest import current_policy, ingest_upload, reserve_upload, wants_source
 from forge_app.services.rules import catalog_for, rules_for_ci
 from forge_app.web.auth import bearer
@@ -59,9 +59,13 @@ def _run(request: Request, repo: Repository) -> CiRun:
     return run
 
 
-def _rules(request: Request) -> list[dict[str, Any]]:
+def _rules(request: Request, repo: Repository) -> list[dict[str, Any]]:
+    """The rules for this repository: a Marketplace account not served, or served by a plan without
+    blocking, gets block rules as comment rules, so the CLI does not fail what forge-app will not."""
     storage: Storage = request.app.state.storage
-    return rules_for_ci(catalog_for(request.app.state), storage, current_policy(storage))
+    serving = decide_for_repository(request.app.state.settings, storage, repo)
+    block_allowed = serving is None or (serving.served and serving.block_allowed)
+    return rules_for_ci(catalog_for(request.app.state), storage, current_policy(storage), block_allowed=block_allowed)
 
 
 async def start_scan(request: Request) -> JSONResponse:
@@ -76,7 +80,7 @@ async def start_scan(request: Request) -> JSONResponse:
     if start.repository.lower() != repo.full_name.lower():
         raise ApiError(403, "wrong_repository",
                        f"this token belongs to {repo.full_name}, not to {start.repository} (SEMGREP_REPO_NAME)")
-    if not await run_in_threadpool(_rules, request):
+    if not await run_in_threadpool(_rules, request, repo):
         raise ApiError(422, "no_rules", "forge-app has no rules to serve: set FORGE_APP_RULES on the server or "
                                         "add a rule file with PUT /api/v1/rules/{name}")
     run = await run_in_threadpool(storage.start_ci_run, repo.id, start.unique_id, start.project_metadata,
@@ -94,7 +98,7 @@ async def scan_config(request: Request) -> JSONResponse:
     run = storage.ci_run_by_unique_id(repo.id, request.path_params["unique_id"])
     if run is None:
         raise ApiError(404, "not_found", "no semgrep ci scan was started with this id for this token")
-    rules = await run_in_threadpool(_rules, request)
+    rules = await run_in_threadpool(_rules, request, repo)
     return JSONResponse({"status": "success", "config": {"rules": {"rules": rules}},
                          "engine_params": {"autofix": True}})
 
@@ -137,7 +141,10 @@ async def scan_results(request: Request) -> JSONResponse:
     request.app.state.wake_worker()
     log.info("semgrep ci scan %s: %d finding(s) stored as scan %s (%s)", run.id, len(upload.findings),
              ingested.scan_id, "processing" if ingested.pending else "done")
-    return JSONResponse({"errors": [], "task_id": str(ingested.scan_id)})
+    # The CLI prints each of these as "Server returned following warning: ...".
+    warnings = [{"message": f"forge-app will not publish this scan: {serving.reason}"}] \
+        if serving is not None and not serving.served else []
+    return JSONResponse({"errors": warnings, "task_id": str(ingested.scan_id)})
 
 
 async def scan_complete(request: Request) -> JSONResponse:
@@ -168,8 +175,9 @@ async def scan_complete(request: Request) -> JSONResponse:
         log.warning("semgrep ci scan %s: scan %s failed: %s", run.id, scan.id, scan.error_detail)
         storage.finish_ci_run(run.id, "complete", exit_code, scan.error_detail)
         return JSONResponse({"success": True, "app_block_override": False, "app_block_reason": ""})
+    served = published_fields(scan)["published"]  # an account the Marketplace does not serve is never blocked
     new_blocking = [sf.finding for sf in await run_in_threadpool(storage.scan_findings, scan.id, ["new"])
-                    if sf.mode == "block"] if scan.blocking else []
+                    if sf.mode == "block"] if scan.blocking and served else []
     verdict = block_override(new_blocking)
     storage.finish_ci_run(run.id, "complete", exit_code)
     answer: dict[str, Any] = {"success": True, "app_block_override": verdict.override,
