@@ -47,6 +47,8 @@ def _check(case, app) -> None:
     token = app.state.upload_token_for_tests if case.path.startswith("/api/v1/scans") else ADMIN_TOKEN
     headers = {"Authorization": f"Bearer {token}"} if hash(repr(case.body)) % 5 else {}
     response = case.call(headers=headers)
+    if response.status_code == 503 and response.json().get("error", "").endswith("_not_configured"):
+        return  # a feature this server has no settings for: the documented answer whatever the input
     assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.status_code} {response.text}"
     if response.status_code >= 400:
         body = response.json()
