@@ -36,7 +36,7 @@ from storage.integrations import Integration, NotificationDelivery
 log = logging.getLogger(__name__)
 
 JOB_KIND = "deliver_notification"
-PARTS_BUDGET = 150.0  # seconds of sending parts per run: well inside the job's 300 s lease
+PARTS_BUDGET = 150.0  # seconds of sending parts per run: a huge delivery yields the worker now and then
 FINAL = ("succeeded", "failed")
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -210,7 +210,7 @@ async def _send_parts(storage: Storage, settings: Settings, integration: Integra
                       delivery: NotificationDelivery, outbound: Outbound) -> Outcome:
     """A findings webhook in parts (payloads.batches), each its own POST and `webhook-id`, resuming
     after the parts already accepted: every finding goes out once, however big the scan. A run
-    stops starting parts after PARTS_BUDGET seconds and continues in the next (the job's lease)."""
+    stops starting parts after PARTS_BUDGET seconds and continues in the next."""
     parts = batches(outbound.document, encode)
     base_id = delivery.webhook_id or new_message_id()
     started = time.monotonic()
