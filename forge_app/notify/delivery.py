@@ -230,6 +230,9 @@ async def _send_parts(storage: Storage, settings: Settings, integration: Integra
 
 def _settle(storage: Storage, delivery: NotificationDelivery, integration: Integration, outcome: Outcome,
             attempt: int) -> None:
+    from forge_app.web.metrics import notification_delivery
+
+    notification_delivery(integration.type, "succeeded" if outcome.ok else "failed")  # one per attempt
     common = {"status_code": outcome.status_code, "latency_ms": outcome.latency_ms}
     if outcome.ok:
         storage.record_delivery_attempt(delivery.id, status="succeeded", error=None, **common)
