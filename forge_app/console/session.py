@@ -67,3 +67,4 @@ def token_matches(expected: str | None, given: str | None) -> bool:
     if not expected or not given:
         return False
     return hmac.compare_digest(given.strip().encode(), expected.encode())
+

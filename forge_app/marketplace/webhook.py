@@ -15,12 +15,12 @@ from importlib import resources
 from typing import Any
 
 from jsonschema import Draft7Validator
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from forge_app.forges.github.webhook import MAX_WEBHOOK_BYTES, signature_matches
 from forge_app.marketplace.ledger import ACTIONS, PayloadError, parse_event
+from forge_app.web import metrics
 from forge_app.web.body import parse_json, read_raw
 from forge_app.web.errors import error_response
 from storage import Storage
@@ -47,49 +47,58 @@ def schema_deviations(payload: dict[str, Any], limit: int = 5) -> list[str]:
     return out
 
 
+def _rejected(status: int, code: str, detail: str) -> Response:
+    metrics.webhook_delivery(DELIVERY_SOURCE, "rejected")
+    return error_response(status, code, detail)
+
+
+def _answered(doc: dict[str, Any], status: int, outcome: str = "accepted") -> Response:
+    metrics.webhook_delivery(DELIVERY_SOURCE, outcome)
+    return JSONResponse(doc, status_code=status)
+
+
 async def receive(request: Request) -> Response:
     storage: Storage = request.app.state.storage
     settings = request.app.state.settings
     secret = settings.github_marketplace_webhook_secret
     if not secret:
-        return error_response(503, "marketplace_not_configured",
-                              "no Marketplace webhook secret is configured on this server: set "
-                              "GITHUB_MARKETPLACE_WEBHOOK_SECRET to the secret of the listing's webhook")
+        return _rejected(503, "marketplace_not_configured",
+                         "no Marketplace webhook secret is configured on this server: set "
+                         "GITHUB_MARKETPLACE_WEBHOOK_SECRET to the secret of the listing's webhook")
     body = await read_raw(request, MAX_WEBHOOK_BYTES)
     if not signature_matches(body, request.headers.get("x-hub-signature-256"), secret):
-        return error_response(401, "invalid_signature",
-                              "X-Hub-Signature-256 is missing or does not match the body for the Marketplace "
-                              "listing webhook's secret (GITHUB_MARKETPLACE_WEBHOOK_SECRET, not the App's)")
+        return _rejected(401, "invalid_signature",
+                         "X-Hub-Signature-256 is missing or does not match the body for the Marketplace "
+                         "listing webhook's secret (GITHUB_MARKETPLACE_WEBHOOK_SECRET, not the App's)")
     event = request.headers.get("x-github-event", "").strip()
     delivery = request.headers.get("x-github-delivery", "").strip()
     if not event or not delivery:
-        return error_response(400, "bad_request", "X-GitHub-Event and X-GitHub-Delivery headers are required")
+        return _rejected(400, "bad_request", "X-GitHub-Event and X-GitHub-Delivery headers are required")
     payload = parse_json(body)
     if not isinstance(payload, dict):
-        return error_response(400, "invalid_json", "the webhook body must be a JSON object")
+        return _rejected(400, "invalid_json", "the webhook body must be a JSON object")
     if event == "ping":
         log.info("GitHub Marketplace ping (hook %s)", payload.get("hook_id"))
-        return JSONResponse({"status": "ok", "event": "ping"}, status_code=200)
+        return _answered({"status": "ok", "event": "ping"}, 200)
     if event != "marketplace_purchase":
-        return JSONResponse({"status": "ignored", "event": event,
-                             "detail": "the listing webhook acts on marketplace_purchase only"}, status_code=202)
+        return _answered({"status": "ignored", "event": event,
+                          "detail": "the listing webhook acts on marketplace_purchase only"}, 202)
     if payload.get("action") not in ACTIONS:
-        return JSONResponse({"status": "ignored", "event": event, "action": payload.get("action"),
-                             "detail": f"unknown action (known: {', '.join(ACTIONS)})"}, status_code=202)
+        return _answered({"status": "ignored", "event": event, "action": payload.get("action"),
+                          "detail": f"unknown action (known: {', '.join(ACTIONS)})"}, 202)
     try:
         parsed = parse_event(payload)
     except PayloadError as exc:
-        return error_response(400, "invalid_payload", f"the marketplace_purchase delivery cannot be used: {exc}")
+        return _rejected(400, "invalid_payload", f"the marketplace_purchase delivery cannot be used: {exc}")
     deviations = schema_deviations(payload)
     if deviations:
         log.info("marketplace_purchase delivery %s differs from the published schema (accepted): %s", delivery,
                  "; ".join(deviations))
     account_id = parsed.purchase.account_id
     job = {"action": parsed.action, "account_id": account_id, "delivery": delivery, "payload": payload}
-    accepted = await run_in_threadpool(storage.accept_delivery, DELIVERY_SOURCE, delivery, event, kind=JOB_KIND,
-                                       payload=job, group=f"marketplace:{account_id}")
+    accepted = await storage.accept_delivery_async(DELIVERY_SOURCE, delivery, event, kind=JOB_KIND, payload=job,
+                                                   group=f"marketplace:{account_id}")
     if not accepted:
-        return JSONResponse({"status": "duplicate", "delivery": delivery}, status_code=200)
+        return _answered({"status": "duplicate", "delivery": delivery}, 200, "duplicate")
     request.app.state.wake_worker()
-    return JSONResponse({"status": "queued", "event": event, "action": parsed.action, "delivery": delivery},
-                        status_code=202)
+    return _answered({"status": "queued", "event": event, "action": parsed.action, "delivery": delivery}, 202)

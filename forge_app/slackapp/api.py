@@ -52,11 +52,31 @@ class InstallationUnusable(Exception):
         self.code = code
 
 
+INLINE_WAIT_MAX = 2.0
+
+
+class ShortRateLimitRetry(RateLimitErrorRetryHandler):
+    """The SDK's 429 handler sleeps `Retry-After` inside the call; only short waits are spent
+    there, so a long one never holds the worker: the job is retried at `Retry-After` instead."""
+
+    def _can_retry(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> bool:
+        if not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        for k, v in (response.headers or {}).items():
+            if k.lower() == "retry-after":
+                raw = v[0] if isinstance(v, list) else v
+                try:
+                    return float(raw) <= INLINE_WAIT_MAX
+                except (TypeError, ValueError):
+                    return False
+        return True
+
+
 def web_client(settings: Settings, token: str | None = None, *, rate_limit_retries: int = 1) -> WebClient:
     return WebClient(
         token=token, base_url=settings.slack_api_url.rstrip("/") + "/", timeout=10,
         retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1),
-                        RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries)],
+                        ShortRateLimitRetry(max_retry_count=rate_limit_retries)],
     )
 
 

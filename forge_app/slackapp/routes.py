@@ -51,13 +51,14 @@ async def api_install(request: Request) -> Response:
 
 
 def _console_admin(request: Request) -> bool:
-    """A signed-in console session, when the console (#15) provides one."""
+    """A signed-in console session (the console's own check)."""
     try:
-        from forge_app.console import session  # type: ignore[attr-defined]
-    except ImportError:
-        return False
-    check = getattr(session, "is_signed_in", None)
-    return bool(check and check(request))
+        from forge_app.console.web import signed_in
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("forge_app.console"):
+            return False
+        raise
+    return signed_in(request)
 
 
 async def browser_install(request: Request) -> Response:
@@ -269,15 +270,10 @@ async def list_installations(request: Request) -> Response:
     return JSONResponse([_installation_json(i) for i in request.app.state.storage.slack_installations()])
 
 
-async def delete_installation(request: Request) -> Response:
-    require_admin(request)
+async def uninstall(settings: Any, storage: Any, installation: Any) -> str:
+    """apps.uninstall (best effort), then remove the installation with its subscriptions; says what Slack said."""
     from forge_app.slackapp.api import InstallationUnusable, SlackInstallClient
 
-    raw = request.path_params["installation_id"]
-    storage, settings = request.app.state.storage, request.app.state.settings
-    installation = storage.slack_installation(int(raw)) if raw.isdigit() else None
-    if installation is None:
-        raise ApiError(404, "not_found", f"no Slack installation {raw}")
     slack_said = "uninstalled"
     if configured(settings) and installation.status != "revoked":
         try:
@@ -289,6 +285,17 @@ async def delete_installation(request: Request) -> Response:
             # Removing it here must not depend on Slack: the admin can remove the app in Slack too.
             slack_said = f"apps.uninstall failed ({exc}); remove the app in Slack's settings too"
     storage.delete_slack_installation(installation.id)
+    return slack_said
+
+
+async def delete_installation(request: Request) -> Response:
+    require_admin(request)
+    raw = request.path_params["installation_id"]
+    storage, settings = request.app.state.storage, request.app.state.settings
+    installation = storage.slack_installation(int(raw)) if raw.isdigit() else None
+    if installation is None:
+        raise ApiError(404, "not_found", f"no Slack installation {raw}")
+    slack_said = await uninstall(settings, storage, installation)
     return JSONResponse({"id": installation.id, "deleted": True, "slack": slack_said})
 
 
@@ -297,7 +304,18 @@ async def list_subscriptions(request: Request) -> Response:
     return JSONResponse([_subscription_json(s) for s in request.app.state.storage.slack_subscriptions()])
 
 
+def _console_routes() -> list[Route]:
+    try:
+        from forge_app.slackapp.console_pages import routes as pages
+    except ModuleNotFoundError as exc:  # no console in this build
+        if exc.name and exc.name.startswith("forge_app.console"):
+            return []
+        raise
+    return list(pages)
+
+
 routes = [
+    *_console_routes(),
     Route("/api/v1/slack/install", api_install, methods=["POST"]),
     Route("/api/v1/slack/installations", list_installations, methods=["GET"]),
     Route("/api/v1/slack/installations/{installation_id}", delete_installation, methods=["DELETE"]),

@@ -118,3 +118,16 @@ def test_api_routes_are_not_shadowed(client, admin_headers):
     r = client.get("/api/v1/nothing")
     assert r.status_code == 404 and r.json()["error"] == "not_found"
     assert client.get("/api/v1/policies", headers=admin_headers).status_code == 200
+
+
+def test_odd_posts_get_a_clear_4xx_page(client):
+    csrf = sign_in(client)
+    r = client.post("/rules", content=b'{"pattern": "x"}', headers={"Content-Type": "application/json"})
+    assert r.status_code in (403, 415) and "text/html" in r.headers["content-type"]
+    r = client.post("/rules", content=b"csrf=" + csrf.encode() + b"&pattern=" + b"x" * 70_000,
+                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 413 and "Form too large" in r.text
+    for path in ("/settings/integrations/abc", "/settings/integrations/99999999999999999999", "/projects/-1"):
+        assert client.get(path).status_code == 404, path
+    r = client.post("/settings/integrations/12345/delete", data={"csrf": csrf})
+    assert r.status_code == 404 and "does not exist" in r.text

@@ -96,6 +96,16 @@ def test_newcomer_story_in_a_browser(live):
             assert page.get_by_role("cell", name="Security team").count() == 1
             shot("05-integrations-listed")
             [integration] = httpx.get(f"{base}/api/v1/integrations", headers=admin).json()
+            # Its page: Test again (recorded this time) and the delivery is listed with its status.
+            page.get_by_role("link", name="Security team").click()
+            page.get_by_role("button", name="Test").click()
+            assert "succeeded" in page.get_by_role("status").inner_text()
+            assert page.get_by_role("cell", name="succeeded").count() == 1  # among its recent deliveries
+            shot("05b-integration-page")
+            page.get_by_role("link", name="Settings").first.click()
+            page.get_by_role("link", name="Connections").click()
+            assert page.get_by_role("button", name="Set up the GitHub App").count() == 1
+            shot("05c-connections")
 
             # Rule board: Block's switch off, then on; the API shows each change.
             page.get_by_role("link", name="Rule board").click()
@@ -133,9 +143,15 @@ def test_newcomer_story_in_a_browser(live):
             # The same pages on a phone: no sideways scrolling of the page itself.
             phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
             phone.context.add_cookies(page.context.cookies())
-            phone.goto(f"{base}/rules")
-            assert phone.evaluate("document.documentElement.scrollWidth") <= 390 + 1
-            phone.screenshot(path=str(SHOTS / "10-rule-board-phone.png"), full_page=True)
+            for path, name in (("/rules", "10-rule-board-phone"), (page.url.removeprefix(base), "11-scan-phone"),
+                               ("/settings/integrations/new/webhook", "12-add-webhook-phone")):
+                phone.goto(f"{base}{path}")
+                assert phone.evaluate("document.documentElement.scrollWidth") <= 390 + 1, path
+                phone.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+            # Keyboard only: Tab reaches the skip link first, and focus is visible.
+            phone.keyboard.press("Tab")
+            assert phone.evaluate("document.activeElement.textContent") == "Skip to content"
+            assert phone.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
 
             # A POST without the CSRF token, from the signed-in browser: refused.
             refused = page.request.post(f"{base}/rules", form={"pattern": "py.eval", "mode": "block"})

@@ -239,3 +239,4 @@ def test_rules_served_to_semgrep_ci_are_on_the_board(signed, admin_headers):
     assert "served.blocker" in block and "by the rule&#39;s own dev.semgrep.actions" in block
     comment = page.split(">Comment</h2>")[1].split(">Block</h2>")[0]
     assert "served.plain" in comment and "served to semgrep ci" in comment
+

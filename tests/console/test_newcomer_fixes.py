@@ -48,3 +48,22 @@ def test_start_up_names_the_console_and_the_next_step(settings):
     from dataclasses import replace
 
     assert "is closed until FORGE_APP_ADMIN_TOKEN is set" in first_steps(replace(settings, admin_token=None))[0]
+
+
+MACHINE_PREFIXES = ("/api/", "/webhooks/", "/slack/events", "/slack/commands", "/slack/interactions")
+HEALTH = ("/healthz", "/readyz", "/metrics", "/openapi.json")
+
+
+def test_openapi_describes_every_machine_route(app, client):
+    """Routes CI, forges, Slack and monitoring call; pages for people (the console, /github/*) are not API."""
+    from starlette.routing import Route
+
+    spec = client.get("/openapi.json").json()["paths"]
+    missing = []
+    for route in app.routes:
+        if not isinstance(route, Route) or not (route.path.startswith(MACHINE_PREFIXES) or route.path in HEALTH):
+            continue
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            if method.lower() not in spec.get(route.path, {}):
+                missing.append(f"{method} {route.path}")
+    assert missing == []

@@ -125,3 +125,28 @@ def test_a_failed_revocation_is_retried_and_the_cancellation_stands(client, app,
     assert job["status"] == "queued" and "502" in job["last_error"] and fake_github.revoked == []
     assert storage.marketplace_account(ORG_ID).state == "cancelled"
     assert len(storage.marketplace_user_tokens(ORG_ID)) == 1  # kept until GitHub confirms
+
+
+def test_a_scan_completed_from_the_forges_files_keeps_its_decision(client, app, storage, fake_github,
+                                                                  admin_headers) -> None:
+    """An upload whose files are read from GitHub first (`processing`) is decided at upload, and the
+    Free plan's `block: false` applies when it is completed."""
+    from tests.web.source_story import BASE_FILES, EVAL, get_scan, post_raw, report, semgrep_results
+
+    fake_github.add_installation(1001, "octo", ["octo/demo"])
+    storage.upsert_github_installation(1001)
+    storage.link_github_repositories(1001, ["octo/demo"])
+    storage.record_repository_visibility("github", {"octo/demo": False})
+    storage.put_policies("comment", {EVAL: "block"})
+    deliver_listing(client, purchase_event("purchased", FREE))
+    drain(app)
+    token = storage.create_upload_token("github", "octo/demo")
+    commit = "a" * 40
+    fake_github.add_commit("octo/demo", commit, BASE_FILES)
+    answer = post_raw(client, token, report(semgrep_results(BASE_FILES)), commit=commit)
+    assert answer["status"] == "processing" and answer["published"] is True
+    drain(app)
+    done = get_scan(client, token, answer["id"], findings="all")
+    assert done["status"] == "done" and done["blocking"] is False and done["published"] is True
+    assert EVAL in {f["rule_id"] for f in done["findings"]}
+    assert {f["mode"] for f in done["findings"]} == {"comment"}

@@ -54,14 +54,15 @@ def test_free_public_served_private_limited_then_upgrade_pending_downgrade_and_c
     pub_token, priv_token = baseline(client, storage, tmp_path, PUBLIC), baseline(client, storage, tmp_path, PRIVATE)
 
     # Free: the public repository is reviewed; `block: false` turns the block rule into a comment.
+    mark = fake_github.mark()
     scan = pr_scan(client, fake_github, tmp_path, pub_token, PUBLIC, "free")
     assert scan["published"] is True and scan["reason"] is None
     assert scan["blocking"] is False and {f["mode"] for f in scan["new_findings"]} == {"comment"}
-    mark = fake_github.mark()
     drain(app)
     assert len(fake_github.comments_of(PUBLIC, 7)) == 1
     assert last_run(fake_github, PUBLIC, scan["commit"])["conclusion"] == "success"
-    assert fake_github.count(path_regex="marketplace", since=mark) == 0  # the plan check is a database read
+    # The plan check is a database read: no listing call, no repository lookup.
+    assert fake_github.count(path_regex=r"marketplace|^/repos/[^/]+/[^/]+$|^/user", since=mark) == 0
 
     # ... the private one only gets a neutral check run with the listing's link.
     scan = pr_scan(client, fake_github, tmp_path, priv_token, PRIVATE, "free")

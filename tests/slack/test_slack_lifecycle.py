@@ -225,3 +225,15 @@ def test_plan_ands_repository_and_policy_filters():
         sub(1, [], []), sub(2, ["octo/*"], ["block"]), sub(3, ["other/repo"], []), sub(4, [], ["monitor"]),
         sub(5, [], [], enabled=False)])}
     assert plans == {1: [1, 2], 2: [1]}
+
+
+def test_a_long_retry_after_does_not_hold_the_worker(slack_client, slack_app, subscribed, fake_slack, storage,
+                                                     upload_token):
+    fake_slack.fail("chat.postMessage", "ratelimited", status=429, headers={"Retry-After": "120"})
+    _new_scan(slack_client, upload_token)
+    started = time.time()
+    run_jobs(slack_app)
+    assert time.time() - started < 10
+    [job] = storage.jobs(kind="slack_post")
+    assert job["status"] == "queued" and 110 <= job["run_at"] - started <= 130
+    assert fake_slack.count("chat.postMessage") == 1

@@ -206,3 +206,27 @@ def test_slack_down_during_the_install_is_a_clear_page(slack_client, fake_slack,
                                                          "state": parse_qs(urlsplit(url).query)["state"][0]})
     assert r.status_code == 502 and "could not be reached" in r.text
     assert slack_client.get("/api/v1/slack/installations", headers=admin_headers).json() == []
+
+
+@pytest.mark.parametrize("error,words", [("missing_scope", "permissions not up to date"),
+                                         ("invalid_auth", "was revoked")])
+def test_a_command_when_the_token_lacks_a_scope_or_was_revoked(slack_client, slack_app, storage, fake_slack,
+                                                               admin_headers, error, words):
+    fake_slack.add_channel("C100", "security")
+    install(slack_client, fake_slack, admin_headers)
+    fake_slack.fail("conversations.info", error)
+    command(slack_client, fake_slack, "/forgeapp_subscribe", "C100")
+    run_jobs(slack_app)
+    [answer] = fake_slack.responses
+    assert words in answer["text"] and "/slack/install" in answer["text"]
+    assert fake_slack.views == []
+
+
+def test_a_command_whose_modal_comes_too_late(slack_client, slack_app, fake_slack, admin_headers):
+    fake_slack.add_channel("C100", "security")
+    install(slack_client, fake_slack, admin_headers)
+    fake_slack.fail("views.open", "expired_trigger_id")
+    command(slack_client, fake_slack, "/forgeapp_subscribe", "C100")
+    run_jobs(slack_app)
+    [answer] = fake_slack.responses
+    assert "took too long" in answer["text"]
