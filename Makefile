@@ -29,6 +29,9 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(PY) bench/diff.py
 	$(PY) bench/upload.py
+	command -v wrk >/dev/null || (apt-get install -y -qq wrk >/dev/null 2>&1 || true)
+	$(PY) bench/webhooks.py
+	$(PY) bench/claim.py
 	$(PY) bench/semgrep_ci.py
 	$(PY) bench/slack.py
 	$(PY) bench/marketplace.py

@@ -58,11 +58,38 @@ def timed(client: TestClient, url: str, runs: int, **kw) -> tuple[float, float]:
     return statistics.median(samples), max(samples)
 
 
+def index_cost(n: int, rounds: int = 3) -> None:
+    """What the console's index (migration 0050) adds to an upload: the same n-finding upload into
+    a database with the index and into one without it, alternating, medians."""
+    times: dict[str, list[float]] = {"with index": [], "without (baseline)": []}
+    for _ in range(rounds):
+        for label in times:
+            with tempfile.TemporaryDirectory() as tmp:
+                settings = Settings(database=f"{tmp}/cost.db", secret_key="bench-secret-key-0123456789abcdef-0123",
+                                    admin_token=ADMIN, public_url="http://testserver")
+                storage = open_storage(settings.database)
+                if label.startswith("without"):
+                    storage.database.db.execute("DROP INDEX findings_console")
+                token = storage.create_upload_token("github", "octo/bench")
+                with TestClient(create_app(settings, storage, run_worker=False)) as client:
+                    body = {"repository": "octo/bench", "commit": "a" * 40, "branch": "main", "findings": findings(n)}
+                    started = time.perf_counter()
+                    r = client.post("/api/v1/scans", headers={"Authorization": f"Bearer {token}"}, json=body)
+                    times[label].append((time.perf_counter() - started) * 1000)
+                    assert r.status_code == 201, r.text[:300]
+                storage.close()
+    for label, samples in times.items():
+        print(f"upload of {n} findings, {label:<20} {statistics.median(samples):>8.0f} ms median of {rounds}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--findings", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--index-cost", action="store_true", help="also time uploads with and without the index")
     args = parser.parse_args()
+    if args.index_cost:
+        index_cost(args.findings)
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(database=f"{tmp}/bench.db", secret_key="bench-secret-key-0123456789abcdef-0123",
                             admin_token=ADMIN, public_url="http://testserver")

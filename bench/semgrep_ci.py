@@ -98,7 +98,8 @@ def main() -> int:
            "FORGE_APP_PUBLIC_URL": f"http://127.0.0.1:{port}", "FORGE_APP_RULES": str(tmp / "rules.yml")}
     tokens = {}
     for repo in ("bench/repo", "bench/upload"):
-        tokens[repo] = subprocess.run([sys.executable, "-m", "forge_app.cli.main", "token", "create", "--repo", repo],
+        tokens[repo] = subprocess.run([sys.executable, "-m", "forge_app.cli.main", "token", "create", "--repo", repo,
+                                       "--init"],  # the first creates the database
                                       env=env, capture_output=True, text=True,
                                       check=True).stdout.strip().splitlines()[-1]
     server = subprocess.Popen([sys.executable, "-m", "forge_app.cli.main", "serve", "--port", str(port),

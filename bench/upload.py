@@ -71,7 +71,8 @@ def main() -> int:
     port = free_port()
     env = {**os.environ, "FORGE_APP_DATABASE": str(tmp / "bench.db"), "FORGE_APP_LOG_LEVEL": "WARNING",
            "FORGE_APP_PUBLIC_URL": f"http://127.0.0.1:{port}"}
-    token = subprocess.run([sys.executable, "-m", "forge_app.cli.main", "token", "create", "--repo", "bench/repo"],
+    token = subprocess.run([sys.executable, "-m", "forge_app.cli.main", "token", "create", "--repo", "bench/repo",
+                            "--init"],
                            env=env, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
     server = subprocess.Popen([sys.executable, "-m", "forge_app.cli.main", "serve", "--port", str(port),
                                "--no-worker"], env=env, cwd=ROOT)

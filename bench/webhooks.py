@@ -213,6 +213,11 @@ def run_forge_app(body: bytes, args: argparse.Namespace, tmp: Path) -> tuple[Res
         proc = subprocess.Popen([sys.executable, "-m", "forge_app.cli.main", "serve", "--port", str(port),
                                  *args.serve_arg],
                                 stdout=out, stderr=out, cwd=ROOT, env=env)
+    worker = None
+    if args.separate_worker:
+        with (tmp / "worker.log").open("w") as out:
+            worker = subprocess.Popen([sys.executable, "-m", "forge_app.cli.main", "worker"],
+                                      stdout=out, stderr=out, cwd=ROOT, env=env)
     try:
         wait_ready(port, proc)
         result = generate(port, args)
@@ -226,6 +231,8 @@ def run_forge_app(body: bytes, args: argparse.Namespace, tmp: Path) -> tuple[Res
         storage.close()
     finally:
         stop(proc)
+        if worker is not None:
+            stop(worker)
     accepted = result.accepted
     if result.accepted_total is None:  # every id known: exact
         once = (len(set(result.accepted_ids)) == accepted and counts["deliveries"] == accepted
@@ -250,6 +257,8 @@ def main() -> int:
                         help="extra argument for forge-app serve (e.g. --serve-arg=--no-worker)")
     parser.add_argument("--generator", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python",
                         help="load generator (default: wrk when installed, else the built-in asyncio one)")
+    parser.add_argument("--separate-worker", action="store_true",
+                        help="also start `forge-app worker` (use with --serve-arg=--no-worker)")
     parser.add_argument("--skip-bare", action="store_true", help="only measure forge-app (no ratio)")
     args = parser.parse_args()
     body = FIXTURE.read_bytes()

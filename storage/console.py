@@ -15,6 +15,7 @@ from storage.database import Database
 SEVERITY = importlib.import_module("storage.migrations.0050_console_findings_index").SEVERITY
 
 PRESENT = ("new", "unchanged")
+"""Statuses of the findings present in a scan: its open findings when it is a branch's latest."""
 
 
 @dataclass(frozen=True, slots=True)

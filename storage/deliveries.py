@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import sqlite3
 from typing import Any
 
 import sqlite_utils
@@ -21,11 +20,11 @@ from storage.writer import GroupWriter
 
 def _record(db: sqlite_utils.Database, source: str, delivery_id: str, event: str, kind: str,
             payload: dict[str, Any], group: str | None) -> bool:
-    try:
-        db.execute("INSERT INTO deliveries (source, delivery_id, event, received_at) VALUES (?, ?, ?, ?)",
-                   [source, delivery_id, event, utcnow()])
-    except sqlite3.IntegrityError:
-        return False
+    cur = db.conn.execute(
+        "INSERT OR IGNORE INTO deliveries (source, delivery_id, event, received_at) VALUES (?, ?, ?, ?)",
+        [source, delivery_id, event, utcnow()])
+    if cur.rowcount != 1:
+        return False  # a redelivery: seen before
     insert_job(db, kind, payload, key=f"{source}:{delivery_id}", group=group)
     return True
 
@@ -59,14 +58,17 @@ class DeliveryStore:
         group: str | None = None,
     ) -> bool:
         """`accept_delivery` for the event loop: answered once committed durably, never blocking the loop."""
-        return await asyncio.wrap_future(
-            self.submit_delivery(source, delivery_id, event, kind=kind, payload=payload, group=group))
+        writer = self.intake_writer()
+        if writer is None:
+            return await asyncio.to_thread(self.accept_delivery, source, delivery_id, event, kind=kind,
+                                           payload=payload, group=group)
+        return bool(await writer.run(lambda db: _record(db, source, delivery_id, event, kind, payload, group)))
 
     async def sync_intake(self) -> None:
         """Wait for an fsync'ed commit: everything written before (e.g. an upload) is then power-loss durable."""
         writer = self.intake_writer()
         if writer is not None:
-            await asyncio.wrap_future(writer.submit(lambda db: None))
+            await writer.run(lambda db: None)
 
     def close_intake(self) -> None:
         if self._intake is not None:

@@ -15,6 +15,7 @@ import json
 import time
 from typing import Any
 
+import orjson
 import sqlite_utils
 
 from storage.database import Database, utcnow
@@ -31,10 +32,10 @@ def insert_job(
     group: str | None = None, run_at: float | None = None, max_attempts: int = 12,
 ) -> int | None:
     """Insert inside the caller's transaction; a duplicate key returns None and changes nothing."""
-    cur = db.conn.execute(
+    cur = db.conn.execute(  # orjson: intake writes one per delivery, and it is several times faster
         "INSERT OR IGNORE INTO jobs (kind, payload, idempotency_key, group_key, status, attempts, max_attempts, "
         "run_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)",
-        [kind, json.dumps(payload), key, group, max_attempts, run_at if run_at is not None else time.time(),
+        [kind, orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS).decode(), key, group, max_attempts, run_at if run_at is not None else time.time(),
          utcnow(), utcnow()],
     )
     return int(cur.lastrowid) if cur.rowcount else None

@@ -10,6 +10,7 @@ fsync instead of 64 lock hand-offs between threads.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import logging
 import os
@@ -35,6 +36,21 @@ def synchronous_level() -> str:
 Write = Callable[[sqlite_utils.Database], Any]
 
 
+class _WriteFailed(Exception):
+    """A write raised inside a shared batch: redo the batch with a savepoint per write."""
+
+
+def _resolve(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    """On the caller's loop: hand each waiting receiver its result."""
+    for future, ok, value in items:
+        if future.done():
+            continue  # the request went away (client disconnected): the write stands anyway
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
 class GroupWriter:
     def __init__(self, path: str, synchronous: str | None = None) -> None:
         self.path = path
@@ -51,6 +67,14 @@ class GroupWriter:
         self._ensure_thread()
         self._queue.put((write, future))
         return future
+
+    async def run(self, write: Write) -> Any:
+        """`submit` for the event loop. The writer resolves a whole batch of these with ONE
+        cross-thread call per loop: a wake-up per delivery costs more than the insert."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._ensure_thread()
+        self._queue.put((write, future))  # type: ignore[arg-type]
+        return await future
 
     def _ensure_thread(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -89,36 +113,78 @@ class GroupWriter:
         db.conn.close()
 
     def _commit(self, db: sqlite_utils.Database, batch: list[tuple[Write, concurrent.futures.Future[Any]]]) -> None:
-        results: list[tuple[concurrent.futures.Future[Any], bool, Any]] = []
+        """One transaction for the whole batch; if any write raises, the batch is redone one
+        write per savepoint so only that write fails (writes report duplicates by value, so
+        this is rare)."""
         try:
-            db.conn.execute("BEGIN IMMEDIATE")
+            results = self._run(db, batch, isolate=False)
+        except _WriteFailed:
+            try:
+                results = self._run(db, batch, isolate=True)
+            except Exception as exc:
+                self._fail(db, batch, exc)
+                return
+        except Exception as exc:
+            self._fail(db, batch, exc)
+            return
+        self.batches += 1
+        self.writes += len(batch)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, bool, Any]]] = {}
+        for future, ok, value in results:
+            if isinstance(future, asyncio.Future):
+                by_loop.setdefault(future.get_loop(), []).append((future, ok, value))
+            elif ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        for loop, items in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve, items)
+            except RuntimeError:  # that loop is closed: nobody waits any more
+                pass
+
+    @staticmethod
+    def _run(db: sqlite_utils.Database, batch: list[tuple[Write, concurrent.futures.Future[Any]]], *,
+             isolate: bool) -> list[tuple[concurrent.futures.Future[Any], bool, Any]]:
+        results: list[tuple[concurrent.futures.Future[Any], bool, Any]] = []
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
             for n, (write, future) in enumerate(batch):
+                if not isolate:
+                    try:
+                        results.append((future, True, write(db)))
+                    except Exception as exc:
+                        raise _WriteFailed() from exc
+                    continue
                 db.conn.execute(f"SAVEPOINT w{n}")
                 try:
                     value = write(db)
                 except Exception as exc:  # this write alone is undone; the batch goes on
                     db.conn.execute(f"ROLLBACK TO w{n}")
-                    db.conn.execute(f"RELEASE w{n}")
                     results.append((future, False, exc))
                 else:
-                    db.conn.execute(f"RELEASE w{n}")
                     results.append((future, True, value))
+                db.conn.execute(f"RELEASE w{n}")
             db.conn.execute("COMMIT")
-        except Exception as exc:  # the transaction itself failed (disk full, locked too long): nothing stored
-            log.exception("intake batch of %d writes failed", len(batch))
+        except BaseException:
             if db.conn.in_transaction:
                 db.conn.execute("ROLLBACK")
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        self.batches += 1
-        self.writes += len(batch)
-        for future, ok, value in results:
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+            raise
+        return results
+
+    @staticmethod
+    def _fail(db: sqlite_utils.Database, batch: list[tuple[Write, concurrent.futures.Future[Any]]],
+              exc: Exception) -> None:
+        """The transaction itself failed (disk full, locked too long): nothing stored, every caller told."""
+        log.error("intake batch of %d writes failed: %s", len(batch), exc)
+        for _, future in batch:
+            if isinstance(future, asyncio.Future):
+                try:
+                    future.get_loop().call_soon_threadsafe(_resolve, [(future, False, exc)])
+                except RuntimeError:
+                    pass
+            elif not future.done():
+                future.set_exception(exc)
 
     def close(self) -> None:
         if self._thread is not None and self._thread.is_alive():

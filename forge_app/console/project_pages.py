@@ -16,7 +16,7 @@ from forge_app.console.chart import open_findings_svg
 from forge_app.console.links import ForgeWeb, web_base
 from forge_app.console.web import PageError, int_param, page, queries, render, storage_of
 from forge_app.core.models import SEVERITIES
-from storage.console import FindingFilter
+from storage.console import PRESENT, FindingFilter
 
 FINDINGS_PER_PAGE = 50
 SCANS_PER_PAGE = 20
@@ -78,11 +78,11 @@ async def repository(request: Request) -> Response:
     finding_pages = pager(request, 0, FINDINGS_PER_PAGE)
     chart = ""
     if head is not None:
-        total = q.findings_page(head["id"], ("new", "unchanged"), flt, 0, 0)[1]
+        total = q.findings_page(head["id"], PRESENT, flt, 0, 0)[1]
         finding_pages = pager(request, total, FINDINGS_PER_PAGE)
-        findings, _ = q.findings_page(head["id"], ("new", "unchanged"), flt, FINDINGS_PER_PAGE,
+        findings, _ = q.findings_page(head["id"], PRESENT, flt, FINDINGS_PER_PAGE,
                                       finding_pages["offset"])
-        rules = q.finding_rules(head["id"], ("new", "unchanged"))
+        rules = q.finding_rules(head["id"], PRESENT)
         chart = open_findings_svg([(r["created_at"], int(r["open"])) for r in q.open_counts(repo.id, head["branch"])])
     return render(request, "repository.html", title=repo.full_name, repo=repo, web=web, scans=scans,
                   scan_pages=scan_pages, head=head, findings=findings, finding_pages=finding_pages, rules=rules,

@@ -100,7 +100,11 @@ MIN_CODE = 3
 
 
 def _too_small(sq: bytes) -> bool:
-    return len(sq) < MIN_CODE or _WORD.fullmatch(sq) is not None
+    if len(sq) < MIN_CODE:
+        return True
+    if not sq.isalnum() and b"_" not in sq and sq.isascii():
+        return False  # has punctuation: more than a name (the common case, without the regex)
+    return _WORD.fullmatch(sq) is not None
 
 
 def _flagged(lines: Sequence[str], start_col: int | None, end_col: int | None) -> str:
@@ -155,6 +159,7 @@ class _Source:
         self._squashed, self._hashes = sq, hashes  # type: ignore[assignment]
         self._nb = [i for i, h in enumerate(hashes) if h]
         self._nbh = [hashes[i] for i in self._nb]
+        self._all_parents()  # every finding will ask for its scope
 
     def _indent(self, i: int) -> int:
         ind = self._indents.get(i)
@@ -177,10 +182,14 @@ class _Source:
         jumping over lines whose header is already known (a line no less indented than ours
         has our header or one nested in it); a long walk (a huge block) computes every line's
         header at once instead, so any file costs linear time."""
+        parents = self._parents
+        known = parents.get(i)
+        if known is not None:
+            return self._line_hash(known) if known >= 0 else ""
         ind = self._indent(i)
         if ind <= 0:
             return ""
-        parents, j, steps = self._parents, i - 1, 0
+        j, steps = i - 1, 0
         while j >= 0:
             dj = self._indent(j)
             if 0 <= dj < ind:

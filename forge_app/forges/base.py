@@ -60,8 +60,10 @@ class ForgeClient(Protocol):
     async def post_comments(self, pr: PullRequestRef, comments: Sequence[PlannedComment]) -> list[PostedComment]:
         """Post the inline comments (GitHub: in one review) and say what was created."""
 
-    async def upsert_summary(self, pr: PullRequestRef, body: str, existing_id: str | None) -> str:
-        """Create or edit in place the one summary note; returns its id."""
+    async def upsert_summary(self, pr: PullRequestRef, body: str, existing_id: str | None, *,
+                             look_first: bool = True) -> str:
+        """Create or edit in place the one summary note; returns its id. With `look_first` and no
+        `existing_id`, a note already on the PR (found by its hidden marker) is edited, not duplicated."""
 
     async def resolve(self, pr: PullRequestRef, comment: ReviewComment, reply: str) -> None:
         """Reply to a finding's thread, then resolve it (a retry replies once)."""

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from forge_app.core.review.plan import ReviewItem, plan_review
+from forge_app.core.review.plan import PlannedComment, ReviewItem, plan_review
 from forge_app.core.review.render import (
     Counts, check_summary, check_title, marker_key, reopened_reply, resolved_reply,
     summary_comment,
 )
 from forge_app.forges.base import ForgeClient, PullRequestRef, StatusReport
+from forge_app.web.metrics import counting_scan_requests
 from storage import ScanRecord, Storage
 
 log = logging.getLogger(__name__)
@@ -32,9 +33,41 @@ def _state(scan: ScanRecord) -> str:
     return "success"
 
 
+SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
+DEFAULT_MAX_INLINE = 50
+
+
+def cap_comments(comments: list[PlannedComment], limit: int) -> tuple[list[PlannedComment], list[PlannedComment]]:
+    """The `limit` comments to post (blocking first, then most severe, then by place) and the rest,
+    which the summary note lists instead: a 1,000-finding PR must not cost 1,000 forge requests."""
+    if limit < 0 or len(comments) <= limit:
+        return comments, []
+    ranked = sorted(comments, key=lambda c: (c.item.mode != "block", SEVERITY_RANK.get(c.item.finding.severity, 3),
+                                             c.item.finding.path, c.item.finding.start_line))
+    return ranked[:limit], ranked[limit:]
+
+
+def _capped_note(capped: int, limit: int) -> str:
+    if not capped:
+        return ""
+    return (f"\n\n{capped} of these are on changed lines but past this scan's limit of {limit} inline comments "
+            "(FORGE_APP_MAX_INLINE_COMMENTS): the most severe and blocking ones were commented first.")
+
+
 async def publish_pull_request_scan(
     storage: Storage, client: ForgeClient, scan: ScanRecord, pr: PullRequestRef, *, public_url: str,
-    retrying: bool = False,
+    retrying: bool = False, max_inline: int = DEFAULT_MAX_INLINE,
+) -> None:
+    """Publish, counting the forge requests it costs (job log and `forge_app_scan_forge_requests`)."""
+    with counting_scan_requests(client.flavour) as tally:
+        await _publish(storage, client, scan, pr, public_url=public_url, retrying=retrying, max_inline=max_inline)
+    log.info("scan %s on %s #%s: %d %s API requests", scan.id, scan.repository, scan.pull_request, tally["n"],
+             client.flavour)
+
+
+async def _publish(
+    storage: Storage, client: ForgeClient, scan: ScanRecord, pr: PullRequestRef, *, public_url: str,
+    retrying: bool, max_inline: int,
 ) -> None:
     assert scan.pull_request is not None
     url = scan_url(public_url, scan.id)
@@ -69,9 +102,10 @@ async def publish_pull_request_scan(
     plan = plan_review(new_items, present_identities={sf.identity_id for sf in stored},
                        posted={i: rc.resolved for i, rc in ledger.items()}, diff=diff,
                        flavour=client.flavour, counts=counts, scan_url=url)
-    if plan.comments:
-        posted = await client.post_comments(pr, plan.comments)
-        by_identity = {c.item.identity_id: c for c in plan.comments}
+    to_post, capped = cap_comments(plan.comments, max_inline)
+    if to_post:
+        posted = await client.post_comments(pr, to_post)
+        by_identity = {c.item.identity_id: c for c in to_post}
         for p in posted:
             planned = by_identity[p.identity_id]
             storage.record_review_comment(
@@ -79,8 +113,8 @@ async def publish_pull_request_scan(
                 comment_id=p.comment_id, thread_id=p.thread_id, scan_id=scan.id, path=planned.path,
                 line=planned.line)
 
-    outside = [(i.finding, i.mode) for i in plan.outside]
-    await _publish_summary(storage, client, scan, pr, outside, counts, url)
+    outside = [(i.finding, i.mode) for i in plan.outside] + [(c.item.finding, c.item.mode) for c in capped]
+    await _publish_summary(storage, client, scan, pr, outside, counts, url, note=_capped_note(len(capped), max_inline))
 
     for identity_id in plan.resolve:
         rc = ledger[identity_id]
@@ -94,25 +128,42 @@ async def publish_pull_request_scan(
 
     await client.set_status(pr, StatusReport(_state(scan), check_title(counts),
                                              check_summary(counts, outside, url), counts, url, new_items))
-    log.info("published scan %s on %s #%s: %d comments, %d outside the diff, %d resolved, %d reopened", scan.id,
-             scan.repository, scan.pull_request, len(plan.comments), len(plan.outside), len(plan.resolve),
-             len(plan.reopen))
+    log.info("published scan %s on %s #%s: %d comments (%d more past the limit), %d outside the diff, %d resolved, "
+             "%d reopened", scan.id, scan.repository, scan.pull_request, len(to_post), len(capped), len(plan.outside),
+             len(plan.resolve), len(plan.reopen))
 
 
 async def _publish_summary(storage: Storage, client: ForgeClient, scan: ScanRecord, pr: PullRequestRef,
-                           outside: list, counts: Counts, url: str) -> None:
-    """One summary note per PR, created only when something is outside the diff, then edited in place."""
+                           outside: list, counts: Counts, url: str, note: str = "") -> None:
+    """One summary note per PR, created only when something is outside the diff, then edited in place.
+
+    Before creating it, an intent record (no id yet) is stored: if the process dies between
+    the forge's answer and remembering the id, the next run sees the intent and looks for
+    the note's hidden marker on the PR instead of posting a second one. The first creation
+    on a PR costs no extra request."""
     scope = f"pr:{scan.pull_request}"
     existing = storage.forge_object(scan.repository_id, scope, "summary")
     if not outside and existing is None:
         return
     # Compare without the scan link: a re-upload of the same results should not edit the note.
-    content = summary_comment(outside, counts, None, client.flavour)
-    if existing is not None and existing.get("content") == content:
+    content = _with_note(summary_comment(outside, counts, None, client.flavour), note)
+    if existing is not None and existing.get("id") and existing.get("content") == content:
         return
-    body = summary_comment(outside, counts, url, client.flavour)
-    summary_id = await client.upsert_summary(pr, body, existing.get("id") if existing else None)
+    body = _with_note(summary_comment(outside, counts, url, client.flavour), note)
+    known_id = existing.get("id") if existing else None
+    maybe_posted = existing is not None and not known_id  # an earlier run may have posted it unrecorded
+    if existing is None:
+        storage.remember_forge_object(scan.repository_id, scope, "summary", {"id": None, "content": None})
+    summary_id = await client.upsert_summary(pr, body, known_id, look_first=maybe_posted)
     storage.remember_forge_object(scan.repository_id, scope, "summary", {"id": summary_id, "content": content})
+
+
+def _with_note(summary: str, note: str) -> str:
+    """The cap's explanation goes right after the findings table (before the scan link)."""
+    if not note:
+        return summary
+    head, sep, tail = summary.rpartition("\n\n[Scan details](")
+    return f"{head}{note}{sep}{tail}" if sep else summary + note
 
 
 async def _recover_unrecorded(storage: Storage, client: ForgeClient, scan: ScanRecord, pr: PullRequestRef,

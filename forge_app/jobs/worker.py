@@ -111,6 +111,8 @@ class Worker:
             loop.call_soon_threadsafe(fn)
 
     def wake(self) -> None:
+        if self._wake.is_set():
+            return  # already woken: spare the cross-thread call (intake calls this per delivery)
         self._call(self._wake.set)
 
     def stop(self, grace: float = STOP_GRACE) -> None:

@@ -36,7 +36,7 @@ from storage.integrations import Integration, NotificationDelivery
 log = logging.getLogger(__name__)
 
 JOB_KIND = "deliver_notification"
-PARTS_BUDGET = 150.0  # seconds of sending parts per run: well inside the job's 300 s lease
+PARTS_BUDGET = 150.0  # seconds of sending parts per run: a huge delivery yields the worker now and then
 FINAL = ("succeeded", "failed")
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -210,7 +210,7 @@ async def _send_parts(storage: Storage, settings: Settings, integration: Integra
                       delivery: NotificationDelivery, outbound: Outbound) -> Outcome:
     """A findings webhook in parts (payloads.batches), each its own POST and `webhook-id`, resuming
     after the parts already accepted: every finding goes out once, however big the scan. A run
-    stops starting parts after PARTS_BUDGET seconds and continues in the next (the job's lease)."""
+    stops starting parts after PARTS_BUDGET seconds and continues in the next."""
     parts = batches(outbound.document, encode)
     base_id = delivery.webhook_id or new_message_id()
     started = time.monotonic()
@@ -230,6 +230,9 @@ async def _send_parts(storage: Storage, settings: Settings, integration: Integra
 
 def _settle(storage: Storage, delivery: NotificationDelivery, integration: Integration, outcome: Outcome,
             attempt: int) -> None:
+    from forge_app.web.metrics import notification_delivery
+
+    notification_delivery(integration.type, "succeeded" if outcome.ok else "failed")  # one per attempt
     common = {"status_code": outcome.status_code, "latency_ms": outcome.latency_ms}
     if outcome.ok:
         storage.record_delivery_attempt(delivery.id, status="succeeded", error=None, **common)

@@ -9,6 +9,8 @@ scrape time, so they are right whichever process ran the jobs.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import threading
 import time
@@ -39,8 +41,28 @@ def webhook_delivery(forge: str, outcome: str) -> None:
     WEBHOOK_DELIVERIES.labels(forge=forge, outcome=outcome).inc()
 
 
+_scan_requests: contextvars.ContextVar[dict[str, int] | None] = contextvars.ContextVar("scan_requests", default=None)
+
+
 def forge_request(forge: str, status: int | str) -> None:
+    """Every forge adapter calls this per HTTP answer; it also counts toward the scan being published."""
     FORGE_REQUESTS.labels(forge=forge, status=str(status)).inc()
+    tally = _scan_requests.get()
+    if tally is not None:
+        tally["n"] = tally.get("n", 0) + 1
+
+
+@contextlib.contextmanager
+def counting_scan_requests(forge: str) -> Any:
+    """Count the forge requests made inside the block (threads started from it included);
+    the total goes to the `forge_app_scan_forge_requests` histogram and to the caller."""
+    tally: dict[str, int] = {"n": 0}
+    token = _scan_requests.set(tally)
+    try:
+        yield tally
+    finally:
+        _scan_requests.reset(token)
+        SCAN_FORGE_REQUESTS.labels(forge=forge).observe(tally["n"])
 
 
 def notification_delivery(kind: str, outcome: str) -> None:

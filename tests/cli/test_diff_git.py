@@ -107,3 +107,20 @@ def test_bad_git_arguments_exit_2(tmp_path, capsys):
         code = diff_cli.main(["--base", str(tmp_path / "r.json"), "--head", str(tmp_path / "r.json"), *extra])
         err = capsys.readouterr().err
         assert code == 2 and says in err, (extra, err)
+
+
+def test_keyword_regions_and_absolute_paths_through_diff_git(tmp_path, capsys):
+    """ruff-style S101 on `assert` alone, written with absolute paths: a changed assert is new, the
+    deleted and the old one fixed (no longer matched by the keyword alone)."""
+    repo = Repo(tmp_path / "r")
+    base_src = "def t():\n    assert a == 1\n    x = 1\n    assert b == 2\n"
+    repo.commit({"t.py": base_src}, "base")
+    base = scan(repo.files(), r"assert", "S101")
+    repo.commit({"t.py": "def t():\n    assert a == 3\n    x = 1\n"}, "change one, delete one")
+    head = scan(repo.files(), r"assert", "S101")
+    for report in (base, head):
+        for r in report["results"]:
+            r["path"] = str(repo.root.resolve() / r["path"])
+    out = run_diff(capsys, tmp_path, base, head, "--git", str(repo.root))
+    assert [(f["path"], f["line"]) for f in out["new"]] == [("t.py", 2)]
+    assert sorted(f["line"] for f in out["fixed"]) == [2, 4] and out["unchanged"] == []

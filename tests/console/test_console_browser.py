@@ -56,6 +56,8 @@ def live(settings, storage) -> Iterator[tuple[str, Any]]:
 
 def test_newcomer_story_in_a_browser(live):
     sync_playwright = _browser_or_skip()
+    from playwright.sync_api import expect
+
     base, storage = live
     SHOTS.mkdir(exist_ok=True)
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -86,9 +88,13 @@ def test_newcomer_story_in_a_browser(live):
             page.get_by_role("link", name="Webhook").click()
             page.get_by_label("Name").fill("Security team")
             page.get_by_label("Webhook URL").fill(receiver.url)
+            page.evaluate("window.stillThisPage = true")
             page.get_by_role("button", name="Test").click()
             status = page.get_by_role("status")
-            assert "succeeded" in status.inner_text() and "HTTP 200" in status.inner_text()
+            expect(status).to_contain_text("succeeded")
+            assert page.evaluate("window.stillThisPage === true")  # answered in place: the live region speaks
+            assert "HTTP 200" in status.inner_text()
+            assert page.get_by_label("Webhook URL").input_value() == receiver.url
             assert len(receiver.requests) == 1
             assert receiver.requests[0].json()[0]["semgrep_finding"]  # the test payload, Semgrep's shape
             shot("04-webhook-tested")
@@ -99,7 +105,8 @@ def test_newcomer_story_in_a_browser(live):
             # Its page: Test again (recorded this time) and the delivery is listed with its status.
             page.get_by_role("link", name="Security team").click()
             page.get_by_role("button", name="Test").click()
-            assert "succeeded" in page.get_by_role("status").inner_text()
+            expect(page.get_by_role("status")).to_contain_text("succeeded")
+            page.goto(page.url)
             assert page.get_by_role("cell", name="succeeded").count() == 1  # among its recent deliveries
             shot("05b-integration-page")
             page.get_by_role("link", name="Settings").first.click()

@@ -188,7 +188,7 @@ def test_projects_repository_and_scan_pages(signed, storage, upload_token):
     assert f'href="/projects/{repo.id}">octo/demo</a>' in projects
     page = client.get(f"/projects/{repo.id}").text
     assert "Open findings (2)" in page and "<svg" in page
-    assert f"https://github.com/octo/demo/pull/7" in page
+    assert "https://github.com/octo/demo/pull/7" in page
     assert f"https://github.com/octo/demo/blob/{SHA_BASE}/app/main.py#L9" in page
     only = client.get(f"/projects/{repo.id}", params={"severity": "warning"}).text
     assert "Open findings (1)" in only and "py.exec" in only.split("Open findings (1)")[1].split("Scans (")[0]

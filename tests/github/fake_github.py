@@ -307,6 +307,7 @@ class FakeGitHub(MarketplaceFake):
             ("GET", pull + r"/comments", "token", self._pull_comments),
             ("POST", pull + r"/comments/(?P<comment>\d+)/replies", "token", self._reply),
             ("POST", repo + r"/issues/(?P<number>\d+)/comments", "token", self._create_issue_comment),
+            ("GET", repo + r"/issues/(?P<number>\d+)/comments", "token", self._issue_comments),
             ("PATCH", repo + r"/issues/comments/(?P<comment>\d+)", "token", self._edit_issue_comment),
             ("POST", repo + r"/check-runs", "token", self._create_check_run),
             ("PATCH", repo + r"/check-runs/(?P<run>\d+)", "token", self._update_check_run),
@@ -489,6 +490,12 @@ class FakeGitHub(MarketplaceFake):
                    "_number": int(m.group("number"))}
         self.issue_comments[cid] = comment
         return JSONResponse(self._comment_json(comment), status_code=201)
+
+    def _issue_comments(self, m: re.Match[str], query: str, raw: bytes, _: Any) -> Response:
+        full, number = f"{m.group('owner')}/{m.group('repo')}", int(m.group("number"))
+        items = [self._comment_json(c) for c in self.issue_comments.values()
+                 if c["_repo"] == full and c["_number"] == number]
+        return self._page(self.prefix + m.group(0), query, items)
 
     def _edit_issue_comment(self, m: re.Match[str], query: str, raw: bytes, _: Any) -> Response:
         comment = self.issue_comments.get(int(m.group("comment")))

@@ -43,17 +43,27 @@ def test_request_budget_for_1_10_200_findings(client, app, storage, fake_github,
         drain(app)
         requests = fake_github.since(mark)
         costs[n] = requests
-        assert len(fake_github.comments_of(f"octo/budget{n}", number)) == n
+        # FORGE_APP_MAX_INLINE_COMMENTS (50): the rest are listed in the summary note
+        assert len(fake_github.comments_of(f"octo/budget{n}", number)) == min(n, 50)
         reviews = fake_github.reviews_of(f"octo/budget{n}", number)
-        assert len(reviews) == -(-n // 50)
+        assert len(reviews) == 1
+        summaries = list(fake_github.issue_comments.values())
+        if n > 50:
+            assert any("150 of these are on changed lines but past this scan's limit of 50" in c["body"]
+                       for c in summaries)
         run = fake_github.runs_of(f"octo/budget{n}")[0]
         assert len(run["annotations"]) == n and run["conclusion"] == "success"
+    metrics = client.get("/metrics").text
+    assert 'forge_app_forge_requests_total{forge="github",status="201"}' in metrics
+    assert 'forge_app_scan_forge_requests_bucket{forge="github",le="10.0"}' in metrics
     for n, requests in costs.items():
         print(f"\n{n} new finding(s): {len(requests)} GitHub API requests: "
               + ", ".join(f"{r['method']} {r['path'].split('/octo/')[-1]}" for r in requests))
-    # One installation token for all three (cached), then 5 requests for 1 or 10 findings, 14 for 200.
+    # One installation token for all three (cached), then 5 requests for 1 or 10 findings; for 200, the
+    # inline comments are capped at 50 (one review) and the summary note lists the other 150: 9, within
+    # the budget of 6 + ceil(n/50) = 10 (the check run's 200 annotations take 4 updates of 50).
     assert sum(1 for reqs in costs.values() for r in reqs if r["path"].endswith("/access_tokens")) == 1
-    assert [sum(1 for r in costs[n] if not r["path"].endswith("/access_tokens")) for n in (1, 10, 200)] == [5, 5, 14]
+    assert [sum(1 for r in costs[n] if not r["path"].endswith("/access_tokens")) for n in (1, 10, 200)] == [5, 5, 9]
 
 
 def test_more_than_30_files_are_paginated(client, app, storage, fake_github, tmp_path: Path) -> None:
@@ -258,3 +268,27 @@ def test_reverted_fix_reopens_the_thread(client, app, storage, fake_github, tmp_
     assert len(replies()) == 3 and replies()[2].startswith(f"✅ Fixed in {again[:12]}")
     assert storage.review_comments(repo_id, PR)[0].resolved
     assert storage.jobs(status="failed") == []
+
+
+def test_a_crash_right_after_posting_the_summary_does_not_post_it_twice(client, app, storage, fake_github,
+                                                                       tmp_path: Path, monkeypatch) -> None:
+    """The process dies between GitHub's answer to the summary POST and remembering its id."""
+    body = "".join(f"v{i} = {i}\n" for i in range(40)) + "y = eval(z)\n"
+    remember = storage.remember_forge_object
+    crashed = []
+
+    def dies_once_after_posting(repository_id, scope, name, value):
+        if name == "summary" and value.get("id") and not crashed:
+            crashed.append(value["id"])
+            raise RuntimeError("killed")  # what kill -9 leaves: posted on GitHub, not recorded here
+        return remember(repository_id, scope, name, value)
+
+    monkeypatch.setattr(storage, "remember_forge_object", dies_once_after_posting)
+    open_pull_request(client, storage, fake_github, tmp_path, {"app.py": body}, {"app.py": "import ast\n" + body},
+                      head_sha=sha("crash-summary"), rules=EVAL, base_rules=[])
+    drain(app)
+    assert crashed and len(fake_github.issue_comments) == 1
+    run_later(app)  # the retried job
+    [summary] = fake_github.issue_comments.values()
+    assert str(summary["id"]) == crashed[0] and "`app.py:42`" in summary["body"]
+    assert storage.jobs(kind="publish_scan")[-1]["status"] == "done"

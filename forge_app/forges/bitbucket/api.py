@@ -140,6 +140,7 @@ class BitbucketApi:
         for _ in range(MAX_REDIRECTS + 1):
             self.calls += 1
             response = await self._client.request(method, url, params=params, json=json, headers=headers)
+            _count_answer(response.status_code)
             if response.status_code not in REDIRECTS or method != "GET":
                 return response
             location = response.headers.get("location")
@@ -239,3 +240,9 @@ def job_error(exc: BitbucketError, where: str) -> Exception:
 def transport_error(exc: httpx.HTTPError, base_url: str) -> RetryLater:
     return RetryLater(f"Bitbucket at {display_url(base_url)} could not be reached ({type(exc).__name__}); "
                       "retrying later")
+
+
+def _count_answer(status: int) -> None:
+    from forge_app.web.metrics import forge_request
+
+    forge_request("bitbucket", status)

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from forge_app.core.review.patch import FileDiff, parse_git_diff
 from forge_app.core.review.plan import PlannedComment
-from forge_app.core.review.render import Flavour, markers_in
+from forge_app.core.review.render import Flavour, is_summary, markers_in
 from forge_app.forges.base import PostedComment, PullRequestRef, StatusReport
 from forge_app.forges.bitbucket import REPORT_ID, STATUS_KEY, insights
 from forge_app.forges.bitbucket.api import BitbucketApi, seg
@@ -42,6 +42,14 @@ class BitbucketClient:
         self.repository_id = repository_id
         self.repo_path = f"/repositories/{seg(workspace)}/{seg(slug)}"
         self._last: dict[int, str] | None = None
+        self._listed: list[dict[str, Any]] | None = None
+
+    async def _comments_before(self, pr: PullRequestRef) -> list[dict[str, Any]]:
+        """The PR's comments as they were when this run first listed them (every page, once):
+        the crash-recovery marker search and the summary search share one listing."""
+        if self._listed is None:
+            self._listed = [c async for c in self.api.paginate(f"{self._pr(pr)}/comments")]
+        return self._listed
 
     def _pr(self, pr: PullRequestRef) -> str:
         return f"{self.repo_path}/pullrequests/{int(pr.number)}"
@@ -55,7 +63,7 @@ class BitbucketClient:
 
     async def existing_markers(self, pr: PullRequestRef) -> dict[str, PostedComment]:
         found: dict[str, PostedComment] = {}
-        async for comment in self.api.paginate(f"{self._pr(pr)}/comments"):
+        for comment in await self._comments_before(pr):
             if comment.get("deleted") or comment.get("parent") or not isinstance(comment.get("id"), int):
                 continue
             raw = (comment.get("content") or {}).get("raw") or ""
@@ -76,15 +84,30 @@ class BitbucketClient:
             posted.append(PostedComment(planned.item.identity_id, str(response.json()["id"])))
         return posted
 
-    async def upsert_summary(self, pr: PullRequestRef, body: str, existing_id: str | None) -> str:
+    async def upsert_summary(self, pr: PullRequestRef, body: str, existing_id: str | None, *,
+                             look_first: bool = True) -> str:
         if existing_id is not None:
             response = await self.api.request("PUT", f"{self._pr(pr)}/comments/{seg(existing_id)}",
                                               json=_comment_body(body), ok=(404,))
             if response.status_code != 404:
                 return existing_id
             # someone deleted the summary: post it again
+        else:
+            found = await self._find_summary(pr) if look_first else None  # a crash may have left one unrecorded
+            if found is not None:
+                await self.api.request("PUT", f"{self._pr(pr)}/comments/{seg(found)}", json=_comment_body(body))
+                return found
         response = await self.api.request("POST", f"{self._pr(pr)}/comments", json=_comment_body(body))
         return str(response.json()["id"])
+
+    async def _find_summary(self, pr: PullRequestRef) -> str | None:
+        """The id of a top-level summary comment already on the PR (its hidden marker), if any."""
+        for comment in await self._comments_before(pr):
+            if comment.get("deleted") or comment.get("parent") or not isinstance(comment.get("id"), int):
+                continue
+            if is_summary((comment.get("content") or {}).get("raw") or ""):
+                return str(comment["id"])
+        return None
 
     async def _last_replies(self, pr: PullRequestRef) -> dict[int, str]:
         """Top-level comment id -> body of its thread's last reply, listed once this run (and kept

@@ -43,7 +43,8 @@ async def publish_scan(context: JobContext, scan: ScanRecord, job: Job, connecti
         client = BitbucketClient(api, storage, scan.repository_id, scan.repository)
         try:
             await publish_pull_request_scan(storage, client, scan, pr, public_url=context.settings.public_url,
-                                            retrying=job.attempts > 1)
+                                            retrying=job.attempts > 1,
+                                            max_inline=context.settings.max_inline_comments)
         except BitbucketError as exc:
             raise job_error(exc, where) from None
         except httpx.HTTPError as exc:

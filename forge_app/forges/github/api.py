@@ -90,6 +90,12 @@ def open_http() -> httpx.AsyncClient:
     return httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=False)
 
 
+async def _count_answer(response: httpx.Response) -> None:
+    from forge_app.web.metrics import forge_request
+
+    forge_request("github", response.status_code)
+
+
 class GitHubApi:
     """One job's access to GitHub: app calls with a JWT, installation calls with its token."""
 
@@ -108,6 +114,7 @@ class GitHubApi:
         self._token: str | None = None
         self.requests = 0  # HTTP requests this job made (every page counts), for logs and tests
         http.event_hooks["request"].append(self._count)
+        http.event_hooks["response"].append(_count_answer)
 
     # plumbing -------------------------------------------------------------------------
     def _gh(self, token: str | None = None) -> GitHubAPI:

@@ -14,7 +14,7 @@ from gidgethub import HTTPException
 
 from forge_app.core.review.patch import FileDiff, parse_hunks
 from forge_app.core.review.plan import PlannedComment
-from forge_app.core.review.render import Flavour, markers_in
+from forge_app.core.review.render import Flavour, is_summary, markers_in
 from forge_app.forges.base import PostedComment, PullRequestRef, StatusReport
 from forge_app.forges.github.api import GitHubApi, status_of
 from forge_app.forges.github.checks import CheckRuns
@@ -141,7 +141,8 @@ class GitHubClient:
         return posted
 
     # the summary note --------------------------------------------------------------------
-    async def upsert_summary(self, pr: PullRequestRef, body: str, existing_id: str | None) -> str:
+    async def upsert_summary(self, pr: PullRequestRef, body: str, existing_id: str | None, *,
+                             look_first: bool = True) -> str:
         if existing_id:
             try:
                 await self.api.call("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}",
@@ -153,10 +154,24 @@ class GitHubClient:
                     raise
                 log.info("summary comment %s on %s#%s was deleted; posting a new one", existing_id,
                          pr.repository, pr.number)
+        found = await self._find_summary(pr) if look_first else None  # a crash may have left one unrecorded
+        if found is not None:
+            await self.api.call("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}",
+                                {"owner": self.owner, "repo": self.repo, "comment_id": int(found)}, {"body": body})
+            return found
         created = await self.api.call("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments",
                                       {"owner": self.owner, "repo": self.repo, "issue_number": pr.number},
                                       {"body": body})
         return str(created["id"])
+
+    async def _find_summary(self, pr: PullRequestRef) -> str | None:
+        """The id of a summary comment of ours already on the PR (its hidden marker), if any."""
+        comments = await self.api.paginate("/repos/{owner}/{repo}/issues/{issue_number}/comments?per_page=100",
+                                           {"owner": self.owner, "repo": self.repo, "issue_number": pr.number})
+        for c in comments:
+            if (c.get("user") or {}).get("type") in (None, "Bot") and is_summary(c.get("body") or ""):
+                return str(c["id"])
+        return None
 
     # resolving fixed findings ------------------------------------------------------------
     async def _thread_map(self, pr: PullRequestRef) -> dict[int, dict[str, Any]]:

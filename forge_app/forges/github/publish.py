@@ -122,7 +122,7 @@ async def publish_github_scan(context: JobContext, scan: ScanRecord, job: Job) -
                 await client.set_status(pr, _final_report(storage, scan, scan_url(settings.public_url, scan.id)))
                 return
             await publish_pull_request_scan(storage, client, scan, pr, public_url=settings.public_url,
-                                            retrying=job.attempts > 1)
+                                            retrying=job.attempts > 1, max_inline=settings.max_inline_comments)
         except HTTPException as exc:
             permanent = as_permanent(exc, f"the publication of scan {scan.id} on {scan.repository}#{scan.pull_request}")
             if permanent is not None:

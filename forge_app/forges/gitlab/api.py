@@ -155,7 +155,10 @@ class GitLabApi:
         self._gl.session.close()
 
     def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        from forge_app.web.metrics import forge_request
+
         self.requests_sent += 1
+        forge_request("gitlab", response.status_code)
         if response.is_redirect and self.redirected_to is None:
             target = str(response.headers.get("Location", ""))
             root = target.split("/api/v4", 1)[0] if "/api/v4" in target else None

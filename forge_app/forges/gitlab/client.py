@@ -135,7 +135,8 @@ class GitLabClient:
             posted.append(PostedComment(c.item.identity_id, str(notes[0].get("id")), str((d or {}).get("id"))))
         return posted
 
-    async def upsert_summary(self, pr: PullRequestRef, body: str, existing_id: str | None) -> str:
+    async def upsert_summary(self, pr: PullRequestRef, body: str, existing_id: str | None, *,
+                             look_first: bool = True) -> str:
         """The one summary note, edited in place. Its id is kept as `<discussion id>:<note id>`
         because notes are edited through their discussion (the contract's edit route)."""
         if existing_id:
@@ -146,7 +147,7 @@ class GitLabClient:
                     return existing_id
                 except GitLabNotFound:
                     log.info("the summary note on !%s was deleted; posting a new one", pr.number)
-        found = self._find_summary(await self.discussions(pr))  # a crash may have left one unrecorded
+        found = self._find_summary(await self.discussions(pr)) if look_first else None  # a crash may have left one unrecorded
         if found is not None:
             await self._edit_note(pr, found[0], found[1], body)
             return f"{found[0]}:{found[1]}"

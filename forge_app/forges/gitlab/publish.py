@@ -92,7 +92,7 @@ async def publish_merge_request_scan(context: JobContext, scan: ScanRecord, job:
             await _status_only(storage, client, scan, pr, settings.public_url)
         elif latest == scan.commit.lower():
             await publish_pull_request_scan(storage, client, scan, pr, public_url=settings.public_url,
-                                            retrying=job.attempts > 1)
+                                            retrying=job.attempts > 1, max_inline=settings.max_inline_comments)
         elif scan.commit.lower() in heads:
             log.info("scan %s: %s has moved on past %s; setting the commit status only", scan.id, where,
                      scan.commit[:12])

@@ -28,7 +28,7 @@ from forge_app.services.ingest import current_policy, ingest_upload, reserve_upl
 from forge_app.services.rules import catalog_for, rules_for_ci
 from forge_app.web.auth import bearer
 from forge_app.web.body import parse_json, read_body
-from forge_app.web.errors import ApiError
+from forge_app.web.errors import ApiError, path_id
 from forge_app.web.routes.openapi import error_responses
 from storage import Repository, Storage
 from storage.semgrep_ci import CiRun
@@ -52,10 +52,7 @@ def _repository(request: Request) -> Repository:
 
 
 def _run(request: Request, repo: Repository) -> CiRun:
-    try:
-        run_id = int(request.path_params["run_id"])
-    except ValueError:
-        raise ApiError(404, "not_found", "no such semgrep ci scan") from None
+    run_id = path_id(request, "run_id", "semgrep ci scan")  # ASCII digits within int64, else 404
     run = request.app.state.storage.ci_run(run_id)
     if run is None or run.repository_id != repo.id:
         raise ApiError(404, "not_found", f"no semgrep ci scan {run_id} for {repo.full_name}")
