@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 
 _SECRET_PATTERNS = [
     re.compile(r"(?i)(authorization:?\s*(?:bearer|token|basic)\s+)[^\s'\"]+"),
@@ -25,12 +26,42 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
+    """Masks secrets in a record without touching the record other handlers and filters see:
+    a copy with redacted arguments goes on (Python 3.12+ passes a returned record on). The
+    argument tuple keeps its shape, because formatters such as uvicorn's access log unpack it;
+    setting `args = None` lost those lines and logged a traceback instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool | logging.LogRecord:  # type: ignore[override]
+        redacted = redacted_record(record)
+        if redacted is record:
+            return True
+        if sys.version_info >= (3, 12):
+            return redacted
+        # Python 3.11 cannot hand on a copy: swap in the redacted values (new objects, never
+        # the caller's tuple changed in place).
+        record.msg, record.args = redacted.msg, redacted.args
         return True
+
+
+def redacted_record(record: logging.LogRecord) -> logging.LogRecord:
+    """`record` itself when it holds no secret, else a redacted copy."""
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken format string is the formatter's to report
+        return record
+    if redact(message) == message:
+        return record
+    copy = logging.makeLogRecord(record.__dict__)
+    args = record.args
+    if isinstance(args, tuple) and args and redact(str(record.msg)) == str(record.msg):
+        copy.args = tuple(redact(a) if isinstance(a, str) else a for a in args)
+        try:
+            if redact(copy.getMessage()) == copy.getMessage():
+                return copy
+        except Exception:
+            pass
+    copy.msg, copy.args = redact(message), ()
+    return copy
 
 
 class _StderrHandler(logging.StreamHandler):

@@ -94,9 +94,19 @@ def _insert_jobs(db: Any, scan_id: int, jobs: Iterable[JobSpec]) -> None:
                    max_attempts=job.max_attempts)
 
 
-def _write_entries_and_jobs(db: Any, scan_id: int, scan: NewScan, now: str) -> None:
+def _serialize(scan: NewScan) -> dict[int, tuple[str | None, str]]:
+    """Each entry's fingerprint and JSON text, computed BEFORE the write transaction: for a large
+    scan this is seconds of CPU that must not hold SQLite's write lock (issue #11)."""
+    return {id(e): (_fp_json(e.finding), orjson.dumps(e.finding.to_dict()).decode())
+            for e in scan.entries if e.copy_from is None}
+
+
+def _write_entries_and_jobs(db: Any, scan_id: int, scan: NewScan, now: str,
+                            serialized: dict[int, tuple[str | None, str]] | None = None) -> None:
     """A scan's new identities, its findings and its follow-up jobs, inside the caller's transaction."""
     conn = db.conn
+    if serialized is None:
+        serialized = _serialize(scan)
     fresh = [e for e in scan.entries if e.identity_id is None]
     top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM identities").fetchone()[0]
     conn.executemany(
@@ -120,8 +130,8 @@ def _write_entries_and_jobs(db: Any, scan_id: int, scan: NewScan, now: str) -> N
         "INSERT INTO findings (scan_id, identity_id, status, mode, rule_id, path, start_line, end_line, "
         "base_line, fingerprint, fp, first_seen, data, tool) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(scan_id, e.identity_id, e.status, e.mode, e.finding.rule_id, e.finding.path,
-          e.finding.start_line, e.finding.end_line, e.base_line, e.finding.key, _fp_json(e.finding),
-          int(id(e) in first), orjson.dumps(e.finding.to_dict()).decode(), e.finding.tool)
+          e.finding.start_line, e.finding.end_line, e.base_line, e.finding.key, serialized[id(e)][0],
+          int(id(e) in first), serialized[id(e)][1], e.finding.tool)
          for e in scan.entries if e.copy_from is None],
     )
     _insert_jobs(db, scan_id, scan.jobs)
@@ -140,6 +150,7 @@ class ScanStore:
         a rejected or crashed upload leaves nothing behind, and no job is lost."""
         now = utcnow()
         counts = _counts(scan)
+        serialized = _serialize(scan)
         with self.database.transaction() as db:
             cur = db.execute(
                 "INSERT INTO scans (repository_id, commit_sha, branch, base_branch, pull_request, status, tools, "
@@ -152,7 +163,7 @@ class ScanStore:
                  json.dumps(scan.meta), now, now, _tool_counts(scan), json.dumps(scan.notes)],
             )
             scan_id = int(cur.lastrowid)
-            _write_entries_and_jobs(db, scan_id, scan, now)
+            _write_entries_and_jobs(db, scan_id, scan, now, serialized)
         return scan_id
 
     def reserve_scan(self, pending: PendingScan) -> int:
@@ -192,6 +203,7 @@ class ScanStore:
         scan is no longer processing: another worker completed or failed it."""
         now = utcnow()
         counts = _counts(scan)
+        serialized = _serialize(scan)
         with self.database.transaction() as db:
             cur = db.execute(
                 "UPDATE scans SET status = 'done', base_scan_id = ?, count_new = ?, count_fixed = ?, "
@@ -204,7 +216,7 @@ class ScanStore:
             if cur.rowcount == 0:
                 return False
             db.execute("DELETE FROM pending_uploads WHERE scan_id = ?", [scan_id])
-            _write_entries_and_jobs(db, scan_id, scan, now)
+            _write_entries_and_jobs(db, scan_id, scan, now, serialized)
         return True
 
     def fail_scan(self, scan_id: int, detail: str) -> bool:

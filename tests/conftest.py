@@ -65,3 +65,14 @@ def upload_token(storage: Storage) -> str:
 def drain(app) -> int:
     """Run every due job of the app's worker now (tests run without the background worker)."""
     return asyncio.run(app.state.worker.drain())
+
+
+@pytest.fixture(autouse=True)
+def _unconfigured_marker_key() -> Iterator[None]:
+    """Comment markers are signed with a process-wide key; a test that configures one (through
+    ensure_secret_key) must not change the bodies later tests (and cassettes) expect."""
+    from forge_app.core.review.render import use_secret_key
+
+    use_secret_key(None)
+    yield
+    use_secret_key(None)

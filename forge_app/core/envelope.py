@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from forge_app.core.limits import LimitError, TooManyResults, check_result_count, limit_findings
 from forge_app.core.linemap import LineMap, validate_line_changes
 from forge_app.core.models import SEVERITIES, Finding, Fingerprint, Fix, ReportError, RuleInfo
 from forge_app.core.parsing import parse_report
@@ -22,6 +23,7 @@ from forge_app.core.parsing.common import is_absolute_reference, normalize_path
 SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 HEX_RE = re.compile(r"^[0-9a-f]{1,64}$")
 MAX_TEXT = 1_000_000
+MAX_NUMBER = 2**31 - 1  # PR/MR numbers: every forge keeps them in 32 bits
 META_KEYS = (
     "ci_job_url", "ci_provider", "commit_author_name", "commit_author_email", "commit_author_username",
     "commit_title", "commit_timestamp", "pull_request_title", "pull_request_author_username",
@@ -77,8 +79,8 @@ def _pull_request(value: Any, pointer: str) -> int | None:
         number = int(value)
     except (TypeError, ValueError):
         raise UploadError("pull_request must be a positive integer", pointer) from None
-    if number < 1:
-        raise UploadError("pull_request must be a positive integer", pointer)
+    if number < 1 or number > MAX_NUMBER:
+        raise UploadError(f"pull_request must be a positive integer up to {MAX_NUMBER}", pointer)
     return number
 
 
@@ -164,7 +166,13 @@ def parse_upload(
         reports = []
         if not isinstance(doc["findings"], list):
             raise UploadError("findings must be a list", "/findings")
-        upload.findings = [finding_from_dict(f, f"/findings/{i}") for i, f in enumerate(doc["findings"])]
+        _check_count(doc["findings"], 0)
+        parsed = [finding_from_dict(f, f"/findings/{i}") for i, f in enumerate(doc["findings"])]
+        try:
+            upload.findings, notes = limit_findings(parsed)
+        except LimitError as exc:
+            raise UploadError(exc.message, f"/findings/{exc.index}", code="invalid_finding") from None
+        upload.errors.extend(notes)
         upload.tools = [str(t)[:100] for t in doc.get("tools") or [] if isinstance(t, str)]
     elif "report" in doc:
         reports = [(doc["report"], "/report")]
@@ -176,8 +184,11 @@ def parse_upload(
         )
     root = _root(meta_src.get("root"))
     for raw, pointer in reports:
+        _check_count(raw, len(upload.findings))
         try:
             report = parse_report(raw, source="upload", root=root)
+        except LimitError as exc:
+            raise UploadError(exc.message, pointer or None, code="invalid_finding") from None
         except ReportError as exc:
             inner = exc.pointer or ""
             raise UploadError(exc.message, f"{pointer}{inner}" or None,
@@ -196,6 +207,13 @@ def parse_upload(
     if isinstance(meta, dict):
         upload.meta = {k: meta[k] for k in META_KEYS if k in meta and isinstance(meta[k], (str, int, type(None)))}
     return upload
+
+
+def _check_count(data: Any, already: int) -> None:
+    try:
+        check_result_count(data if not isinstance(data, list) else {"findings": data}, already)
+    except TooManyResults as exc:
+        raise UploadError(exc.message, None, code="too_many_results") from None
 
 
 def _int(d: Mapping[str, Any], key: str, pointer: str, *, required: bool) -> int | None:

@@ -9,7 +9,6 @@ the first byte). Composing the message is pure; only `send_email` does I/O.
 from __future__ import annotations
 
 import asyncio
-import html
 import re
 import smtplib
 import socket
@@ -24,6 +23,7 @@ from typing import Sequence
 from urllib.parse import unquote, urlsplit
 
 from forge_app.config import Settings
+from forge_app.core.escape import html as safe_html
 from forge_app.core.models import SEVERITIES
 from forge_app.notify.payloads import NotifiedFinding
 from forge_app.notify.sender import Outcome
@@ -122,7 +122,7 @@ def plain_body(scan: ScanRecord, items: Sequence[NotifiedFinding], pr_url: str |
 
 
 def html_body(scan: ScanRecord, items: Sequence[NotifiedFinding], pr_url: str | None, *, test: bool) -> str:
-    e = html.escape
+    e = safe_html.text  # everything from a report or a scan is untrusted text
     parts = ["<!DOCTYPE html><html><body style=\"font-family: sans-serif\">"]
     if test:
         parts.append("<p><strong>This is a test message from forge-app: the email integration works.</strong> "
@@ -130,7 +130,7 @@ def html_body(scan: ScanRecord, items: Sequence[NotifiedFinding], pr_url: str | 
     parts.append(f"<h2>{e(_plural(len(items), 'new finding'))} in {e(scan.repository)}</h2>")
     if scan.pull_request is not None:
         label = e(f"#{scan.pull_request}")
-        where = f"<a href=\"{e(pr_url)}\">{label}</a>" if pr_url else label
+        where = safe_html.link(f"#{scan.pull_request}", pr_url) if pr_url else label
         parts.append(f"<p>Pull request {where} · commit <code>{e(scan.commit[:12])}</code></p>")
     else:
         parts.append(f"<p>Branch <code>{e(scan.branch or '?')}</code> · commit <code>{e(scan.commit[:12])}</code></p>")

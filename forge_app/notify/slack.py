@@ -1,7 +1,8 @@
 """The Slack message for a scan: one Block Kit message per scan with new findings.
 
-Pure. Finding text comes from scanned code and rule authors, so everything is
-escaped for mrkdwn (&, <, >) and cut to Slack's block limits.
+Pure. Finding text comes from scanned code and rule authors, so everything goes
+through `forge_app.core.escape.mrkdwn` (no links, mentions or code-span breakout)
+and is cut to Slack's block limits.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Sequence
 
+from forge_app.core.escape import mrkdwn
 from forge_app.core.models import SEVERITIES
 from forge_app.notify.payloads import NotifiedFinding
 from storage import ScanRecord
@@ -21,7 +23,7 @@ MESSAGE_MAX = 300
 
 def escape(text: str) -> str:
     """Slack mrkdwn control characters (https://api.slack.com/reference/surfaces/formatting#escaping)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return mrkdwn.text(text)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -39,8 +41,8 @@ def where(scan: ScanRecord, pr_url: str | None) -> str:
         title = scan.meta.get("pull_request_title")
         if isinstance(title, str) and title:
             label += f" {_cut(title, 100)}"
-        return f"<{pr_url}|{escape(label)}>" if pr_url else escape(label)
-    return f"`{escape(scan.branch or 'unknown branch')}`"
+        return (mrkdwn.link(label, pr_url) if pr_url else None) or escape(label)
+    return mrkdwn.code(scan.branch or "unknown branch")
 
 
 def severity_counts(items: Sequence[NotifiedFinding]) -> str:
@@ -50,8 +52,8 @@ def severity_counts(items: Sequence[NotifiedFinding]) -> str:
 
 def _finding_block(item: NotifiedFinding) -> dict[str, Any]:
     f = item.finding
-    text = (f"*{escape(_cut(f.rule_id, 200))}* ({f.severity}, {item.mode})\n"
-            f"`{escape(_cut(f.path, 300))}:{f.start_line}`\n"
+    text = (f"*{escape(_cut(f.rule_id, 200))}* ({escape(f.severity)}, {escape(item.mode)})\n"
+            f"{mrkdwn.code(f'{_cut(f.path, 300)}:{f.start_line}')}\n"
             f"{escape(_cut(' '.join(f.message.split()), MESSAGE_MAX))}")
     return {"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, SECTION_MAX)}}
 
@@ -81,10 +83,10 @@ def slack_message(scan: ScanRecord, items: Sequence[NotifiedFinding], pr_url: st
     if len(items) > LISTED:
         blocks.append({"type": "context", "elements": [
             {"type": "mrkdwn", "text": f"and {len(items) - LISTED} more"}]})
-    ci_url = scan.meta.get("ci_job_url")
-    if isinstance(ci_url, str) and ci_url.startswith(("https://", "http://")) and "|" not in ci_url:
+    ci_link = mrkdwn.link("CI job", scan.meta.get("ci_job_url"))
+    if ci_link:
         blocks.append({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": f"<{escape(ci_url)}|CI job> · commit `{scan.commit[:12]}`"}]})
+            {"type": "mrkdwn", "text": f"{ci_link} · commit `{scan.commit[:12]}`"}]})
     else:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"commit `{scan.commit[:12]}`"}]})
     fallback = headline if test else f"forge-app: {count} in {scan.repository} ({place.lower()} " \

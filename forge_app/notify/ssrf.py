@@ -118,7 +118,7 @@ def parse_target(url: str) -> tuple[str, str, int]:
     host = parsed.host.rstrip(".")
     if not host:
         raise TargetRefused("the URL has no host")
-    port = parsed.port or (443 if scheme == "https" else 80)
+    port = parsed.port if parsed.port is not None else (443 if scheme == "https" else 80)  # ":0" is refused
     if not 0 < port < 65536:
         raise TargetRefused("the URL's port must be between 1 and 65535")
     return scheme, host, port

@@ -37,7 +37,17 @@ def _read_or_create(path: Path) -> str:
 
 
 def ensure_secret_key(settings: Settings) -> Settings:
-    """Settings with a secret key: the configured one, else the local generated one."""
+    """Settings with a secret key: the configured one, else the local generated one. Comment
+    markers are signed with a key derived from it from here on (every CLI verb and `serve`
+    come through here)."""
+    from forge_app.core.review.render import use_secret_key
+
+    result = _ensure_secret_key(settings)
+    use_secret_key(result.secret_key)
+    return result
+
+
+def _ensure_secret_key(settings: Settings) -> Settings:
     if settings.secret_key:
         return settings
     path = key_path(settings)

@@ -26,7 +26,7 @@ from forge_app.slackapp.jobs import COMMAND_JOB, EVENT_JOB, INTERACTION_JOB
 from forge_app.slackapp.verify import require_configured, verified_body
 from forge_app.web import metrics
 from forge_app.web.auth import require_admin
-from forge_app.web.errors import ApiError
+from forge_app.web.errors import ApiError, path_id
 
 log = logging.getLogger(__name__)
 
@@ -290,9 +290,9 @@ async def uninstall(settings: Any, storage: Any, installation: Any) -> str:
 
 async def delete_installation(request: Request) -> Response:
     require_admin(request)
-    raw = request.path_params["installation_id"]
+    raw = path_id(request, "installation_id", "Slack installation")  # ASCII digits within int64, else 404
     storage, settings = request.app.state.storage, request.app.state.settings
-    installation = storage.slack_installation(int(raw)) if raw.isdigit() else None
+    installation = storage.slack_installation(raw)
     if installation is None:
         raise ApiError(404, "not_found", f"no Slack installation {raw}")
     slack_said = await uninstall(settings, storage, installation)

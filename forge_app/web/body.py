@@ -3,18 +3,35 @@
 from __future__ import annotations
 
 import json
+import logging
 import zlib
 
 import orjson
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from forge_app.web.errors import ApiError
 
+log = logging.getLogger(__name__)
+
+
+def require_json(request: Request) -> None:
+    """415 for a body declared as anything but JSON (`application/json`, or `application/<x>+json`
+    such as SARIF's). A request with no Content-Type at all is read as JSON, as it always was."""
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    kind = declared.split(";", 1)[0].strip().lower()
+    if kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json")):
+        return
+    raise ApiError(415, "unsupported_media_type",
+                   f"the body must be JSON (Content-Type: application/json), not {kind[:100] or 'empty'!r}")
+
 
 def _too_large(limit: int, what: str) -> ApiError:
-    return ApiError(413, "payload_too_large", f"the {what} is larger than the limit of {limit // (1024 * 1024)} MB")
+    size = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+    return ApiError(413, "payload_too_large", f"the {what} is larger than the limit of {size}")
 
 
 async def read_raw(request: Request, limit: int) -> bytes:
@@ -24,11 +41,17 @@ async def read_raw(request: Request, limit: int) -> bytes:
         raise _too_large(limit, "request body")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit, "request body")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit, "request body")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # A cancelled CI job or a closed laptop: not an error of ours, so no traceback.
+        log.debug("client disconnected while sending %s %s", request.method, request.url.path)
+        raise ApiError(400, "client_disconnected", "the client closed the connection before the body was read") \
+            from None
     return b"".join(chunks)
 
 
@@ -50,7 +73,7 @@ def inflate(data: bytes, limit: int) -> bytes:
         raise _too_large(limit, "decompressed body")
     if not d.eof:
         raise ApiError(400, "invalid_encoding", "the gzip body is truncated")
-    return bytes(out)
+    return out  # type: ignore[return-value]  # a bytearray: copying 200 MB into bytes would double the peak
 
 
 async def read_body(request: Request, limit: int, inflated_limit: int) -> bytes:
@@ -63,15 +86,53 @@ async def read_body(request: Request, limit: int, inflated_limit: int) -> bytes:
     return raw
 
 
-def parse_json(body: bytes) -> Any:
-    """orjson first (uploads can be 100 MB); the stdlib parser only to word the error."""
+MAX_DEPTH = 64  # arrays and objects inside each other; real payloads stay under 20
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # what SQLite can store
+
+
+def parse_json(body: bytes, *, check: bool = True) -> Any:
+    """orjson only (it refuses lone surrogates, NaN and more than 1,024 levels); the stdlib parser
+    only words the error, its result is never used. With `check` (every route but the upload,
+    whose findings are validated field by field), nesting deeper than MAX_DEPTH and integers
+    SQLite cannot store are refused too."""
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "invalid_json", _describe(body, exc)) from None
+    if check:
+        check_shape(doc)
+    return doc
+
+
+def check_shape(doc: Any, max_depth: int = MAX_DEPTH) -> None:
+    """Iteratively, so a deep document cannot exhaust the stack here either."""
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            if isinstance(value, int) and not isinstance(value, bool) and not INT_MIN <= value <= INT_MAX:
+                raise ApiError(400, "invalid_json", "the body holds an integer outside the signed 64-bit range")
+            continue
+        if depth > max_depth:
+            raise ApiError(400, "invalid_json", f"the body is nested more than {max_depth} levels deep")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def _describe(body: bytes, exc: orjson.JSONDecodeError) -> str:
+    if "depth" in str(exc) or "recursion" in str(exc).lower():
+        return f"the body is nested more than {MAX_DEPTH} levels deep"
     try:
-        return json.loads(body)
+        json.loads(body)
     except UnicodeDecodeError:
-        raise ApiError(400, "invalid_json", "the body is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        return "the body is not UTF-8 text"
+    except RecursionError:
+        return f"the body is nested more than {MAX_DEPTH} levels deep"
+    except json.JSONDecodeError as e:
+        return f"the body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
+    except ValueError:
+        pass
+    return f"the body is not valid JSON: {str(exc).split(':')[0]}"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
 log = logging.getLogger(__name__)
@@ -13,6 +14,18 @@ log = logging.getLogger(__name__)
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
           405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
           422: "unprocessable", 429: "rate_limited", 500: "internal_error", 503: "unavailable"}
+
+
+_ID_RE = re.compile(r"[0-9]{1,18}")
+
+
+def path_id(request: Request, name: str, what: str) -> int:
+    """A row id from the URL: ASCII digits only (`str.isdigit` takes "¹", `int` takes "٣") and
+    within SQLite's integers; anything else names no row, so 404."""
+    raw = request.path_params[name]
+    if not isinstance(raw, str) or not _ID_RE.fullmatch(raw):
+        raise ApiError(404, "not_found", f"no {what} {raw[:40]!r}" if isinstance(raw, str) else f"no such {what}")
+    return int(raw)
 
 
 class ApiError(Exception):
@@ -44,5 +57,11 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, ClientDisconnect):
+        # The client went away mid-request (a cancelled CI job): nothing failed on our side.
+        log.debug("client disconnected during %s %s", request.method, request.url.path)
+        return error_response(400, "client_disconnected", "the client closed the connection before the body was read")
+    if isinstance(exc, RecursionError):
+        return error_response(400, "invalid_json", "the body is nested too deeply to read")
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "the server failed to handle this request; see its log")

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from forge_app.core.limits import check_result_count, limit_report
 from forge_app.core.models import Report, ReportError
 from forge_app.core.parsing.common import normalize_path
 from forge_app.core.parsing.sarif import is_sarif, parse_sarif
@@ -46,14 +47,17 @@ def parse_report(data: Any, *, source: str = "report", root: str | None = None) 
     made repository-relative.
     """
     kind = detect_format(data, source=source)
+    check_result_count(data)  # before the expensive part: refuse what is too big to finish
     try:
         if kind == "sarif":
-            return parse_sarif(data, source=source, root=root)
-        if kind == "semgrep":
-            return parse_semgrep(data, source=source, root=root)
-        return parse_semgrep_ci(data, source=source, root=root)
+            report = parse_sarif(data, source=source, root=root)
+        elif kind == "semgrep":
+            report = parse_semgrep(data, source=source, root=root)
+        else:
+            report = parse_semgrep_ci(data, source=source, root=root)
     except RecursionError:
         raise ReportError(f"{source}: the report is nested too deeply to read") from None
+    return limit_report(report)
 
 
 def load_report(raw: bytes, *, source: str = "report", root: str | None = None) -> Report:

@@ -2,26 +2,63 @@
 
 Every finding comment carries a hidden marker with the finding's fingerprint, so
 the app (and a curious maintainer) can always tell which finding a thread is about,
-and a retried job can recognise a comment it already posted.
+and a retried job can recognise a comment it already posted. The marker is signed
+(HMAC with a key derived from FORGE_APP_SECRET_KEY), so a marker copied into a message,
+or posted by someone else, is never taken for one of ours.
+
+Everything from a report is untrusted: it goes through the escaping module of the
+forge's syntax (forge_app/core/escape: `gfm` for GitHub and GitLab, `bitbucket`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Iterable, Literal, Mapping, Sequence
 
+from forge_app.core.escape import bitbucket as bb_md
+from forge_app.core.escape import gfm
+from forge_app.core.escape.urls import safe_url
 from forge_app.core.models import Finding
 
 Flavour = Literal["github", "gitlab", "bitbucket"]
 MAX_BODY = 65_000  # GitHub's limit is 65,536 characters; keep a margin for every forge
+_KEY_CHARS = re.compile(r"[0-9a-zA-Z_.:/#]+(?:-[0-9a-zA-Z_.:/#]+)*")  # no "--": it would end an HTML comment
 _FP = r"([0-9a-zA-Z:_./#\-]+)"
-MARKER_RE = re.compile(r"<!-- forge-app:finding=" + _FP + r" -->")
+_SIG = r"([0-9a-f]{32})"
+SIGNED_MARKER_RE = re.compile(r"<!-- forge-app:finding=" + _FP + r" sig=" + _SIG + r" -->")
 # Bitbucket Cloud escapes raw HTML, so an HTML comment would show as text there; an unused
 # Markdown link reference definition renders to nothing and stays in the raw body.
+SIGNED_REFERENCE_RE = re.compile(r"^\[forge-app:finding=" + _FP + r" sig=" + _SIG + r"\]: #$", re.MULTILINE)
+# Markers written before they were signed: only trusted where forge-app put them (see markers_in).
+MARKER_RE = re.compile(r"<!-- forge-app:finding=" + _FP + r" -->")
 REFERENCE_MARKER_RE = re.compile(r"^\[forge-app:finding=" + _FP + r"\]: #$", re.MULTILINE)
 SUMMARY_MARKER = "<!-- forge-app:summary -->"
 SUMMARY_REFERENCE = "[forge-app:summary]: #"
+_SUMMARY_SIG_RE = re.compile(r"<!-- forge-app:sig=" + _SIG + r" -->|\[forge-app:sig=" + _SIG + r"\]: #")
+_UNCONFIGURED = hashlib.sha256(b"forge-app marker key: no secret key configured").digest()
+_marker_key = _UNCONFIGURED
+
+
+def use_secret_key(secret_key: str | None) -> None:
+    """Sign markers with a key derived from the server's secret key (set once at start-up by
+    `ensure_secret_key`); without one, a fixed key (tests, `forge-app diff`)."""
+    global _marker_key
+    _marker_key = (hmac.new(secret_key.encode(), b"forge-app comment markers v1", hashlib.sha256).digest()
+                   if secret_key else _UNCONFIGURED)
+
+
+def _sign(kind: str, value: str) -> str:
+    return hmac.new(_marker_key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _signed(kind: str, value: str, sig: str) -> bool:
+    return hmac.compare_digest(_sign(kind, value), sig)
+
+
 MODE_LABEL = {"block": "🔴 Blocking", "comment": "🟡 Comment", "monitor": "⚪ Monitor"}
 SEVERITY_LABEL = {"error": "Error", "warning": "Warning", "info": "Info"}
 
@@ -35,40 +72,71 @@ class Counts:
     by_tool: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # tool -> {new, fixed, unchanged}
 
 
-def _per_tool(counts: Counts) -> list[str]:
-    """A per-tool table when several scanners share the scan (each has its own baseline)."""
+def _per_tool(counts: Counts, flavour: Flavour = "github") -> list[str]:
+    """A per-tool table when several scanners share the scan (each has its own baseline). Tool
+    names come from the reports: escaped like any other report text."""
     if len(counts.by_tool) < 2:
         return []
+    md = _md(flavour)
     return ["", "| Tool | New | Fixed | Unchanged |", "|---|---|---|---|",
-            *(f"| {tool.replace('|', '/').replace('<', '&lt;')} | {c.get('new', 0)} | {c.get('fixed', 0)} "
+            *(f"| {md.text(tool[:200].replace('|', '/')) or '?'} | {c.get('new', 0)} | {c.get('fixed', 0)} "
               f"| {c.get('unchanged', 0)} |" for tool, c in sorted(counts.by_tool.items()))]
 
 
 def marker(fingerprint: str, flavour: Flavour = "github") -> str:
-    """The hidden tag naming the finding a comment is about, invisible on every forge."""
+    """The hidden, signed tag naming the finding a comment is about, invisible on every forge."""
+    key = _safe_key(fingerprint)
+    sig = _sign("finding", key)
     if flavour == "bitbucket":
-        return f"[forge-app:finding={fingerprint}]: #"
-    return f"<!-- forge-app:finding={fingerprint} -->"
+        return f"[forge-app:finding={key} sig={sig}]: #"
+    return f"<!-- forge-app:finding={key} sig={sig} -->"
+
+
+def _safe_key(key: str) -> str:
+    """A key made only of characters that cannot end the marker (a location key holds a path)."""
+    if _KEY_CHARS.fullmatch(key):
+        return key
+    return "h:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def marker_key(fingerprint: str, identity_id: int) -> str:
     """What a comment's marker names: the fingerprint, for people and other tools, and the
     identity, because two identical findings in one file can share a fingerprint value."""
-    return f"{fingerprint}#{identity_id}"
+    return _safe_key(f"{fingerprint}#{identity_id}")
 
 
 def summary_marker(flavour: Flavour) -> str:
-    return SUMMARY_REFERENCE if flavour == "bitbucket" else SUMMARY_MARKER
+    sig = _sign("summary", "summary")
+    if flavour == "bitbucket":
+        return f"{SUMMARY_REFERENCE}\n[forge-app:sig={sig}]: #"
+    return f"{SUMMARY_MARKER}<!-- forge-app:sig={sig} -->"
 
 
 def markers_in(body: str) -> set[str]:
-    """Fingerprints marked in a comment body, in either form."""
+    """Fingerprints marked in a comment body by forge-app: signed markers anywhere; an unsigned
+    one (posted before markers were signed) only on the last line of a body that starts the way
+    forge-app's comments do, where no report text can be."""
     text = body or ""
-    return set(MARKER_RE.findall(text)) | set(REFERENCE_MARKER_RE.findall(text))
+    found = {key for key, sig in SIGNED_MARKER_RE.findall(text) if _signed("finding", key, sig)}
+    found |= {key for key, sig in SIGNED_REFERENCE_RE.findall(text) if _signed("finding", key, sig)}
+    if found or not text.startswith("**forge-app**"):
+        return found
+    last = text.rstrip().rsplit("\n", 1)[-1]
+    legacy = MARKER_RE.fullmatch(last) or REFERENCE_MARKER_RE.fullmatch(last)
+    return {legacy.group(1)} if legacy else set()
 
 
 def is_summary(body: str) -> bool:
-    return SUMMARY_MARKER in (body or "") or SUMMARY_REFERENCE in (body or "")
+    """The scan summary note: its marker opens the body (signed; or unsigned, from before)."""
+    text = (body or "").lstrip()
+    if not (text.startswith(SUMMARY_MARKER) or text.startswith(SUMMARY_REFERENCE)):
+        return False
+    first = text.split("\n", 2)
+    head = "\n".join(first[:2])
+    sig = _SUMMARY_SIG_RE.search(head)
+    if sig is None:
+        return "forge-app:sig=" not in head  # an unsigned summary from an earlier version
+    return _signed("summary", "summary", sig.group(1) or sig.group(2))
 
 
 def fence(lines: Iterable[str], lang: str = "") -> str:
@@ -80,29 +148,35 @@ def fence(lines: Iterable[str], lang: str = "") -> str:
 
 
 def rule_link(finding: Finding) -> str | None:
-    if finding.rule.help_uri:
-        return finding.rule.help_uri
-    for ref in finding.rule.references:
-        if ref.startswith(("https://", "http://")):
-            return ref
+    """The rule's documentation, when it is an http(s) URL (never `javascript:` and the like)."""
+    for candidate in (finding.rule.help_uri, *finding.rule.references):
+        url = safe_url(candidate)
+        if url is not None:
+            return url
     return None
+
+
+def _md(flavour: Flavour) -> ModuleType:
+    return bb_md if flavour == "bitbucket" else gfm
 
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _header(finding: Finding, mode: str) -> str:
-    return (f"**forge-app** · {MODE_LABEL.get(mode, mode)} · `{finding.rule_id}` · "
-            f"{SEVERITY_LABEL.get(finding.severity, finding.severity)}")
+def _header(finding: Finding, mode: str, flavour: Flavour = "github") -> str:
+    md = _md(flavour)
+    return (f"**forge-app** · {MODE_LABEL.get(mode, mode)} · {md.code(finding.rule_id)} · "
+            f"{SEVERITY_LABEL.get(finding.severity, md.text(finding.severity))}")
 
 
-def _taxonomy(finding: Finding) -> str | None:
+def _taxonomy(finding: Finding, flavour: Flavour = "github") -> str | None:
+    md = _md(flavour)
     parts = []
     if finding.rule.cwe:
-        parts.append("**CWE:** " + ", ".join(finding.rule.cwe))
+        parts.append("**CWE:** " + md.text(", ".join(finding.rule.cwe)[:2000]))
     if finding.rule.owasp:
-        parts.append("**OWASP:** " + ", ".join(finding.rule.owasp))
+        parts.append("**OWASP:** " + md.text(", ".join(finding.rule.owasp)[:2000]))
     return " · ".join(parts) or None
 
 
@@ -136,50 +210,68 @@ def _old_lines(finding: Finding) -> list[str]:
 
 def finding_comment(finding: Finding, mode: str, flavour: Flavour, *, as_suggestion: bool,
                     scan_url: str | None = None, key: str | None = None) -> str:
-    message = finding.message.strip() or "(no message)"
-    head = [_header(finding, mode), ""]
+    md = _md(flavour)
+    head = [_header(finding, mode, flavour), ""]
     tail = []
-    taxonomy = _taxonomy(finding)
+    taxonomy = _taxonomy(finding, flavour)
     if taxonomy:
         tail += ["", taxonomy]
-    link = rule_link(finding)
+    link = md.link("Rule documentation", rule_link(finding))
     if link:
-        tail += ["", f"[Rule documentation]({link})"]
+        tail += ["", link]
     block = fix_block(finding, flavour, as_suggestion)
     end = ["", marker(key or finding.key, flavour)]
+    raw = finding.message.strip() or "(no message)"
     budget = MAX_BODY - len("\n".join(head + tail + end)) - 100
-    if block and len(block) > budget - min(len(message), 2000):
+    if block and len(block) > budget - min(len(raw) * 2, 4000):
         # A cut suggestion would apply truncated code in one click: drop it instead.
         block = "The suggested fix is too large to show here."
     if block:
         tail += ["", block]
     budget = MAX_BODY - len("\n".join(head + tail + end)) - 50
+    message = md.block(raw)
     if len(message) > budget:
-        message = message[: max(0, budget)] + "…(truncated)"
+        # Escaping at most triples a character: cut the raw text, then escape, so no escape is split.
+        cut = raw[: max(0, budget // 3)]
+        message = md.block(cut) + " …(truncated)"
     return "\n".join(head + [message] + tail + end)
 
 
 def summary_comment(outside: Sequence[tuple[Finding, str]], counts: Counts, scan_url: str | None,
                     flavour: Flavour) -> str:
     """The one PR/MR note listing new findings outside the changed lines; edited in place."""
+    md = _md(flavour)
     lines = [summary_marker(flavour), "", "### forge-app scan summary", "",
              f"**{counts.new}** new · **{counts.fixed}** fixed · **{counts.unchanged}** unchanged"
-             + (f" · **{counts.blocking}** blocking" if counts.blocking else ""), *_per_tool(counts)]
+             + (f" · **{counts.blocking}** blocking" if counts.blocking else ""), *_per_tool(counts, flavour)]
     if outside:
         lines += ["", f"{len(outside)} new finding(s) are outside the lines this change touches, so they "
                       "could not be commented inline:", "",
                   "| | Rule | Location | Message |", "|---|---|---|---|"]
         for finding, mode in outside[:200]:
-            msg = _one_line(finding.message).replace("|", "\\|")[:160]
-            lines.append(f"| {MODE_LABEL.get(mode, mode)} | `{finding.rule_id}` | `{finding.path}:{finding.start_line}` | {msg} |")
+            msg = md.text(_one_line(finding.message)[:160])
+            where = md.code(f"{finding.path}:{finding.start_line}", in_table=True)
+            lines.append(f"| {MODE_LABEL.get(mode, mode)} | {md.code(finding.rule_id, in_table=True)} | {where} "
+                         f"| {msg} |")
         if len(outside) > 200:
             lines.append(f"\n…and {len(outside) - 200} more.")
     else:
         lines += ["", "No new findings outside the changed lines."]
-    if scan_url:
-        lines += ["", f"[Scan details]({scan_url})"]
-    body = "\n".join(lines)
-    return body[:MAX_BODY]
+    link = md.link("Scan details", scan_url)
+    if link:
+        lines += ["", link]
+    return _cut_lines(lines)
+
+
+def _cut_lines(lines: list[str]) -> str:
+    """Whole lines up to MAX_BODY: a line cut in the middle could leave a code span open."""
+    out, size = [], 0
+    for line in lines:
+        if size + len(line) + 1 > MAX_BODY:
+            break
+        out.append(line)
+        size += len(line) + 1
+    return "\n".join(out)
 
 
 def check_title(counts: Counts) -> str:
@@ -191,17 +283,20 @@ def check_title(counts: Counts) -> str:
 
 
 def check_summary(counts: Counts, outside: Sequence[tuple[Finding, str]], scan_url: str | None) -> str:
+    """A GitHub check run's summary (GFM) or a GitLab status description's source."""
     lines = ["| New | Fixed | Unchanged | Blocking |", "|---|---|---|---|",
              f"| {counts.new} | {counts.fixed} | {counts.unchanged} | {counts.blocking} |", *_per_tool(counts)]
     if outside:
         lines += ["", "New findings outside the diff:", ""]
         for finding, mode in outside[:50]:
-            lines.append(f"- {MODE_LABEL.get(mode, mode)} `{finding.rule_id}` at `{finding.path}:{finding.start_line}`")
+            lines.append(f"- {MODE_LABEL.get(mode, mode)} {gfm.code(finding.rule_id)} at "
+                         f"{gfm.code(f'{finding.path}:{finding.start_line}')}")
         if len(outside) > 50:
             lines.append(f"- …and {len(outside) - 50} more")
-    if scan_url:
-        lines += ["", f"[Scan details]({scan_url})"]
-    return "\n".join(lines)[:MAX_BODY]
+    link = gfm.link("Scan details", scan_url)
+    if link:
+        lines += ["", link]
+    return _cut_lines(lines)
 
 
 def resolved_reply(commit: str) -> str:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -23,8 +24,10 @@ from forge_app.forges.github.credentials import load_credentials, save_registere
 from storage import Storage
 
 ORG_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
-PAGE_CODE = "page"  # printed by `forge-app github setup`, opens /github/setup
-STATE_CODE = "state"  # round-trips through GitHub, used once
+PAGE_CODE = "page"  # printed by `forge-app github setup`, opens /github/setup once
+STATE_CODE = "state"  # round-trips through GitHub, used once; issued while no app was configured
+LINKED_STATE_CODE = "state-link"  # the same, issued through a setup link (a deliberate re-registration)
+STATE_TTL = 3600.0  # GitHub's manifest codes expire after an hour too
 CODE_RE = re.compile(r"^[A-Za-z0-9_\-]{10,200}$")
 
 
@@ -71,14 +74,15 @@ def require_secret_key(settings: Settings) -> None:
 
 def authorize_page(settings: Settings, storage: Storage, code: str | None) -> dict[str, Any] | None:
     """Who may open the setup page: anyone while no app is configured (first run), afterwards
-    only the holder of a link from `forge-app github setup`. Returns that link's data."""
+    only the holder of a link from `forge-app github setup`, once. Returns that link's data."""
     require_secret_key(settings)
     if code:
-        found = storage.check_github_setup_code(PAGE_CODE, code, consume=False) if CODE_RE.match(code) else None
+        found = storage.check_github_setup_code(PAGE_CODE, code, consume=True) if CODE_RE.match(code) else None
         if found is None:
             raise RegistrationError(403, "invalid_setup_link",
-                                    "this setup link is unknown or expired: run `forge-app github setup` again")
-        return found
+                                    "this setup link is unknown, expired or already used: run "
+                                    "`forge-app github setup` again")
+        return {**found, "linked": True}
     if app_configured(settings, storage):
         raise RegistrationError(403, "already_configured",
                                 "a GitHub App is already configured; to register another one, open the link "
@@ -86,17 +90,37 @@ def authorize_page(settings: Settings, storage: Storage, code: str | None) -> di
     return None
 
 
-def start(settings: Settings, storage: Storage, org: str | None) -> str:
-    """A fresh single-use state for one trip to GitHub and back."""
-    return storage.create_github_setup_code(STATE_CODE, org=check_org(org))
+def start(settings: Settings, storage: Storage, org: str | None, *, linked: bool = False) -> str:
+    """A fresh single-use state for one trip to GitHub and back, valid for an hour. `linked`: the
+    page was opened with a setup link, so the state may replace an app configured meanwhile."""
+    return storage.create_github_setup_code(LINKED_STATE_CODE if linked else STATE_CODE, org=check_org(org),
+                                            ttl=STATE_TTL)
+
+
+def _consume_state(settings: Settings, storage: Storage, state: str) -> None:
+    """Single use; and a state from the first-run page stops working once an app is configured
+    (someone else finished first: their app must not be replaced by whoever comes second)."""
+    if not state or not CODE_RE.match(state):
+        raise _bad_state()
+    if storage.check_github_setup_code(LINKED_STATE_CODE, state, consume=True) is not None:
+        return
+    if storage.check_github_setup_code(STATE_CODE, state, consume=True) is None:
+        raise _bad_state()
+    if app_configured(settings, storage):
+        raise RegistrationError(409, "already_configured",
+                                "a GitHub App was configured after this setup began; to replace it, open the link "
+                                "printed by `forge-app github setup`")
+
+
+def _bad_state() -> RegistrationError:
+    return RegistrationError(400, "invalid_state",
+                             "the setup state is unknown, expired or already used: start again at /github/setup")
 
 
 async def finish(settings: Settings, storage: Storage, code: str, state: str) -> dict[str, Any]:
     """Check the state, exchange the code, store the app. Returns its public part."""
     require_secret_key(settings)
-    if not state or not CODE_RE.match(state) or storage.check_github_setup_code(STATE_CODE, state, consume=True) is None:
-        raise RegistrationError(400, "invalid_state",
-                                "the setup state is unknown, expired or already used: start again at /github/setup")
+    await asyncio.to_thread(_consume_state, settings, storage, state)
     if not code or not re.fullmatch(r"[A-Za-z0-9_\-]{1,200}", code):
         raise RegistrationError(400, "invalid_code", "GitHub did not send a usable code")
     async with open_http() as http:

@@ -14,8 +14,8 @@ from forge_app.config import Settings
 from forge_app.forges.connections import ConnectionCheckError, ConnectionRequest, verify_connection
 from forge_app.security.crypto import encrypt
 from forge_app.web.auth import require_admin
-from forge_app.web.body import parse_json, read_raw
-from forge_app.web.errors import ApiError
+from forge_app.web.body import parse_json, read_raw, require_json
+from forge_app.web.errors import ApiError, path_id
 from forge_app.web.routes.openapi import error_responses
 from storage import Connection
 
@@ -27,6 +27,12 @@ TARGET_RE = {
     "workspace": re.compile(r"^[A-Za-z0-9_.\-]+$"),
     "repository": re.compile(r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+$"),
 }
+
+
+MAX_URL = 2048
+MAX_SECRET = 1024
+URL_RE = re.compile(r"https?://[!-~]+")  # printable ASCII, no spaces (an IDN host comes punycoded)
+TOKEN_RE = re.compile(r"[!-~]+")
 
 
 def connection_json(settings: Settings, c: Connection) -> dict[str, Any]:
@@ -52,16 +58,23 @@ def parse_connection(doc: Any, settings: Settings) -> ConnectionRequest:
         raise ApiError(400, "invalid_connection", f"scope must be one of {', '.join(SCOPES[forge])} for {forge}")
     default_url = DEFAULT_GITLAB_URL if forge == "gitlab" else settings.bitbucket_api_url
     base_url = (doc.get("base_url") or default_url)
-    if not isinstance(base_url, str) or not re.match(r"^https?://[^\s/]+", base_url):
-        raise ApiError(400, "invalid_connection", "base_url must be an http(s) URL")
+    if not isinstance(base_url, str) or len(base_url) > MAX_URL or not URL_RE.fullmatch(base_url):
+        raise ApiError(400, "invalid_connection", f"base_url must be an http(s) URL of at most {MAX_URL} characters")
     target = _field(doc, "target").strip("/")
-    if not TARGET_RE[scope].match(target):
+    if len(target) > 1024 or not TARGET_RE[scope].fullmatch(target):
         raise ApiError(400, "invalid_connection", f"target {target!r} is not a valid {scope} for {forge}")
     token = _field(doc, "token")
+    if len(token) > MAX_SECRET or not TOKEN_RE.fullmatch(token):
+        # It goes into an HTTP header: httpx cannot even send a non-ASCII one.
+        raise ApiError(400, "invalid_connection", "token must be printable ASCII without spaces, "
+                                                  f"at most {MAX_SECRET} characters, as the forge issued it")
     secret = doc.get("webhook_secret")
     if not isinstance(secret, str) or not secret.strip():
         raise ApiError(400, "invalid_connection",
                        "webhook_secret is required: forge-app refuses unsigned webhooks")
+    if len(secret) > MAX_SECRET or not TOKEN_RE.fullmatch(secret):
+        raise ApiError(400, "invalid_connection", "webhook_secret must be printable ASCII without spaces, "
+                                                  f"at most {MAX_SECRET} characters (forges send it in a header)")
     return ConnectionRequest(forge=forge, base_url=base_url.rstrip("/"), scope=scope, target=target, token=token,
                              webhook_secret=secret)
 
@@ -78,6 +91,7 @@ async def create_connection(request: Request) -> JSONResponse:
     if not settings.secret_key:
         raise ApiError(400, "secret_key_missing",
                        "set FORGE_APP_SECRET_KEY on the server first: connection tokens are stored encrypted with it")
+    require_json(request)
     req = parse_connection(parse_json(await read_raw(request, 256 * 1024)), settings)
     try:
         info = await verify_connection(req, settings)
@@ -91,13 +105,10 @@ async def create_connection(request: Request) -> JSONResponse:
 
 
 def _connection(request: Request) -> Connection:
-    try:
-        connection_id = int(request.path_params["connection_id"])
-    except ValueError:
-        connection_id = -1
+    connection_id = path_id(request, "connection_id", "connection")
     c = request.app.state.storage.connection(connection_id)
     if c is None:
-        raise ApiError(404, "not_found", f"no connection {request.path_params['connection_id']}")
+        raise ApiError(404, "not_found", f"no connection {connection_id}")
     return c
 
 

@@ -46,7 +46,7 @@ async def setup_page(request: Request) -> HTMLResponse:
         link = await run_in_threadpool(registration.authorize_page, settings, storage, code)
         org = registration.check_org(request.query_params.get("org") or (link or {}).get("org"))
         manifest = build_manifest(settings, public=request.query_params.get("public") == "1")
-        state = await run_in_threadpool(registration.start, settings, storage, org)
+        state = await run_in_threadpool(lambda: registration.start(settings, storage, org, linked=link is not None))
     except registration.RegistrationError as exc:
         raise _fail(exc) from None
     except ManifestError as exc:

@@ -12,6 +12,8 @@ SMTP settings. Deliveries check again and report the problem.
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 from starlette.requests import Request
@@ -25,8 +27,8 @@ from forge_app.notify.signing import generate_secret
 from forge_app.notify.ssrf import TargetRefused, TargetUnresolvable, vet_url
 from forge_app.notify.validation import EVENTS, TYPES, IntegrationDraft, InvalidIntegration, parse_new, parse_patch
 from forge_app.web.auth import require_admin
-from forge_app.web.body import parse_json, read_raw
-from forge_app.web.errors import ApiError
+from forge_app.web.body import parse_json, read_raw, require_json
+from forge_app.web.errors import ApiError, path_id
 from forge_app.web.routes.openapi import error_responses
 from storage import Storage
 from storage.integrations import Integration, NotificationDelivery
@@ -62,6 +64,7 @@ def _invalid(exc: InvalidIntegration) -> ApiError:
 
 
 async def _body(request: Request) -> Any:
+    require_json(request)
     return parse_json(await read_raw(request, BODY_LIMIT))
 
 
@@ -70,10 +73,10 @@ def _storage(request: Request) -> Storage:
 
 
 def _integration(request: Request) -> Integration:
-    raw = request.path_params["integration_id"]
-    integration = _storage(request).integration(int(raw)) if raw.isdigit() and len(raw) < 16 else None
+    integration_id = path_id(request, "integration_id", "integration")
+    integration = _storage(request).integration(integration_id)
     if integration is None:
-        raise ApiError(404, "not_found", f"no integration {raw}")
+        raise ApiError(404, "not_found", f"no integration {integration_id}")
     return integration
 
 
@@ -199,7 +202,7 @@ async def list_deliveries(request: Request) -> JSONResponse:
     require_admin(request)
     integration = _integration(request)
     raw = request.query_params.get("limit", str(DELIVERIES_LIMIT))
-    limit = int(raw) if raw.isdigit() and int(raw) > 0 else DELIVERIES_LIMIT
+    limit = int(raw) if re.fullmatch(r"[0-9]{1,6}", raw) and int(raw) > 0 else DELIVERIES_LIMIT
     deliveries = _storage(request).recent_notification_deliveries(integration.id, min(limit, DELIVERIES_LIMIT))
     return JSONResponse([delivery_json(d) for d in deliveries])
 

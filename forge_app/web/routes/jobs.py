@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from forge_app.web.auth import require_admin
-from forge_app.web.errors import ApiError
+from forge_app.web.errors import ApiError, path_id
 from forge_app.web.routes.openapi import error_responses
 
 LISTED_STATES = ("dead", "queued", "running")
@@ -68,11 +68,9 @@ async def list_jobs(request: Request) -> JSONResponse:
 
 async def retry_job(request: Request) -> JSONResponse:
     require_admin(request)
-    raw = request.path_params["job_id"]
-    if not raw.isdigit():
-        raise ApiError(404, "not_found", "no job with this id")
+    job_id = path_id(request, "job_id", "job")  # ASCII digits within int64 ("¹" and 2**63 were 500s), else 404
     storage = request.app.state.storage
-    previous = await run_in_threadpool(storage.requeue_job, int(raw))
+    previous = await run_in_threadpool(storage.requeue_job, job_id)
     if previous is None:
         raise ApiError(404, "not_found", "no job with this id")
     if previous in ("running", "done"):
@@ -81,7 +79,7 @@ async def retry_job(request: Request) -> JSONResponse:
     wake = getattr(request.app.state, "wake_worker", None)
     if wake is not None:
         wake()
-    row = await run_in_threadpool(storage.job, int(raw))
+    row = await run_in_threadpool(storage.job, job_id)
     return JSONResponse(job_view(row), status_code=202)
 
 

@@ -12,12 +12,13 @@ from starlette.routing import Route
 
 from forge_app.core.envelope import UploadError, parse_upload
 from forge_app.core.fingerprint import fingerprint_findings
+from forge_app.core.limits import MAX_CONTAINERS, MAX_RESULTS, TooManyResults, quick_containers, quick_count
 from forge_app.forges.sources import can_fetch_sources
 from forge_app.marketplace.serving import decide_for_upload, published_fields
 from forge_app.services.ingest import ingest_upload, reserve_upload, wants_source
 from forge_app.web.auth import bearer, is_admin
-from forge_app.web.body import parse_json, read_body
-from forge_app.web.errors import ApiError
+from forge_app.web.body import parse_json, read_body, require_json
+from forge_app.web.errors import ApiError, path_id
 from forge_app.web.routes.openapi import error_responses
 from storage import Repository, ScanRecord, Storage
 
@@ -93,12 +94,19 @@ async def create_scan(request: Request) -> JSONResponse:
     settings = request.app.state.settings
     storage: Storage = request.app.state.storage
     repo = _upload_repository(request, storage)
+    require_json(request)
     body = await read_body(request, settings.max_body_bytes, settings.max_inflated_bytes)
-    doc = parse_json(body)
+    # Refused from the bytes, before parsing: parsing is where an upload's memory goes.
+    if quick_count(body) > MAX_RESULTS:
+        raise ApiError(413, "too_many_results", str(TooManyResults(quick_count(body))))
+    if quick_containers(body) > MAX_CONTAINERS:
+        raise ApiError(413, "too_complex", f"the upload holds more than {MAX_CONTAINERS:,} JSON objects and arrays; "
+                                           "split it (one upload per report or per directory)")
+    doc = parse_json(body, check=False)
     try:
         upload = await run_in_threadpool(parse_upload, doc, dict(request.query_params), _fingerprint_without_source)
     except UploadError as exc:
-        raise ApiError(400, exc.code, str(exc)) from None
+        raise ApiError(413 if exc.code == "too_many_results" else 400, exc.code, str(exc)) from None
     if upload.repository and upload.repository.lower() != repo.full_name.lower():
         raise ApiError(403, "wrong_repository",
                        f"this upload token belongs to {repo.full_name}, not to {upload.repository}")
@@ -128,10 +136,7 @@ async def create_scan(request: Request) -> JSONResponse:
 
 async def get_scan(request: Request) -> JSONResponse:
     storage: Storage = request.app.state.storage
-    try:
-        scan_id = int(request.path_params["scan_id"])
-    except ValueError:
-        raise ApiError(404, "not_found", "no such scan") from None
+    scan_id = path_id(request, "scan_id", "scan")
     admin = is_admin(request)
     repo = None if admin else _upload_repository(request, storage)
     scan = storage.scan(scan_id)

@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 
 from forge_app.core.envelope import UploadError, parse_upload
@@ -28,7 +28,7 @@ from forge_app.services.ingest import current_policy, ingest_upload, reserve_upl
 from forge_app.services.rules import catalog_for, rules_for_ci
 from forge_app.web.auth import bearer
 from forge_app.web.body import parse_json, read_body
-from forge_app.web.errors import ApiError
+from forge_app.web.errors import ApiError, path_id
 from forge_app.web.routes.openapi import error_responses
 from storage import Repository, Storage
 from storage.semgrep_ci import CiRun
@@ -52,10 +52,7 @@ def _repository(request: Request) -> Repository:
 
 
 def _run(request: Request, repo: Repository) -> CiRun:
-    try:
-        run_id = int(request.path_params["run_id"])
-    except ValueError:
-        raise ApiError(404, "not_found", "no such semgrep ci scan") from None
+    run_id = path_id(request, "run_id", "semgrep ci scan")  # ASCII digits within int64, else 404
     run = request.app.state.storage.ci_run(run_id)
     if run is None or run.repository_id != repo.id:
         raise ApiError(404, "not_found", f"no semgrep ci scan {run_id} for {repo.full_name}")
@@ -218,7 +215,14 @@ async def pro_engine(request: Request) -> JSONResponse:
     raise ApiError(403, "pro_engine_unavailable", "forge-app serves Semgrep OSS only: run `semgrep ci --oss-only`")
 
 
+async def findings_link(request: Request) -> RedirectResponse:
+    """The CLI ends with "View results in Semgrep Cloud Platform: <SEMGREP_APP_URL>/orgs/<deployment>/findings?
+    repo=...": that link opens the console's project list (sign-in first), not a 404."""
+    return RedirectResponse("/projects", status_code=302)
+
+
 routes = [
+    Route("/orgs/{deployment}/findings", findings_link, methods=["GET"]),
     Route("/api/cli/v2/scans", start_scan, methods=["POST"]),
     Route("/api/cli/v2/scans/{unique_id}/config", scan_config, methods=["GET"]),
     Route("/api/agent/scans/{run_id}/results", scan_results, methods=["POST"]),
