@@ -244,3 +244,19 @@ def test_ten_megabyte_strings_are_refused_or_cut(post_scan, storage, settings):
             "X-GitHub-Event": "pull_request", "X-GitHub-Delivery": "d-big", "X-Hub-Signature-256": sig,
             "Content-Type": "application/json"})
     assert "string longer" in _json_error(r, 400, "invalid_json")["detail"]
+
+
+def test_findings_are_serialized_before_the_write_lock(post_scan, storage, monkeypatch):
+    """Seconds of CPU for a large upload must not hold SQLite's write lock (other repositories wait)."""
+    from forge_app.core.models import Finding
+
+    inside: list[bool] = []
+    original = Finding.to_dict
+
+    def spy(self):
+        inside.append(storage.database.db.conn.in_transaction)
+        return original(self)
+
+    monkeypatch.setattr(Finding, "to_dict", spy)
+    assert post_scan(upload([finding(), finding(rule="r2", line=8)])).status_code == 201
+    assert inside and not any(inside)
