@@ -90,6 +90,18 @@ class JobStore:
                 [time.time() + lease, job_id, worker_id])
             return cur.rowcount == 1
 
+    def running_leases(self) -> list[tuple[int, str]]:
+        """(job id, worker id) of every running job: a starting worker looks for dead holders."""
+        return [(int(r["id"]), str(r["locked_by"])) for r in self.database.query(
+            "SELECT id, locked_by FROM jobs WHERE status = 'running' AND locked_by IS NOT NULL")]
+
+    def expire_lease(self, job_id: int, worker_id: str) -> bool:
+        """End the lease of a job whose worker is known dead, so it is claimed at once."""
+        with self.database.transaction() as db:
+            cur = db.execute("UPDATE jobs SET locked_until = 0 WHERE id = ? AND locked_by = ? AND status = 'running'",
+                             [job_id, worker_id])
+            return cur.rowcount == 1
+
     def release_job(self, job_id: int, worker_id: str) -> bool:
         """Give a job back unfinished (shutdown): due now, and the interrupted attempt not counted."""
         with self.database.transaction() as db:

@@ -21,6 +21,7 @@ _SCAN_API = re.compile(r"^/api/v1/scans/(\d{1,15})$")
 
 def console_routes() -> list[BaseRoute]:
     from forge_app.console import auth_pages, connection_pages, integration_pages as ip, project_pages, rule_pages
+    from forge_app.console import marketplace_page
 
     return [
         Route("/", auth_pages.home, methods=["GET"]),
@@ -47,6 +48,7 @@ def console_routes() -> list[BaseRoute]:
         Route("/settings/connections/{connection_id}/delete", connection_pages.delete_connection_confirm,
               methods=["GET"]),
         Route("/settings/connections/{connection_id}/delete", connection_pages.delete_connection, methods=["POST"]),
+        Route("/settings/marketplace", marketplace_page.marketplace_page, methods=["GET"]),
         Mount("/console/static", app=StaticFiles(directory=str(STATIC)), name="console-static"),
     ]
 

@@ -81,12 +81,48 @@ class _Heartbeat:
         self._thread.join(timeout=5)
 
 
+def local_identity() -> str:
+    """This machine and pid namespace: two containers sharing a hostname never take each other's
+    process ids for their own."""
+    try:
+        ns = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        ns = 0
+    return f"{socket.gethostname()}/{ns}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reclaim_dead_local_leases(storage: Storage, host: str | None = None) -> int:
+    """Jobs held by a worker process of this machine that no longer exists (kill -9, OOM):
+    their leases end now instead of after LEASE_SECONDS. Returns how many."""
+    host = host or local_identity()
+    reclaimed = 0
+    for job_id, holder in storage.running_leases():
+        name, _, rest = holder.partition(":")
+        pid_text = rest.partition(":")[0]
+        if name != host or not pid_text.isdigit() or int(pid_text) == os.getpid() or _pid_alive(int(pid_text)):
+            continue
+        if storage.expire_lease(job_id, holder):
+            log.info("job %s was held by %s, a process that no longer exists: running it again now", job_id, holder)
+            reclaimed += 1
+    return reclaimed
+
+
 class Worker:
     def __init__(self, context: JobContext, handlers: dict[str, Handler], worker_id: str | None = None, *,
                  lease: float = LEASE_SECONDS, heartbeat: float = HEARTBEAT_SECONDS) -> None:
         self.context = context
         self.handlers = handlers
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.worker_id = worker_id or f"{local_identity()}:{os.getpid()}:{id(self):x}"
         self.lease = lease
         self.heartbeat = heartbeat
         self._wake = asyncio.Event()
@@ -200,6 +236,10 @@ class Worker:
         if self._stop.is_set():
             return
         log.info("job worker %s started", self.worker_id)
+        try:
+            await asyncio.to_thread(reclaim_dead_local_leases, self.context.storage)
+        except Exception:
+            log.exception("could not look for jobs of dead local workers; their leases will run out")
         pruner = Pruner(self.context.storage, self.context.settings.retention_days)
         try:
             while not self._stop.is_set():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 
@@ -122,3 +123,22 @@ def test_the_dedupe_window_never_drops_below_three_days():
     now = datetime(2026, 1, 10, tzinfo=timezone.utc)
     assert cutoff(0, now) == cutoff(MIN_DAYS, now) == "2026-01-07T00:00:00+00:00"
     assert cutoff(30, now) == "2025-12-11T00:00:00+00:00"
+
+
+def test_a_starting_worker_frees_the_jobs_of_a_dead_local_process_at_once(storage):
+    import subprocess
+    import sys
+
+    from forge_app.jobs.worker import local_identity, reclaim_dead_local_leases
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # that process has exited
+    host = local_identity()
+    a = storage.enqueue_job("k", {}, key="a")
+    b = storage.enqueue_job("k", {}, key="b")
+    storage.claim_job(f"{host}:{dead_pid}:abc")
+    storage.claim_job(f"{host}:{os.getppid()}:def")  # alive: left alone
+    assert reclaim_dead_local_leases(storage) == 1
+    again = storage.claim_job("w2")
+    assert again is not None and again.id == a and storage.claim_job("w3") is None
+    assert b

@@ -258,3 +258,8 @@ def _unserved_story(client, ci, admin_headers) -> None:
     assert [e["message"] for e in r["errors"]] and "will not publish" in r["errors"][0]["message"]
     done = client.post(f"/api/agent/scans/{run_id}/complete", json={"exit_code": 0}, headers=ci).json()
     assert done["success"] is True and done["app_block_override"] is False
+
+
+def test_the_link_the_cli_prints_opens_the_console(client):
+    r = client.get("/orgs/forge-app/findings?repo=owner/repo&ref=feature", follow_redirects=False)
+    assert r.status_code == 302 and r.headers["location"] == "/projects"

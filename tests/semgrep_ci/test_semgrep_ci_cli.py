@@ -259,6 +259,10 @@ def test_semgrep_ci_against_forge_app(fake: FakeGitHub, tmp_path: Path) -> None:
         assert sorted(notified) == [("dangerous-system-call", "refs/heads/main"), ("eval-detected", "refs/heads/feature"),
                                     ("insecure-hash-md5", "refs/heads/feature"), ("print-used", "refs/heads/feature")]
 
+        scans = [post.json()["semgrep_scan"] for post in receiver.scan_posts()]
+        assert {s["ci_job_url"] for s in scans} == {"https://ci.example/jobs/7"}  # from project_metadata
+        assert [s["pull_request_id"] for s in scans] == ["", "12", "13", "12"], scans
+
         # 7. FORGE_APP_RULES edited and the server sent SIGHUP: the new rule is served.
         (rules / "python.yml").write_text(RULES_YAML + EXTRA_RULE)
         pid = int(re.search(r"Started server process \[(\d+)\]", log.read_text()).group(1))

@@ -15,6 +15,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
+from forge_app.forges.ratelimit import Budget
 from forge_app.jobs.errors import GiveUp, RetryLater
 
 USER_AGENT = "forge-app (+https://github.com/forge-app/forge-app)"
@@ -105,6 +106,7 @@ class BitbucketApi:
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
         )
         self.calls = 0  # requests sent, for logs and tests
+        self.budget = Budget("Bitbucket")
 
     def __repr__(self) -> str:  # never show the token
         return f"BitbucketApi({self.base_url!r})"
@@ -138,9 +140,11 @@ class BitbucketApi:
         if accept:
             headers["Accept"] = accept
         for _ in range(MAX_REDIRECTS + 1):
+            self.budget.check()
             self.calls += 1
             response = await self._client.request(method, url, params=params, json=json, headers=headers)
             _count_answer(response.status_code)
+            self.budget.observe(response.headers)
             if response.status_code not in REDIRECTS or method != "GET":
                 return response
             location = response.headers.get("location")

@@ -21,6 +21,7 @@ from forge_app import __version__
 from forge_app.config import Settings
 from forge_app.forges.github.credentials import AppCredentials
 from forge_app.forges.github.tokens import InstallationTokens, app_jwt
+from forge_app.forges.ratelimit import Budget
 from forge_app.jobs.errors import GiveUp, RetryLater
 from storage import Storage
 
@@ -113,8 +114,10 @@ class GitHubApi:
         self.tokens = InstallationTokens(storage, settings.secret_key, self._create_token)
         self._token: str | None = None
         self.requests = 0  # HTTP requests this job made (every page counts), for logs and tests
+        self.budget = Budget("GitHub")
         http.event_hooks["request"].append(self._count)
         http.event_hooks["response"].append(_count_answer)
+        http.event_hooks["response"].append(self._watch_budget)
 
     # plumbing -------------------------------------------------------------------------
     def _gh(self, token: str | None = None) -> GitHubAPI:
@@ -122,6 +125,9 @@ class GitHubApi:
 
     async def _count(self, request: httpx.Request) -> None:
         self.requests += 1
+
+    async def _watch_budget(self, response: httpx.Response) -> None:
+        self.budget.observe(response.headers)
 
     async def _send(self, gh: GitHubAPI, method: str, url: str, url_vars: dict[str, Any] | None, data: Any,
                     jwt: str | None = None, accept: str | None = None) -> Any:
@@ -198,6 +204,7 @@ class GitHubApi:
     async def call(self, method: str, url: str, url_vars: dict[str, Any] | None = None, data: Any = b"", *,
                    accept: str | None = None) -> Any:
         """One REST call as the installation (`accept`: a media type other than the default JSON)."""
+        self.budget.check()
         token = await self._installation_token()
         for attempt in (1, 2):
             try:
@@ -212,6 +219,7 @@ class GitHubApi:
 
     async def paginate(self, url: str, url_vars: dict[str, Any] | None = None) -> list[Any]:
         """Every item of a list endpoint, following `Link: rel="next"` (gidgethub's getiter)."""
+        self.budget.check()
         token = await self._installation_token()
         for attempt in (1, 2):
             try:

@@ -21,6 +21,7 @@ import gitlab.exceptions
 import requests
 
 from forge_app import __version__
+from forge_app.forges.ratelimit import Budget
 from forge_app.forges.gitlab.errors import (
     GitLabError, GitLabForbidden, GitLabNotFound, GitLabRateLimited, GitLabRejected, GitLabServerError,
     GitLabUnauthorized, GitLabUnreachable,
@@ -144,6 +145,7 @@ class GitLabApi:
     def __init__(self, base_url: str, token: str, *, timeout: float = 30.0) -> None:
         self.base_url = instance_url(base_url)
         self.requests_sent = 0
+        self.budget = Budget("GitLab")
         self.redirected_to: str | None = None  # the API root GitLab redirected us to, if any
         session = requests.Session()
         session.hooks["response"].append(self._on_response)
@@ -159,6 +161,7 @@ class GitLabApi:
 
         self.requests_sent += 1
         forge_request("gitlab", response.status_code)
+        self.budget.observe(response.headers)
         if response.is_redirect and self.redirected_to is None:
             target = str(response.headers.get("Location", ""))
             root = target.split("/api/v4", 1)[0] if "/api/v4" in target else None
@@ -170,6 +173,7 @@ class GitLabApi:
             raise _RedirectedWriteSignal(response.status_code, str(response.headers.get("Location", "")))
 
     def _call(self, fn: Callable[[], T]) -> T:
+        self.budget.check()  # RetryLater before a request the forge would refuse
         try:
             return fn()
         except Exception as exc:  # translated below; anything else is re-raised as is

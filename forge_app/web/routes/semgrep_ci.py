@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 
 from forge_app.core.envelope import UploadError, parse_upload
@@ -215,7 +215,14 @@ async def pro_engine(request: Request) -> JSONResponse:
     raise ApiError(403, "pro_engine_unavailable", "forge-app serves Semgrep OSS only: run `semgrep ci --oss-only`")
 
 
+async def findings_link(request: Request) -> RedirectResponse:
+    """The CLI ends with "View results in Semgrep Cloud Platform: <SEMGREP_APP_URL>/orgs/<deployment>/findings?
+    repo=...": that link opens the console's project list (sign-in first), not a 404."""
+    return RedirectResponse("/projects", status_code=302)
+
+
 routes = [
+    Route("/orgs/{deployment}/findings", findings_link, methods=["GET"]),
     Route("/api/cli/v2/scans", start_scan, methods=["POST"]),
     Route("/api/cli/v2/scans/{unique_id}/config", scan_config, methods=["GET"]),
     Route("/api/agent/scans/{run_id}/results", scan_results, methods=["POST"]),
