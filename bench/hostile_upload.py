@@ -100,8 +100,10 @@ def main() -> int:
            "FORGE_APP_PUBLIC_URL": f"http://127.0.0.1:{port}"}
     tokens = {}
     for key, repo in (("a", "hostile/a"), ("b", "victim/b")):
-        tokens[key] = subprocess.run([sys.executable, "-m", "forge_app.cli.main", "token", "create", "--repo", repo],
-                                     env=env, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        init = ["--init"] if key == "a" else []  # the first creates the database
+        tokens[key] = subprocess.run([sys.executable, "-m", "forge_app.cli.main", "token", "create", "--repo", repo,
+                                      *init], env=env, capture_output=True, text=True,
+                                     check=True).stdout.strip().splitlines()[-1]
     server = subprocess.Popen([sys.executable, "-m", "forge_app.cli.main", "serve", "--port", str(port),
                                "--no-worker"], env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"

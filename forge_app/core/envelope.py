@@ -14,7 +14,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from forge_app.core.limits import LimitError, TooManyResults, check_result_count, limit_findings
+from forge_app.core.limits import (
+    MAX_PATH_BYTES, MAX_URL_BYTES, LimitError, TooManyResults, check_result_count, limit_findings,
+)
 from forge_app.core.linemap import LineMap, validate_line_changes
 from forge_app.core.models import SEVERITIES, Finding, Fingerprint, Fix, ReportError, RuleInfo
 from forge_app.core.parsing import parse_report
@@ -92,6 +94,23 @@ def _base_commit(value: Any) -> str | None:
     return value.lower()
 
 
+def _meta(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """What CI says about the scan: URLs over 2 KB refused (like a finding's), other text cut to 1 KB."""
+    out: dict[str, Any] = {}
+    for key in META_KEYS:
+        value = meta.get(key)
+        if key not in meta or not isinstance(value, (str, int, type(None))):
+            continue
+        if isinstance(value, bool) or (isinstance(value, int) and not -(2**63) <= value < 2**63):
+            continue
+        if isinstance(value, str):
+            if key.endswith("_url") and len(value.encode("utf-8", "surrogatepass")) > MAX_URL_BYTES:
+                raise UploadError(f"meta.{key} is longer than 2 KB", f"/meta/{key}")
+            value = value[:1024]
+        out[key] = value
+    return out
+
+
 def _renames(value: Any) -> dict[str, str]:
     if value is None:
         return {}
@@ -99,8 +118,8 @@ def _renames(value: Any) -> dict[str, str]:
         raise UploadError("renames must be an object of at most 10,000 old path -> new path entries", "/renames")
     out: dict[str, str] = {}
     for old, new in value.items():
-        if not isinstance(new, str):
-            raise UploadError("renames values must be paths", f"/renames/{old}")
+        if not isinstance(new, str) or len(old) > MAX_PATH_BYTES or len(new) > MAX_PATH_BYTES:
+            raise UploadError("renames values must be paths of at most 4 KB", f"/renames/{old[:100]}")
         try:
             out[normalize_path(old, plain=True)] = normalize_path(new, plain=True)
         except ReportError as exc:
@@ -205,7 +224,7 @@ def parse_upload(
         upload.notes = [str(n)[:500] for n in notes[:50] if isinstance(n, str)]
     meta = doc.get("meta") if not _is_raw_report(doc) else None
     if isinstance(meta, dict):
-        upload.meta = {k: meta[k] for k in META_KEYS if k in meta and isinstance(meta[k], (str, int, type(None)))}
+        upload.meta = _meta(meta)
     return upload
 
 

@@ -87,6 +87,7 @@ async def read_body(request: Request, limit: int, inflated_limit: int) -> bytes:
 
 
 MAX_DEPTH = 64  # arrays and objects inside each other; real payloads stay under 20
+MAX_STRING = 1024 * 1024  # one string in an admin or webhook body (a PR description is at most 64k characters)
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # what SQLite can store
 
 
@@ -116,9 +117,13 @@ def check_shape(doc: Any, max_depth: int = MAX_DEPTH) -> None:
         else:
             if isinstance(value, int) and not isinstance(value, bool) and not INT_MIN <= value <= INT_MAX:
                 raise ApiError(400, "invalid_json", "the body holds an integer outside the signed 64-bit range")
+            if isinstance(value, str) and len(value) > MAX_STRING:
+                raise ApiError(400, "invalid_json", f"the body holds a string longer than {MAX_STRING // 1024} KB")
             continue
         if depth > max_depth:
             raise ApiError(400, "invalid_json", f"the body is nested more than {max_depth} levels deep")
+        if isinstance(value, dict) and any(len(k) > MAX_STRING for k in value):
+            raise ApiError(400, "invalid_json", f"the body holds a key longer than {MAX_STRING // 1024} KB")
         stack.extend((child, depth + 1) for child in children)
 
 

@@ -227,3 +227,36 @@ def test_client_disconnect_is_a_debug_line_without_traceback(caplog):
         asyncio.run(read_raw(request, 1024))
     assert info.value.code == "client_disconnected"
     assert all(r.levelno <= logging.DEBUG and not r.exc_info for r in caplog.records if "disconnect" in r.message)
+
+
+def test_ten_megabyte_strings_are_refused_or_cut(post_scan, storage, settings):
+    doc = upload([finding()])
+    doc["meta"] = {"ci_job_url": "https://ci.example/" + "j" * 10_000_000}
+    assert "meta.ci_job_url" in _json_error(post_scan(doc), 400)["detail"]
+    doc["meta"] = {"ci_job_url": "https://ci.example/1", "commit_title": "t" * 10_000_000}
+    response = post_scan(doc)
+    assert response.status_code == 201, response.text
+    signed = dataclasses.replace(settings, github_webhook_secret=GH_SECRET)
+    body = json.dumps({"action": "opened", "pull_request": {"head": {"ref": "r" * 10_000_000}}}).encode()
+    sig = "sha256=" + hmac.new(GH_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    with TestClient(create_app(signed, storage, run_worker=False)) as c:
+        r = c.post("/webhooks/github", content=body, headers={
+            "X-GitHub-Event": "pull_request", "X-GitHub-Delivery": "d-big", "X-Hub-Signature-256": sig,
+            "Content-Type": "application/json"})
+    assert "string longer" in _json_error(r, 400, "invalid_json")["detail"]
+
+
+def test_findings_are_serialized_before_the_write_lock(post_scan, storage, monkeypatch):
+    """Seconds of CPU for a large upload must not hold SQLite's write lock (other repositories wait)."""
+    from forge_app.core.models import Finding
+
+    inside: list[bool] = []
+    original = Finding.to_dict
+
+    def spy(self):
+        inside.append(storage.database.db.conn.in_transaction)
+        return original(self)
+
+    monkeypatch.setattr(Finding, "to_dict", spy)
+    assert post_scan(upload([finding(), finding(rule="r2", line=8)])).status_code == 201
+    assert inside and not any(inside)

@@ -12,6 +12,7 @@ from typing import Any, Iterator, Sequence
 from urllib.parse import urlsplit
 
 from forge_app.core.review.plan import COMMENTED_MODES, ReviewItem
+from forge_app.core.escape import plain
 from forge_app.core.review.render import Counts, check_title, rule_link
 from forge_app.forges.base import StatusReport
 
@@ -24,7 +25,8 @@ _BASE_SEVERITY = {"error": "HIGH", "warning": "MEDIUM", "info": "LOW"}
 
 
 def clip(text: str, limit: int) -> str:
-    text = text.strip()
+    """Code Insights fields are plain text: report text loses control characters (core.escape.plain)."""
+    text = plain.text(text.strip())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 

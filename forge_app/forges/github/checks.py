@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
+from forge_app.core.escape import plain
 from forge_app.core.review.plan import COMMENTED_MODES, ReviewItem
 from forge_app.forges.base import StatusReport
 from forge_app.forges.github import CHECK_NAME
@@ -34,8 +35,8 @@ def annotation(item: ReviewItem) -> dict[str, Any]:
         "start_line": start,
         "end_line": end,
         "annotation_level": LEVEL.get(item.mode, "warning"),
-        "message": (f.message.strip() or f.rule_id)[:MAX_ANNOTATION_MESSAGE],
-        "title": f.rule_id[:255],
+        "message": plain.text(f.message.strip() or f.rule_id, MAX_ANNOTATION_MESSAGE),  # plain text fields
+        "title": plain.text(f.rule_id, 255, one_line=True),
     }
     if start == end and f.start_col and f.end_col and f.end_col > f.start_col:
         note["start_column"], note["end_column"] = f.start_col, f.end_col
