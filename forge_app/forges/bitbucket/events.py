@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from forge_app.core.refs import branch_name
 from forge_app.forges.bitbucket import FORGE
 from forge_app.forges.bitbucket.api import BitbucketApi, BitbucketError, job_error, seg, transport_error
 from forge_app.forges.bitbucket.commits import full_sha
@@ -54,10 +55,10 @@ def _pull_request(doc: dict[str, Any]) -> dict[str, Any] | None:
         "state": _get(pr, "state"),
         "draft": bool(_get(pr, "draft")),
         "updated_on": _get(pr, "updated_on"),
-        "source_branch": _get(pr, "source", "branch", "name"),
+        "source_branch": branch_name(_get(pr, "source", "branch", "name")),
         "source_commit": _get(pr, "source", "commit", "hash"),
         "source_repository": _get(pr, "source", "repository", "full_name"),
-        "destination_branch": _get(pr, "destination", "branch", "name"),
+        "destination_branch": branch_name(_get(pr, "destination", "branch", "name")),
         "destination_commit": _get(pr, "destination", "commit", "hash"),
     }
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from gidgethub import HTTPException
 
+from forge_app.core.refs import branch_name
 from forge_app.forges.github import CHECK_NAME
 from forge_app.forges.github.api import as_permanent
 from forge_app.jobs.worker import JobContext
@@ -93,7 +94,7 @@ def _compact(event: str, payload: dict[str, Any]) -> dict[str, Any] | None:
     if not isinstance(repository, str):
         return None
     base["repository"] = repository
-    base["default_branch"] = _get(payload, "repository", "default_branch")
+    base["default_branch"] = branch_name(_get(payload, "repository", "default_branch"))
     if event == "pull_request":
         if action not in PR_ACTIONS:
             return None
@@ -103,8 +104,8 @@ def _compact(event: str, payload: dict[str, Any]) -> dict[str, Any] | None:
         number = _int(payload.get("number")) or _int(pr.get("number"))
         if number is None:
             return None
-        return {**base, "number": number, "head_sha": _get(pr, "head", "sha"), "head_ref": _get(pr, "head", "ref"),
-                "base_ref": _get(pr, "base", "ref"), "state": pr.get("state") or "open",
+        return {**base, "number": number, "head_sha": _get(pr, "head", "sha"), "head_ref": branch_name(_get(pr, "head", "ref")),
+                "base_ref": branch_name(_get(pr, "base", "ref")), "state": pr.get("state") or "open",
                 "merged": bool(pr.get("merged"))}
     if event == "push":
         default = base["default_branch"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
+from forge_app.core.refs import branch_name
+
 HOOK_KINDS = {
     "Merge Request Hook": "merge_request", "Push Hook": "push", "Tag Push Hook": "tag_push",
     "Note Hook": "note", "Pipeline Hook": "pipeline", "Job Hook": "build", "Issue Hook": "issue",
@@ -98,7 +100,7 @@ def parse_event(kind: str, doc: Mapping[str, Any]) -> GitLabEvent | None:
     if project is None:
         return None
     path, pid = project
-    default_branch = _str(doc["project"].get("default_branch"))
+    default_branch = branch_name(doc["project"].get("default_branch"))
     if kind == "merge_request":
         attrs = doc.get("object_attributes")
         if not isinstance(attrs, dict):
@@ -109,7 +111,8 @@ def parse_event(kind: str, doc: Mapping[str, Any]) -> GitLabEvent | None:
             kind="merge_request", action=str(attrs.get("action") or "unknown"), project=path, project_id=pid,
             default_branch=default_branch, iid=iid if isinstance(iid, int) else None, state=_str(attrs.get("state")),
             head_sha=_str(last_commit.get("id")), oldrev=_str(attrs.get("oldrev")),
-            source_branch=_str(attrs.get("source_branch")), target_branch=_str(attrs.get("target_branch")),
+            source_branch=branch_name(attrs.get("source_branch")),
+            target_branch=branch_name(attrs.get("target_branch")),
         )
     if kind == "push":
         return GitLabEvent(kind="push", action="push", project=path, project_id=pid, default_branch=default_branch,
