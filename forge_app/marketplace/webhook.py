@@ -18,7 +18,8 @@ from jsonschema import Draft7Validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from forge_app.forges.github.webhook import MAX_WEBHOOK_BYTES, signature_matches
+from forge_app.forges.github.sansio import Refused, check_delivery
+from forge_app.forges.github.webhook import MAX_WEBHOOK_BYTES
 from forge_app.marketplace.ledger import ACTIONS, PayloadError, parse_event
 from forge_app.web import metrics
 from forge_app.web.body import parse_json, read_raw
@@ -66,14 +67,13 @@ async def receive(request: Request) -> Response:
                          "no Marketplace webhook secret is configured on this server: set "
                          "GITHUB_MARKETPLACE_WEBHOOK_SECRET to the secret of the listing's webhook")
     body = await read_raw(request, MAX_WEBHOOK_BYTES)
-    if not signature_matches(body, request.headers.get("x-hub-signature-256"), secret):
-        return _rejected(401, "invalid_signature",
-                         "X-Hub-Signature-256 is missing or does not match the body for the Marketplace "
-                         "listing webhook's secret (GITHUB_MARKETPLACE_WEBHOOK_SECRET, not the App's)")
-    event = request.headers.get("x-github-event", "").strip()
-    delivery = request.headers.get("x-github-delivery", "").strip()
-    if not event or not delivery:
-        return _rejected(400, "bad_request", "X-GitHub-Event and X-GitHub-Delivery headers are required")
+    try:
+        checked = check_delivery(request.headers, body, secret,
+                                 whose="the Marketplace listing webhook's secret (GITHUB_MARKETPLACE_WEBHOOK_SECRET, "
+                                       "not the App's)")
+    except Refused as refusal:
+        return _rejected(refusal.status, refusal.code, refusal.detail)
+    event, delivery = checked.event, checked.delivery_id
     payload = parse_json(body)
     if not isinstance(payload, dict):
         return _rejected(400, "invalid_json", "the webhook body must be a JSON object")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from forge_app.forges.github.webhook import signature_matches
+from forge_app.forges.github.sansio import Refused, check_delivery, signature_matches
 from forge_app.web.app import create_app
 from tests.conftest import FIXTURES, drain
 from tests.github.gh_helpers import (
@@ -186,3 +186,23 @@ def test_rerequested_check_publishes_again_on_a_new_run(client, app, storage, fa
     other = rerequest_event("check_run", head)
     other["check_run"]["name"] = "another-tool"
     assert deliver(client, "check_run", other).json()["status"] == "ignored"
+
+
+def test_check_delivery_is_pure_and_checks_the_signature_before_the_headers() -> None:
+    import hashlib
+    import hmac
+
+    body = b'{"zen": "Keep it logically awesome."}'
+    good = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    headers = {"x-hub-signature-256": good, "x-github-event": "ping", "x-github-delivery": "d-1"}
+    delivery = check_delivery(headers, body, "s3cret", whose="this app's webhook secret")
+    assert (delivery.event, delivery.delivery_id) == ("ping", "d-1")
+    for changed, status, code in (({"x-hub-signature-256": "sha256=00"}, 401, "invalid_signature"),
+                                  ({"x-github-event": "", "x-github-delivery": ""}, 400, "bad_request"),
+                                  ({"x-github-delivery": " "}, 400, "bad_request")):
+        with pytest.raises(Refused) as refused:
+            check_delivery({**headers, **changed}, body, "s3cret", whose="the listing's secret")
+        assert (refused.value.status, refused.value.code) == (status, code)
+    with pytest.raises(Refused) as refused:  # unsigned: nothing else is looked at
+        check_delivery({"x-github-event": ""}, body, "s3cret", whose="the listing's secret")
+    assert refused.value.status == 401 and "the listing's secret" in refused.value.detail

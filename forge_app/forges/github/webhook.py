@@ -8,8 +8,6 @@ the group-commit writer and answered once durable.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from forge_app.forges.github.credentials import load_credentials
 from forge_app.forges.github.events import JOB_KIND, compact, installation_group, revoke_installation
+from forge_app.forges.github.sansio import Refused, check_delivery
 from forge_app.web import metrics
 from forge_app.web.body import parse_json, read_raw
 from forge_app.web.errors import error_response
@@ -26,14 +25,6 @@ from storage import Storage
 log = logging.getLogger(__name__)
 
 MAX_WEBHOOK_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
-
-
-def signature_matches(body: bytes, header: str | None, secret: str) -> bool:
-    """`X-Hub-Signature-256: sha256=<hex>` over the raw body, compared in constant time."""
-    if not header or not header.startswith("sha256="):
-        return False
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode(), header.strip().lower().encode())
 
 
 async def _webhook_secret(request: Request) -> str | None:
@@ -58,13 +49,11 @@ async def receive(request: Request) -> Response:
                          "no GitHub webhook secret is configured on this server: register the app with "
                          "`forge-app github setup` or set GITHUB_WEBHOOK_SECRET")
     body = await read_raw(request, MAX_WEBHOOK_BYTES)
-    if not signature_matches(body, request.headers.get("x-hub-signature-256"), secret):
-        return _rejected(401, "invalid_signature",
-                         "X-Hub-Signature-256 is missing or does not match the body for this app's webhook secret")
-    event = request.headers.get("x-github-event", "").strip()
-    delivery = request.headers.get("x-github-delivery", "").strip()
-    if not event or not delivery:
-        return _rejected(400, "bad_request", "X-GitHub-Event and X-GitHub-Delivery headers are required")
+    try:
+        checked = check_delivery(request.headers, body, secret, whose="this app's webhook secret")
+    except Refused as refusal:
+        return _rejected(refusal.status, refusal.code, refusal.detail)
+    event, delivery = checked.event, checked.delivery_id
     payload = parse_json(body)
     if not isinstance(payload, dict):
         return _rejected(400, "invalid_json", "the webhook body must be a JSON object")
