@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import re
 
+from forge_app.core.escape.markdown_common import clean, fenced, paragraphs
 from forge_app.core.escape.urls import safe_url
 
 ZWSP = "\u200b"
 _ESCAPABLE = re.compile(r"([\\`*_{}\[\]()>#+\-.!|])")
 _SIGILS = re.compile(r"([@#~]|(?<=:)(?=//))")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029\ud800-\udfff]")
 
 
 def _escape(value: str) -> str:
@@ -26,34 +26,20 @@ def _escape(value: str) -> str:
 
 
 def text(value: str) -> str:
-    return _escape(" ".join(_CONTROL.sub("\ufffd", value).split()))
+    return _escape(" ".join(clean(value).split()))
 
 
 def block(value: str) -> str:
     """Lines kept as lines (two trailing spaces: a line break), blank lines as paragraphs."""
     lines = [text(line) for line in value.replace("\r\n", "\n").split("\n")]
-    out: list[str] = []
-    for line in lines:
-        if not line:
-            if out and out[-1] != "":
-                out.append("")
-            continue
-        if out and out[-1] != "":
-            out[-1] += "  "
-        out.append(line)
-    while out and out[-1] == "":
-        out.pop()
-    return "\n".join(out)
+    return paragraphs(lines, "  ")
 
 
 def code(value: str, *, in_table: bool = False) -> str:
-    inner = " ".join(_CONTROL.sub("\ufffd", value).split()) or " "
+    inner = " ".join(clean(value).split()) or " "
     if in_table:
         inner = inner.replace("|", "\u2223")  # Python-Markdown splits cells on any pipe outside backticks
-    longest = max((len(m) for m in re.findall(r"`+", inner)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if inner[0] in "` " or inner[-1] in "` " else ""
-    return f"{fence}{pad}{inner}{pad}{fence}"
+    return fenced(inner)
 
 
 def link(label: str, url: object) -> str | None:

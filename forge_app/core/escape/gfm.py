@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 
+from forge_app.core.escape.markdown_common import clean as _clean
+from forge_app.core.escape.markdown_common import fenced, paragraphs
 from forge_app.core.escape.urls import safe_url
 
 ZWSP = "\u200b"
@@ -27,13 +29,6 @@ ZWSP = "\u200b"
 _PUNCT = re.compile(r"([\\`*_{}\[\]<>#!|~&$%^@])")
 _LINE_START = re.compile(r"^([-+=])|^(\d{1,9})([.)])")
 _SIGILS = re.compile(r"([@#!~%$&^]|(?<=[Gg][Hh])-|(?<=:)(?=//))")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029\ud800-\udfff]")
-
-
-def _clean(text: str) -> str:
-    return _CONTROL.sub("\ufffd", text)
-
-
 def text(value: str) -> str:
     """Inline text on one line: whitespace runs (newlines too) become one space."""
     return _escape(" ".join(_clean(value).split()))
@@ -49,18 +44,7 @@ def block(value: str) -> str:
     """Multi-line text as paragraphs: each line escaped and stripped of the indentation that would
     make it a code block; line breaks kept (`\\` at the end of a line is CommonMark's hard break)."""
     lines = [_escape(" ".join(line.split())) for line in _clean(value).replace("\r\n", "\n").split("\n")]
-    out: list[str] = []
-    for line in lines:
-        if not line:
-            if out and out[-1] != "":
-                out.append("")
-            continue
-        if out and out[-1] != "":
-            out[-1] += "\\"  # hard line break, not a new paragraph
-        out.append(line)
-    while out and out[-1] == "":
-        out.pop()
-    return "\n".join(out)
+    return paragraphs(lines, "\\")  # `\` at the end of a line: a hard line break, not a new paragraph
 
 
 def code(value: str, *, in_table: bool = False) -> str:
@@ -68,10 +52,7 @@ def code(value: str, *, in_table: bool = False) -> str:
     inner = " ".join(_clean(value).split()) or " "
     if in_table:
         inner = inner.replace("|", "\\|")
-    longest = max((len(m) for m in re.findall(r"`+", inner)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if inner[0] in "` " or inner[-1] in "` " else ""
-    return f"{fence}{pad}{inner}{pad}{fence}"
+    return fenced(inner)
 
 
 def link(label: str, url: object) -> str | None:
