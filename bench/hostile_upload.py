@@ -21,7 +21,6 @@ import gzip
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,7 +30,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from upload import ROOT, free_port, peak_rss_mb  # noqa: E402
+from upload import create_token, free_port, peak_rss_mb, start_server  # noqa: E402
 
 
 def one_place_sarif(n: int) -> bytes:
@@ -98,22 +97,11 @@ def main() -> int:
     port = free_port()
     env = {**os.environ, "FORGE_APP_DATABASE": str(tmp / "bench.db"), "FORGE_APP_LOG_LEVEL": "WARNING",
            "FORGE_APP_PUBLIC_URL": f"http://127.0.0.1:{port}"}
-    tokens = {}
-    for key, repo in (("a", "hostile/a"), ("b", "victim/b")):
-        init = ["--init"] if key == "a" else []  # the first creates the database
-        tokens[key] = subprocess.run([sys.executable, "-m", "forge_app.cli.main", "token", "create", "--repo", repo,
-                                      *init], env=env, capture_output=True, text=True,
-                                     check=True).stdout.strip().splitlines()[-1]
-    server = subprocess.Popen([sys.executable, "-m", "forge_app.cli.main", "serve", "--port", str(port),
-                               "--no-worker"], env=env, cwd=ROOT)
+    tokens = {key: create_token(env, repo, init=key == "a")  # the first creates the database
+              for key, repo in (("a", "hostile/a"), ("b", "victim/b"))}
+    server = start_server(env, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
         counter = [0]
         alone = []
         for _ in range(5):

@@ -12,9 +12,7 @@ for a diff-aware PR scan against it. The semgrep ci path should cost about what 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +24,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-from upload import free_port, peak_rss_mb  # noqa: E402
+from upload import create_token, free_port, peak_rss_mb, start_server  # noqa: E402
 
 RULES = "rules:\n" + "".join(
     f"  - id: bench.rule.{i}\n    pattern: risky_call_{i}(...)\n    message: rule {i}\n"
@@ -96,22 +94,11 @@ def main() -> int:
     port = free_port()
     env = {**os.environ, "FORGE_APP_DATABASE": str(tmp / "bench.db"), "FORGE_APP_LOG_LEVEL": "WARNING",
            "FORGE_APP_PUBLIC_URL": f"http://127.0.0.1:{port}", "FORGE_APP_RULES": str(tmp / "rules.yml")}
-    tokens = {}
-    for repo in ("bench/repo", "bench/upload"):
-        tokens[repo] = subprocess.run([sys.executable, "-m", "forge_app.cli.main", "token", "create", "--repo", repo,
-                                       "--init"],  # the first creates the database
-                                      env=env, capture_output=True, text=True,
-                                      check=True).stdout.strip().splitlines()[-1]
-    server = subprocess.Popen([sys.executable, "-m", "forge_app.cli.main", "serve", "--port", str(port),
-                               "--no-worker"], env=env, cwd=ROOT)
+    tokens = {repo: create_token(env, repo, init=repo == "bench/repo")  # the first creates the database
+              for repo in ("bench/repo", "bench/upload")}
+    server = start_server(env, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
         findings = ci_findings(args.findings)
         # The PR keeps half the base findings (the diff-aware CLI sends only these and 50 in new files).
         pr_findings = findings[: args.findings // 2] + ci_findings(50, start=args.findings, folder="new")

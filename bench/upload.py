@@ -62,6 +62,27 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def create_token(env: dict[str, str], repo: str, *, init: bool = False) -> str:
+    """An upload token from `forge-app token create`, as a user mints one (`init`: the first
+    call creates the database, which the verb otherwise refuses to do)."""
+    command = [sys.executable, "-m", "forge_app.cli.main", "token", "create", "--repo", repo]
+    done = subprocess.run(command + (["--init"] if init else []), env=env, capture_output=True, text=True, check=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
+def start_server(env: dict[str, str], port: int) -> subprocess.Popen:
+    """`forge-app serve --no-worker` as its own process, returned once /healthz answers."""
+    server = subprocess.Popen([sys.executable, "-m", "forge_app.cli.main", "serve", "--port", str(port),
+                               "--no-worker"], env=env, cwd=ROOT)
+    for _ in range(200):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    return server
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--findings", type=int, default=20_000)
@@ -71,19 +92,10 @@ def main() -> int:
     port = free_port()
     env = {**os.environ, "FORGE_APP_DATABASE": str(tmp / "bench.db"), "FORGE_APP_LOG_LEVEL": "WARNING",
            "FORGE_APP_PUBLIC_URL": f"http://127.0.0.1:{port}"}
-    token = subprocess.run([sys.executable, "-m", "forge_app.cli.main", "token", "create", "--repo", "bench/repo",
-                            "--init"],
-                           env=env, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-    server = subprocess.Popen([sys.executable, "-m", "forge_app.cli.main", "serve", "--port", str(port),
-                               "--no-worker"], env=env, cwd=ROOT)
+    token = create_token(env, "bench/repo", init=True)
+    server = start_server(env, port)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
         rss_idle = peak_rss_mb(server.pid)
         print(f"server idle peak RSS: {rss_idle:.0f} MB")
         runs = [("baseline (main)", {"commit": "a" * 40, "branch": "main", "report": sarif(args.findings)}),
