@@ -5,32 +5,20 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from forge_app.config import Settings
 from forge_app.core.plans import parse_plans
-from tests.github.fake_github import FakeGitHub, ServerThread
+from tests.github import conftest as github_fixtures
+from tests.github.fake_github import FakeGitHub
 from tests.github.gh_helpers import WEBHOOK_SECRET
 from tests.marketplace.mp_helpers import LISTING_URL, MARKETPLACE_SECRET, PLANS
 
 
-@pytest.fixture(scope="session")
-def fake_server() -> Iterator[tuple[FakeGitHub, ServerThread]]:
-    fake = FakeGitHub()
-    server = ServerThread(fake.app()).start()
-    fake.url = server.url
-    yield fake, server
-    server.stop()
-
-
-@pytest.fixture
-def fake_github(fake_server: tuple[FakeGitHub, ServerThread]) -> Iterator[FakeGitHub]:
-    fake, _ = fake_server
-    fake.reset()
-    yield fake
-    assert fake.violations == [], "requests GitHub would refuse:\n" + "\n".join(fake.violations)
+# The GitHub tests' fake GitHub, served once per session and reset for each test.
+fake_server = github_fixtures.fake_server
+fake_github = github_fixtures.fake_github
 
 
 @pytest.fixture
