@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storage import open_storage  # noqa: E402
+from storage import open_storage
 
 OLD_CLAIM = (  # the query before issue #10, for the baseline
     "SELECT * FROM jobs AS j WHERE ((j.status = 'queued' AND j.run_at <= ?) "

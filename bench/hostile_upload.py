@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from upload import create_token, free_port, peak_rss_mb, start_server  # noqa: E402
+from upload import create_token, free_port, peak_rss_mb, start_server
 
 
 def one_place_sarif(n: int) -> bytes:

@@ -26,7 +26,6 @@ import hmac
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -116,7 +115,7 @@ async def load(port: int, body: bytes, seconds: float, connections: int, warmup:
                 writer.write(f"{head}X-GitHub-Delivery: {delivery}\r\n\r\n".encode() + body)
                 try:
                     status = await asyncio.wait_for(_read_response(reader), timeout=30)
-                except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                     result.errors += 1
                     return
                 done = time.perf_counter()

@@ -7,9 +7,9 @@ Every CLI verb and the service read the same variables (see README.md), so
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from forge_app.core.plans import PlanLimits, PlansError, parse_plans
 
@@ -92,7 +92,7 @@ class Settings:
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         private_key = env.get("GITHUB_PRIVATE_KEY") or None
         key_path = env.get("GITHUB_PRIVATE_KEY_PATH")

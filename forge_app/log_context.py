@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 _fields: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("forge_app_log_fields", default={})
 

@@ -68,7 +68,7 @@ class _StderrHandler(logging.StreamHandler):
     """Writes to whatever sys.stderr is at the time (test runners swap it)."""
 
     @property  # type: ignore[override]
-    def stream(self):  # noqa: D401
+    def stream(self):
         import sys
 
         return sys.stderr

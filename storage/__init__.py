@@ -15,7 +15,14 @@ from storage.integrations import IntegrationStore
 from storage.jobs import JobStore
 from storage.marketplace import MarketplaceAccount, MarketplaceStore
 from storage.records import (
-    Job, JobSpec, NewScan, PendingScan, Repository, ScanEntry, ScanRecord, StoredFinding,
+    Job,
+    JobSpec,
+    NewScan,
+    PendingScan,
+    Repository,
+    ScanEntry,
+    ScanRecord,
+    StoredFinding,
 )
 from storage.reviews import ReviewComment, ReviewStore
 from storage.scans import ScanStore
@@ -25,9 +32,19 @@ from storage.slack import SlackStore
 from storage.tokens import TokenStore
 
 __all__ = [
-    "Storage", "open_storage", "Connection", "MarketplaceAccount", "ReviewComment", "Job", "JobSpec", "NewScan", "PendingScan", "Repository",
-    "ScanEntry", "ScanRecord",
+    "Connection",
+    "Job",
+    "JobSpec",
+    "MarketplaceAccount",
+    "NewScan",
+    "PendingScan",
+    "Repository",
+    "ReviewComment",
+    "ScanEntry",
+    "ScanRecord",
+    "Storage",
     "StoredFinding",
+    "open_storage",
 ]
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.database import Database
+
 SEVERITY = importlib.import_module("storage.migrations.0050_console_findings_index").SEVERITY
 
 PRESENT = ("new", "unchanged")

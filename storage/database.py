@@ -11,9 +11,10 @@ import importlib
 import pkgutil
 import sqlite3
 import threading
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import sqlite_utils
 
@@ -24,7 +25,7 @@ BUSY_TIMEOUT_MS = 10_000
 
 def utcnow() -> str:
     """Timestamps are stored as ISO-8601 UTC strings: sortable and readable."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class Database:

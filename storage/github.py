@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from storage.database import Database, utcnow
 from storage.records import Repository

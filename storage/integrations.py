@@ -10,8 +10,9 @@ send twice nor lose a delivery. (`record_delivery` in `deliveries.py` is about
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from storage.database import Database, utcnow
 from storage.jobs import insert_job

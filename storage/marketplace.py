@@ -7,8 +7,9 @@ arrive here already encrypted.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from storage.database import Database, utcnow
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from typing import Any
 
 import orjson
-from typing import Any, Iterable
 
 from forge_app.core.models import Finding, Fingerprint
 from storage.database import Database, utcnow

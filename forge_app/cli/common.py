@@ -65,7 +65,7 @@ def load_settings(verb: str, *, expect_database: bool = False, init: bool = Fals
     return ensure_secret_key(settings)
 
 
-def open_database(settings: Settings) -> "Storage":
+def open_database(settings: Settings) -> Storage:
     from storage import open_storage
 
     return open_storage(settings.database)

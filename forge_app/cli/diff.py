@@ -11,13 +11,14 @@ import argparse
 import gc
 import json
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from forge_app.cli import git
 from forge_app.core.diff import classify
-from forge_app.core.linemap import LineMap
 from forge_app.core.fingerprint import fingerprint_findings
+from forge_app.core.linemap import LineMap
 from forge_app.core.models import Finding, ReportError
 from forge_app.core.parsing import load_report
 

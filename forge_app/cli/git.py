@@ -8,8 +8,8 @@ hand (a shallow clone in CI), so callers fall back to fingerprints alone.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from forge_app.core.linemap import LineMap, line_map_from_diff
 

@@ -19,8 +19,9 @@ import os
 import re
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from forge_app.cli import git
 from forge_app.cli.ci_env import detect_ci

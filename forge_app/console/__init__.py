@@ -20,8 +20,8 @@ _SCAN_API = re.compile(r"^/api/v1/scans/(\d{1,15})$")
 
 
 def console_routes() -> list[BaseRoute]:
-    from forge_app.console import auth_pages, connection_pages, integration_pages as ip, project_pages, rule_pages
-    from forge_app.console import marketplace_page
+    from forge_app.console import auth_pages, connection_pages, marketplace_page, project_pages, rule_pages
+    from forge_app.console import integration_pages as ip
 
     return [
         Route("/", auth_pages.home, methods=["GET"]),

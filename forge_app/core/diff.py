@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict, deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 from forge_app.core.linemap import LineMap
 from forge_app.core.models import Finding
@@ -98,7 +98,7 @@ class _Shifts:
 class _Ctx:
     """A finding's context, ready for scoring: line hash -> nearest position."""
 
-    __slots__ = ("f", "before", "after", "scope")
+    __slots__ = ("after", "before", "f", "scope")
 
     def __init__(self, f: Finding) -> None:
         fp = f.fingerprint
@@ -192,7 +192,7 @@ class _Group:
         left_base = [i for i in range(len(self.base)) if i not in taken]
         return left_base, [i for i in range(len(self.head)) if i not in self.match]
 
-    def pair_rest(self, shifts: "_Shifts") -> None:
+    def pair_rest(self, shifts: _Shifts) -> None:
         """Pairs min(#base, #head) of the leftovers, for the most similarity in total.
 
         Best total rather than best-first: in a permuted file, one pair can look great

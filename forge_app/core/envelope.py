@@ -11,11 +11,17 @@ of thousands of findings per upload and must stay well under a second.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from forge_app.core.limits import (
-    MAX_PATH_BYTES, MAX_URL_BYTES, LimitError, TooManyResults, check_result_count, limit_findings,
+    MAX_PATH_BYTES,
+    MAX_URL_BYTES,
+    LimitError,
+    TooManyResults,
+    check_result_count,
+    limit_findings,
 )
 from forge_app.core.linemap import LineMap, validate_line_changes
 from forge_app.core.models import SEVERITIES, Finding, Fingerprint, Fix, ReportError, RuleInfo

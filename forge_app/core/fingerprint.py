@@ -20,7 +20,7 @@ import dataclasses
 import hashlib
 import re
 from collections import Counter
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from forge_app.core.models import Finding, Fingerprint, Fix, ReportError
 
@@ -132,7 +132,7 @@ class _Source:
     each finding's context is two slices of the non-blank lines' hashes.
     """
 
-    __slots__ = ("path", "text", "lines", "_hashes", "_squashed", "_nb", "_nbh", "_indents", "_parents")
+    __slots__ = ("_hashes", "_indents", "_nb", "_nbh", "_parents", "_squashed", "lines", "path", "text")
 
     def __init__(self, path: str, text: str) -> None:
         self.path = path

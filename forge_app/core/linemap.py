@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 Block = tuple[int, int, int, int]
 """One run of changed lines: base lines [old_lo, old_hi) were replaced by head lines
@@ -49,7 +50,7 @@ class LineMap:
         self._starts = {path: [b[2] for b in blocks] for path, blocks in self.blocks.items()}
 
     @classmethod
-    def from_changes(cls, changes: Iterable[FileChange]) -> "LineMap":
+    def from_changes(cls, changes: Iterable[FileChange]) -> LineMap:
         renames: dict[str, str] = {}
         blocks: dict[str, tuple[Block, ...]] = {}
         added: set[str] = set()
@@ -89,7 +90,7 @@ class LineMap:
                 "blocks": {p: [list(b) for b in bs] for p, bs in self.blocks.items()}}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "LineMap":
+    def from_dict(cls, d: Mapping[str, Any]) -> LineMap:
         """Trusting: validate untrusted input first (`validate_line_changes`)."""
         return cls(dict(d.get("renames") or {}),
                    {p: tuple(tuple(b) for b in bs) for p, bs in (d.get("blocks") or {}).items()},  # type: ignore[misc]

@@ -30,12 +30,12 @@ class Fix:
         return {"start_line": self.start_line, "end_line": self.end_line, "lines": list(self.lines)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Fix":
+    def from_dict(cls, d: dict[str, Any]) -> Fix:
         return cls(int(d["start_line"]), int(d["end_line"]), tuple(str(x) for x in d["lines"]))
 
     @classmethod
     def splice(cls, lines: list[str], replacement: str, start_line: int, start_col: int | None, end_line: int,
-               end_col: int | None) -> "Fix | None":
+               end_col: int | None) -> Fix | None:
         """A tool's replacement for columns start_col..end_col (1-based, end exclusive) spliced into
         the whole lines start_line..end_line it touches; None when the lines or columns do not fit."""
         if start_col is None or end_col is None or len(lines) != end_line - start_line + 1:
@@ -72,7 +72,7 @@ class Fingerprint:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Fingerprint":
+    def from_dict(cls, d: dict[str, Any]) -> Fingerprint:
         return cls(
             value=str(d["value"]),
             code=str(d["code"]),
@@ -118,7 +118,7 @@ class Finding:
     # `fingerprint_findings` turns it into `fix` once it reads the file.
     fix_text: str | None = None
 
-    def with_fingerprint(self, fp: Fingerprint, fix: Fix | None = None) -> "Finding":
+    def with_fingerprint(self, fp: Fingerprint, fix: Fix | None = None) -> Finding:
         # A direct constructor call: dataclasses.replace costs twice as much, and uploads make 20,000 of these.
         if fix is not None:
             return Finding(self.rule_id, self.path, self.start_line, self.end_line, self.message, self.severity,
@@ -163,7 +163,7 @@ class Finding:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Finding":
+    def from_dict(cls, d: dict[str, Any]) -> Finding:
         """Trusting constructor for data this app wrote; validate untrusted input first
         (see `forge_app.core.envelope`)."""
         return cls(

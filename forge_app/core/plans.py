@@ -10,8 +10,9 @@ and never a forge call.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Any
 
 from forge_app.core.triage import Triage
 
@@ -52,7 +53,7 @@ class Serving:
                 "block_allowed": self.block_allowed}
 
     @classmethod
-    def from_meta(cls, value: Any) -> "Serving | None":
+    def from_meta(cls, value: Any) -> Serving | None:
         if not isinstance(value, dict) or not isinstance(value.get("published"), bool):
             return None
         return cls(served=value["published"], reason=value.get("reason"), title=value.get("title"),

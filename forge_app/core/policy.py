@@ -7,9 +7,10 @@ specific matching glob (most literal characters), the rule's own
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Any, Mapping
+from typing import Any
 
 from forge_app.core.models import MODES
 

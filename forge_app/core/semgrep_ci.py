@@ -7,8 +7,9 @@ The wire format is the one the unmodified CLI 1.182.0 speaks (tests/fixtures/sem
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from forge_app.core.envelope import SHA_RE, UploadError
 from forge_app.core.models import Finding

@@ -12,8 +12,8 @@ the repository (from storage), and gets back plain entries to record.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from forge_app.core.diff import classify
 from forge_app.core.linemap import LineMap

@@ -7,8 +7,9 @@ one summary note, set a status, resolve or reopen a thread.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, Sequence
+from typing import Any, Literal, Protocol
 
 from forge_app.core.review.patch import FileDiff
 from forge_app.core.review.plan import PlannedComment, ReviewItem

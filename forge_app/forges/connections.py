@@ -7,8 +7,9 @@ raises `ConnectionCheckError` with a sentence an admin can act on.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from forge_app.config import Settings
 

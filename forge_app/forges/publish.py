@@ -11,7 +11,12 @@ import logging
 
 from forge_app.core.review.plan import PlannedComment, ReviewItem, plan_review
 from forge_app.core.review.render import (
-    Counts, check_summary, check_title, marker_key, reopened_reply, resolved_reply,
+    Counts,
+    check_summary,
+    check_title,
+    marker_key,
+    reopened_reply,
+    resolved_reply,
     summary_comment,
 )
 from forge_app.forges.base import ForgeClient, PullRequestRef, StatusReport

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from forge_app.jobs.worker import Handler, JobContext
 from storage import Job, ScanRecord

@@ -11,7 +11,8 @@ of the hourly allowance left): the job then pauses NEAR_LIMIT_PAUSE seconds.
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from forge_app.jobs.errors import RetryLater
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import importlib
 import logging
-from typing import Callable, Iterable, Protocol
+from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from forge_app.jobs.worker import JobContext
 from storage import Repository

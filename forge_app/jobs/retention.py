@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from storage import Storage
 
@@ -24,7 +24,7 @@ MIN_DAYS = 3
 
 def cutoff(days: int, now: datetime | None = None) -> str:
     """The ISO timestamp before which finished rows go; never fewer than MIN_DAYS back."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return (now - timedelta(days=max(MIN_DAYS, days))).isoformat(timespec="seconds")
 
 

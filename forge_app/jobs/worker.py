@@ -19,8 +19,9 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from forge_app.config import Settings
 from forge_app.jobs.errors import GiveUp, RetryLater
@@ -259,7 +260,7 @@ class Worker:
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         finally:
             log.info("job worker %s stopped", self.worker_id)

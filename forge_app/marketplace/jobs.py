@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from forge_app.jobs.errors import GiveUp, RetryLater
 from forge_app.jobs.worker import Handler, JobContext
@@ -19,7 +19,7 @@ from forge_app.marketplace.github_api import MarketplaceApi, MarketplaceApiError
 from forge_app.marketplace.ledger import PayloadError, apply_event, parse_event
 from forge_app.marketplace.webhook import JOB_KIND
 from forge_app.security.crypto import SecretsUnavailable, decrypt
-from storage import MarketplaceAccount, Job, Storage
+from storage import Job, MarketplaceAccount, Storage
 from storage.database import utcnow
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def purge_expired(storage: Storage, now: str | None = None) -> list[str]:
 
 
 def _next_day_key(now: float) -> tuple[str, float]:
-    tomorrow = datetime.fromtimestamp(now, timezone.utc).date() + timedelta(days=1)
+    tomorrow = datetime.fromtimestamp(now, UTC).date() + timedelta(days=1)
     return f"{DAILY}:{tomorrow.isoformat()}", now + DAY
 
 
@@ -100,7 +100,7 @@ def schedule_daily(storage: Storage, settings: object) -> None:
     """Queue today's run once (start-up calls this; each run queues the next day's)."""
     if getattr(settings, "marketplace_plans", None) is None:
         return
-    today = datetime.now(timezone.utc).date().isoformat()
+    today = datetime.now(UTC).date().isoformat()
     storage.enqueue_job(DAILY, {}, key=f"{DAILY}:{today}", group="marketplace:daily")
 
 

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -24,7 +24,13 @@ from forge_app.notify import retry
 from forge_app.notify.links import pull_request_url
 from forge_app.notify.mail import SmtpConfigError, scan_email, send_email, smtp_config
 from forge_app.notify.payloads import (
-    NotifiedFinding, batches, findings_payload, sample_finding, sample_scan, semgrep_scan, syntactic_indexes,
+    NotifiedFinding,
+    batches,
+    findings_payload,
+    sample_finding,
+    sample_scan,
+    semgrep_scan,
+    syntactic_indexes,
 )
 from forge_app.notify.sender import Outcome, post_json
 from forge_app.notify.signing import new_message_id, webhook_headers
@@ -98,7 +104,7 @@ def _email(settings: Settings, integration: Integration, scan: ScanRecord, items
            message_id: str, *, test: bool = False) -> EmailMessage:
     config = smtp_config(settings)
     return scan_email(scan, items, sender=config.sender, recipients=integration.config.get("addresses") or [],
-                      message_id=message_id, date=datetime.now(timezone.utc),
+                      message_id=message_id, date=datetime.now(UTC),
                       pr_url=pull_request_url(scan, settings), test=test)
 
 
@@ -126,7 +132,7 @@ def compose(storage: Storage, settings: Settings, integration: Integration,
 
 def compose_test(settings: Settings, integration: Integration, message_id: str) -> Outbound:
     """A clearly marked sample in the integration's own format."""
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     scan, items = sample_scan(now), [sample_finding(now)]
     if integration.type == "webhook":
         return Outbound(document=findings_payload(items, scan))

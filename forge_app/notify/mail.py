@@ -11,15 +11,14 @@ from __future__ import annotations
 import asyncio
 import re
 import smtplib
-import socket
 import ssl
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from typing import Sequence
 from urllib.parse import unquote, urlsplit
 
 from forge_app.config import Settings
@@ -214,7 +213,7 @@ async def send_email(config: SmtpConfig, message: EmailMessage, timeout: float =
                     400 <= exc.smtp_code < 500)
     except (smtplib.SMTPException, ssl.SSLError) as exc:
         return done(False, None, f"SMTP error: {type(exc).__name__}: {str(exc)[:200]}", True)
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         return done(False, None, f"the SMTP server did not answer within {timeout:g} s", True)
     except OSError as exc:
         return done(False, None, f"cannot reach the SMTP server {config.host}:{config.port}: "

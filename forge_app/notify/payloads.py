@@ -10,8 +10,9 @@ as arguments.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from forge_app.core.models import Finding
 from storage import ScanRecord

@@ -9,7 +9,7 @@ The worker's own backoff is not used: the delivery keeps its own attempt count.
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 MAX_ATTEMPTS = 15
@@ -50,10 +50,10 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         if when is None:
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         seconds = when.timestamp() - now
     return max(MIN_RETRY_AFTER, min(MAX_DELAY, seconds))
 
 
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")

@@ -9,8 +9,8 @@ in that integration's ledger.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from fnmatch import fnmatchcase
-from typing import Callable, Iterable, Sequence
 
 from forge_app.core.models import MODES
 from storage import ScanRecord, StoredFinding

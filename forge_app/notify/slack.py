@@ -8,7 +8,8 @@ and is cut to Slack's block limits.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from forge_app.core.escape import mrkdwn
 from forge_app.core.models import SEVERITIES

@@ -15,18 +15,24 @@ import contextlib
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Sequence
 
 from forge_app.core.envelope import Upload
-from forge_app.core.linemap import LineMap
 from forge_app.core.fingerprint import fingerprint_findings, needs_source
+from forge_app.core.linemap import LineMap
 from forge_app.core.models import Finding, ReportError
 from forge_app.core.plans import Serving, comment_instead_of_block
 from forge_app.core.policy import Policy, parse_policy
 from forge_app.core.semgrep_ci import carry_over
 from forge_app.core.triage import (
-    BaselineFinding, Triage, assign_identities, fallback_note, guessed, scan_tools, triage,
+    BaselineFinding,
+    Triage,
+    assign_identities,
+    fallback_note,
+    guessed,
+    scan_tools,
+    triage,
 )
 from storage import JobSpec, NewScan, PendingScan, Repository, ScanEntry, ScanRecord, Storage
 

@@ -28,7 +28,7 @@ SEMGREP_ENV = "FORGE_APP_SEMGREP"  # optional: a semgrep executable that checks 
 SEMGREP_TIMEOUT = 60
 SUFFIXES = (".yml", ".yaml")
 
-_CATALOGS: "weakref.WeakSet[RuleCatalog]" = weakref.WeakSet()
+_CATALOGS: weakref.WeakSet[RuleCatalog] = weakref.WeakSet()
 
 
 class RuleCatalog:
@@ -43,7 +43,7 @@ class RuleCatalog:
         _CATALOGS.add(self)
 
     @classmethod
-    def from_env(cls) -> "RuleCatalog":
+    def from_env(cls) -> RuleCatalog:
         return cls(os.environ.get(ENV))
 
     @property

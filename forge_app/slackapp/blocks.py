@@ -9,13 +9,23 @@ rule ids and paths go in code spans.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from slack_sdk.models.blocks import (
-    CheckboxesElement, ContextBlock, DividerBlock, HeaderBlock, InputBlock, MarkdownTextObject, Option,
-    OverflowMenuElement, PlainTextObject, SectionBlock, StaticMultiSelectElement,
+    CheckboxesElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    OverflowMenuElement,
+    PlainTextObject,
+    SectionBlock,
+    StaticMultiSelectElement,
 )
 from slack_sdk.models.views import View
 

@@ -15,13 +15,21 @@ from slack_sdk.webhook import WebhookClient
 
 from forge_app.jobs.errors import RetryLater
 from forge_app.jobs.worker import Handler, JobContext
+from forge_app.notify.rules import repository_matches
 from forge_app.slackapp import COMMAND_SUBSCRIBE
 from forge_app.slackapp.api import InstallationUnusable, SlackError, SlackInstallClient, raw_call
 from forge_app.slackapp.blocks import (
-    MENU_ACTION, HomeRow, MessageFinding, code, escape, file_url, findings_message, home_view, modal_values,
+    MENU_ACTION,
+    HomeRow,
+    MessageFinding,
+    code,
+    escape,
+    file_url,
+    findings_message,
+    home_view,
+    modal_values,
     subscribe_modal,
 )
-from forge_app.notify.rules import repository_matches
 from forge_app.web import metrics
 from storage import Job
 from storage.slack import POST_JOB, SlackInstallation, SlackPlan, SlackSubscription

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import zlib
-
-import orjson
 from typing import Any
 
+import orjson
 from starlette.requests import ClientDisconnect, Request
 
 from forge_app.web.errors import ApiError

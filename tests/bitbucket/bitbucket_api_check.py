@@ -20,9 +20,10 @@ from __future__ import annotations
 import copy
 import json
 import re
-from functools import lru_cache
+from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from openapi_core import OpenAPI
@@ -58,12 +59,12 @@ def _described(raw: dict[str, Any]) -> ApiDescription:
     return description
 
 
-@lru_cache(maxsize=None)
+@cache
 def supplement() -> ApiDescription:
     return _described(json.loads(SUPPLEMENT.read_text()))
 
 
-@lru_cache(maxsize=None)
+@cache
 def subset_with_report_data_erratum() -> ApiDescription:
     raw = copy.deepcopy(api_description("bitbucket").raw)
     raw["components"]["schemas"]["report_data"]["properties"]["value"].pop("type")

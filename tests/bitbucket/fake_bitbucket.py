@@ -17,9 +17,10 @@ import difflib
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from starlette.applications import Starlette
@@ -37,7 +38,7 @@ WRITE_PR = {"pullrequest:write"}
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -143,7 +144,7 @@ class FakeBitbucket:
 
     # -- set-up -------------------------------------------------------------------------
     @contextlib.contextmanager
-    def running(self) -> Iterator["FakeBitbucket"]:
+    def running(self) -> Iterator[FakeBitbucket]:
         with serve(self.app, lifespan="off") as url:
             self.base_url = url + "/2.0"
             yield self

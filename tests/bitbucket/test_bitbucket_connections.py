@@ -7,10 +7,18 @@ from __future__ import annotations
 import pytest
 
 from tests.bitbucket.bitbucket_scenario import (
-    HEAD_FILES, PR, REPO, SOURCE_BRANCH, WEBHOOK_SECRET, build_world, scan, upload, upload_body,
+    HEAD_FILES,
+    PR,
+    REPO,
+    SOURCE_BRANCH,
+    WEBHOOK_SECRET,
+    build_world,
+    scan,
+    upload,
+    upload_body,
 )
-from tests.conftest import drain
 from tests.bitbucket.fake_bitbucket import FakeBitbucket
+from tests.conftest import drain
 from tests.support.live_server import free_port
 
 

@@ -14,8 +14,25 @@ import json
 import pytest
 
 from tests.bitbucket.bitbucket_scenario import (
-    BASE_FILES, EVAL, EVAL_LINE, FIX_FILES, HEAD_FILES, OPEN, PICKLE, PICKLE_ADDED_LINE, PR, REPO, RULES,
-    SOURCE_BRANCH, World, build_world, connect, delivery, scan, upload, upload_body,
+    BASE_FILES,
+    EVAL,
+    EVAL_LINE,
+    FIX_FILES,
+    HEAD_FILES,
+    OPEN,
+    PICKLE,
+    PICKLE_ADDED_LINE,
+    PR,
+    REPO,
+    RULES,
+    SOURCE_BRANCH,
+    World,
+    build_world,
+    connect,
+    delivery,
+    scan,
+    upload,
+    upload_body,
 )
 from tests.bitbucket.fake_bitbucket import FakeBitbucket
 from tests.conftest import drain

@@ -8,8 +8,22 @@ import time
 import pytest
 
 from tests.bitbucket.bitbucket_scenario import (
-    BASE_FILES, EVAL, FIX_FILES, HEAD_FILES, NEW_RULES, OPEN, PR, REPO, RULES, SOURCE_BRANCH, World, build_world,
-    connect, scan, upload, upload_body,
+    BASE_FILES,
+    EVAL,
+    FIX_FILES,
+    HEAD_FILES,
+    NEW_RULES,
+    OPEN,
+    PR,
+    REPO,
+    RULES,
+    SOURCE_BRANCH,
+    World,
+    build_world,
+    connect,
+    scan,
+    upload,
+    upload_body,
 )
 from tests.bitbucket.fake_bitbucket import FakeBitbucket
 from tests.conftest import drain

@@ -10,7 +10,15 @@ from tests.bitbucket.bitbucket_scenario import connect
 from tests.bitbucket.fake_bitbucket import FakeBitbucket
 from tests.conftest import drain
 from tests.web.source_story import (
-    BASE_FILES, COPY_LINE, EVAL, HEAD_FILES, ORIGINAL_LINE, get_scan, has_context, post_raw, report,
+    BASE_FILES,
+    COPY_LINE,
+    EVAL,
+    HEAD_FILES,
+    ORIGINAL_LINE,
+    get_scan,
+    has_context,
+    post_raw,
+    report,
     semgrep_results,
 )
 

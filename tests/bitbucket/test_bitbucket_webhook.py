@@ -7,7 +7,15 @@ import json
 import pytest
 
 from tests.bitbucket.bitbucket_scenario import (
-    PR, REPO, SOURCE_BRANCH, build_world, connect, delivery, sign, upload, upload_body,
+    PR,
+    REPO,
+    SOURCE_BRANCH,
+    build_world,
+    connect,
+    delivery,
+    sign,
+    upload,
+    upload_body,
 )
 from tests.bitbucket.fake_bitbucket import FakeBitbucket
 from tests.conftest import drain

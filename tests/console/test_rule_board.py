@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from forge_app.console.rule_pages import board
 from forge_app.core.policy import mode_for, parse_policy

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import codecs
-import re
 import gzip
 import json
+import re
 from pathlib import Path
 
 import pytest

@@ -19,11 +19,12 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import jwt as pyjwt
@@ -69,7 +70,7 @@ def app_key() -> tuple[str, Any]:
 
 
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def right_lines(patch: str) -> list[set[int]]:
@@ -595,14 +596,14 @@ class _GraphQLRoot:
 
         return {"id": thread["id"], "isResolved": thread["resolved"], "comments": connection}
 
-    def resolveReviewThread(self, info: Any, input: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 (GraphQL name)
+    def resolveReviewThread(self, info: Any, input: dict[str, Any]) -> dict[str, Any]:
         thread = self.fake.threads.get(input["threadId"])
         if thread is None or thread["_repo"] not in self.repos:
             raise ValueError("Could not resolve to a node with the global id")
         thread["resolved"] = True
         return {"thread": self._thread(thread)}
 
-    def unresolveReviewThread(self, info: Any, input: dict[str, Any]) -> dict[str, Any]:  # noqa: N802 (GraphQL name)
+    def unresolveReviewThread(self, info: Any, input: dict[str, Any]) -> dict[str, Any]:
         thread = self.fake.threads.get(input["threadId"])
         if thread is None or thread["_repo"] not in self.repos:
             raise ValueError("Could not resolve to a node with the global id")
@@ -626,7 +627,7 @@ class ServerThread:
     def _run(self) -> None:
         asyncio.run(self.server.serve(sockets=[self.sock]))
 
-    def start(self) -> "ServerThread":
+    def start(self) -> ServerThread:
         self.thread.start()
         deadline = time.time() + 10
         while not self.server.started:

@@ -11,9 +11,10 @@ import hmac
 import json
 import re
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from forge_app.core.fingerprint import fingerprint_findings
 from forge_app.core.models import Finding, Fix

@@ -8,7 +8,16 @@ from pathlib import Path
 
 from tests.conftest import drain
 from tests.github.gh_helpers import (
-    INSTALLATION, PR, REPO, deliver, github_files, installation_event, pull_request_event, scan_tree, sha, upload,
+    INSTALLATION,
+    PR,
+    REPO,
+    deliver,
+    github_files,
+    installation_event,
+    pull_request_event,
+    scan_tree,
+    sha,
+    upload,
     write_tree,
 )
 

@@ -13,7 +13,16 @@ from forge_app.core.fingerprint import fingerprint_findings
 from forge_app.core.models import Finding, Fix
 from tests.conftest import drain
 from tests.github.gh_helpers import (
-    INSTALLATION, PR, REPO, deliver, open_pull_request, pull_request_event, push_pull_request, sha, upload, write_tree,
+    INSTALLATION,
+    PR,
+    REPO,
+    deliver,
+    open_pull_request,
+    pull_request_event,
+    push_pull_request,
+    sha,
+    upload,
+    write_tree,
 )
 
 EVAL = ["python.lang.security.eval"]

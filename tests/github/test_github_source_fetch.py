@@ -23,7 +23,15 @@ from tests.github.fake_github import FakeGitHub
 from tests.github.gh_helpers import INSTALLATION, PR, REPO, github_files, sha
 from tests.support.live_server import serve
 from tests.web.source_story import (
-    BASE_FILES, COPY_LINE, EVAL, HEAD_FILES, ORIGINAL_LINE, get_scan, has_context, post_raw, report,
+    BASE_FILES,
+    COPY_LINE,
+    EVAL,
+    HEAD_FILES,
+    ORIGINAL_LINE,
+    get_scan,
+    has_context,
+    post_raw,
+    report,
     semgrep_results,
 )
 

@@ -13,8 +13,16 @@ from forge_app.forges.github.sansio import Refused, check_delivery, signature_ma
 from forge_app.web.app import create_app
 from tests.conftest import FIXTURES, drain
 from tests.github.gh_helpers import (
-    INSTALLATION, PR, REPO, deliver, installation_event, open_pull_request, payload, pull_request_event,
-    rerequest_event, sha,
+    INSTALLATION,
+    PR,
+    REPO,
+    deliver,
+    installation_event,
+    open_pull_request,
+    payload,
+    pull_request_event,
+    rerequest_event,
+    sha,
 )
 
 

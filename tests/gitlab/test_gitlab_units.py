@@ -12,11 +12,21 @@ from forge_app.core.review.render import Counts
 from forge_app.forges.base import StatusReport
 from forge_app.forges.gitlab.api import _retry_after, instance_url, project_ref, translate
 from forge_app.forges.gitlab.errors import (
-    GitLabForbidden, GitLabNotFound, GitLabRateLimited, GitLabRejected, GitLabServerError, GitLabUnauthorized,
-    GitLabUnreachable, to_job_error,
+    GitLabForbidden,
+    GitLabNotFound,
+    GitLabRateLimited,
+    GitLabRejected,
+    GitLabServerError,
+    GitLabUnauthorized,
+    GitLabUnreachable,
+    to_job_error,
 )
 from forge_app.forges.gitlab.positions import (
-    DiffFile, DiffRefs, added_line_position, added_lines_old_counter, line_code,
+    DiffFile,
+    DiffRefs,
+    added_line_position,
+    added_lines_old_counter,
+    line_code,
 )
 from forge_app.forges.gitlab.status import description, status_body
 from forge_app.jobs.errors import GiveUp, RetryLater

@@ -6,6 +6,7 @@ import asyncio
 import os
 import threading
 import time
+from datetime import UTC
 
 from forge_app.jobs.retention import MIN_DAYS, cutoff, prune
 from forge_app.jobs.worker import JobContext, Worker, WorkerThread
@@ -118,9 +119,9 @@ def test_retention_prunes_old_finished_work_in_batches_and_keeps_the_rest(storag
 
 
 def test_the_dedupe_window_never_drops_below_three_days():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    now = datetime(2026, 1, 10, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 10, tzinfo=UTC)
     assert cutoff(0, now) == cutoff(MIN_DAYS, now) == "2026-01-07T00:00:00+00:00"
     assert cutoff(30, now) == "2025-12-11T00:00:00+00:00"
 

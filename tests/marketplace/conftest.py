@@ -15,7 +15,6 @@ from tests.github.fake_github import FakeGitHub
 from tests.github.gh_helpers import WEBHOOK_SECRET
 from tests.marketplace.mp_helpers import LISTING_URL, MARKETPLACE_SECRET, PLANS
 
-
 # The GitHub tests' fake GitHub, served once per session and reset for each test.
 fake_server = github_fixtures.fake_server
 fake_github = github_fixtures.fake_github

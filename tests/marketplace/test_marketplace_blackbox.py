@@ -22,7 +22,16 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from tests.blackbox.test_github_blackbox import (
-    ADMIN_TOKEN, DEADLINE, SECRET_KEY, WEBHOOK_SECRET, checkout, clean_env, cli, deliver, fake, forge_app_server,
+    ADMIN_TOKEN,
+    DEADLINE,
+    SECRET_KEY,
+    WEBHOOK_SECRET,
+    checkout,
+    clean_env,
+    cli,
+    deliver,
+    fake,
+    forge_app_server,
     queued_jobs,
 )
 from tests.github.fake_github import FakeGitHub

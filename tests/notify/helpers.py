@@ -11,9 +11,10 @@ import hmac
 import json
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from forge_app.core.models import Finding, Fingerprint, RuleInfo
 
@@ -112,7 +113,7 @@ class Receiver:
 
         return Handler
 
-    def __enter__(self) -> "Receiver":
+    def __enter__(self) -> Receiver:
         self._thread.start()
         return self
 

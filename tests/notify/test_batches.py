@@ -8,7 +8,15 @@ from typing import Any
 
 from forge_app.notify.payloads import batches
 from tests.notify.helpers import (
-    SHA_MAIN, Receiver, Reply, make_finding, next_run_at, run_jobs, run_one, scan_body, upload,
+    SHA_MAIN,
+    Receiver,
+    Reply,
+    make_finding,
+    next_run_at,
+    run_jobs,
+    run_one,
+    scan_body,
+    upload,
 )
 
 

@@ -11,7 +11,16 @@ import pytest
 
 from forge_app.notify import retry, sender
 from tests.notify.helpers import (
-    SHA_MAIN, Receiver, Reply, make_finding, next_run_at, run_jobs, run_one, scan_body, upload, verify_standard_webhook,
+    SHA_MAIN,
+    Receiver,
+    Reply,
+    make_finding,
+    next_run_at,
+    run_jobs,
+    run_one,
+    scan_body,
+    upload,
+    verify_standard_webhook,
 )
 
 API = "/api/v1/integrations"

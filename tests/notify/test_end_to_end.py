@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from tests.notify.helpers import (
-    SHA_MAIN, SHA_MERGED, SHA_PR, Receiver, fingerprint_of, make_finding, run_jobs, scan_body, upload,
+    SHA_MAIN,
+    SHA_MERGED,
+    SHA_PR,
+    Receiver,
+    fingerprint_of,
+    make_finding,
+    run_jobs,
+    scan_body,
+    upload,
     verify_standard_webhook,
 )
 

@@ -8,7 +8,14 @@ from typing import Any
 from forge_app.notify.fanout import notify_scan
 from storage import Job
 from tests.notify.helpers import (
-    SHA_MAIN, SHA_PR, Receiver, fingerprint_of, make_finding, run_jobs, scan_body, upload,
+    SHA_MAIN,
+    SHA_PR,
+    Receiver,
+    fingerprint_of,
+    make_finding,
+    run_jobs,
+    scan_body,
+    upload,
 )
 
 API = "/api/v1/integrations"

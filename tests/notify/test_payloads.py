@@ -14,7 +14,12 @@ import pytest
 from forge_app.core.models import Finding, Fingerprint
 from forge_app.notify import retry
 from forge_app.notify.payloads import (
-    NotifiedFinding, findings_payload, sample_finding, sample_scan, semgrep_scan, syntactic_indexes,
+    NotifiedFinding,
+    findings_payload,
+    sample_finding,
+    sample_scan,
+    semgrep_scan,
+    syntactic_indexes,
 )
 from forge_app.notify.signing import InvalidSecret, generate_secret, secret_key, webhook_headers
 from storage import ScanRecord

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import email
 import socket
+from collections.abc import Iterator
 from email.message import Message
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from forge_app.core.escape import bitbucket, gfm, html, mrkdwn, plain
 from forge_app.core.escape.urls import safe_url
 from forge_app.core.models import Finding, Fingerprint, RuleInfo
-from forge_app.core.review.render import Counts, finding_comment, markers_in, marker, summary_comment
+from forge_app.core.review.render import Counts, finding_comment, marker, markers_in, summary_comment
 
 ZWSP = "\u200b"
 ATTACK = ("`x` <img src=x onerror=alert(1)> [click me](https://evil.example/phish) @octo/admins `y` "

@@ -6,8 +6,8 @@ import asyncio
 import hashlib
 import hmac
 import time
+from collections.abc import Iterator
 from dataclasses import replace
-from typing import Iterator
 
 import pytest
 from starlette.testclient import TestClient

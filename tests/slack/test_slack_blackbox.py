@@ -17,7 +17,7 @@ import httpx
 from tests.blackbox.test_github_blackbox import forge_app_server
 from tests.notify.helpers import SHA_MAIN, SHA_PR, make_finding, scan_body
 from tests.slack.fake_slack import CLIENT_ID, CLIENT_SECRET, SIGNING_SECRET
-from tests.slack.helpers import command, interaction, menu_action, submission, event
+from tests.slack.helpers import command, event, interaction, menu_action, submission
 
 ADMIN = "blackbox-admin-token-0123456789abcdef"
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 from tests.console.helpers import csrf_of, sign_in
-from tests.slack.helpers import install
 
 
 def test_console_add_to_slack_and_remove(slack_client, fake_slack, storage, admin_headers):

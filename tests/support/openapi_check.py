@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from openapi_core import OpenAPI
@@ -118,6 +119,6 @@ def _describe(error: Exception) -> str:
     return " | ".join(parts)
 
 
-@lru_cache(maxsize=None)
+@cache
 def api_description(forge: str) -> ApiDescription:
     return ApiDescription(forge)

@@ -11,9 +11,9 @@ import socket
 
 import pytest
 import schemathesis
-from schemathesis import GenerationMode
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
 
 from forge_app.forges.connections import ConnectionCheckError
 from forge_app.web.app import create_app

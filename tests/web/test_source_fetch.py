@@ -13,7 +13,14 @@ from forge_app.services.ingest import complete_upload
 from storage import JobSpec, NewScan, PendingScan, ScanEntry
 from tests.conftest import drain
 from tests.web.source_story import (
-    BASE_FILES, COPY_LINE, HEAD_FILES, get_scan, has_context, post_raw, report, semgrep_results,
+    BASE_FILES,
+    COPY_LINE,
+    HEAD_FILES,
+    get_scan,
+    has_context,
+    post_raw,
+    report,
+    semgrep_results,
 )
 
 FORGE = "stubforge"

@@ -67,8 +67,9 @@ def test_commit_that_is_not_40_hex(post, storage, commit):
 def test_oversized_body_is_413(client, upload_token, settings, storage):
     from dataclasses import replace
 
-    from forge_app.web.app import create_app
     from starlette.testclient import TestClient
+
+    from forge_app.web.app import create_app
 
     small = create_app(replace(settings, max_body_bytes=1024), storage, run_worker=False)
     with TestClient(small) as c:
@@ -79,8 +80,9 @@ def test_oversized_body_is_413(client, upload_token, settings, storage):
 def test_gzip_bomb_is_413_without_inflating_it(client, upload_token, settings, storage):
     from dataclasses import replace
 
-    from forge_app.web.app import create_app
     from starlette.testclient import TestClient
+
+    from forge_app.web.app import create_app
 
     bomb = gzip.compress(b"\0" * (50 * 1024 * 1024))  # 50 MB of zeros in ~50 KB
     app = create_app(replace(settings, max_inflated_bytes=1024 * 1024), storage, run_worker=False)

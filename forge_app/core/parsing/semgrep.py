@@ -80,7 +80,7 @@ def parse_semgrep_ci(data: Mapping[str, Any], *, source: str = "report", root: s
 # --------------------------------------------------------------------------- one result
 
 
-def _scan_finding(res: Mapping[str, Any], extra: Mapping[str, Any], ptr: str, f: "_Fields", paths: "_PathCache") -> Finding:
+def _scan_finding(res: Mapping[str, Any], extra: Mapping[str, Any], ptr: str, f: _Fields, paths: _PathCache) -> Finding:
     rule_id = f.get_str(res, "check_id", ptr)
     path = paths.get(f.get_str(res, "path", ptr), ptr + "/path")
     start = f.get_dict(res, "start", ptr)
@@ -113,7 +113,7 @@ def _scan_finding(res: Mapping[str, Any], extra: Mapping[str, Any], ptr: str, f:
     )
 
 
-def _ci_finding(item: Mapping[str, Any], ptr: str, f: "_Fields", paths: "_PathCache") -> Finding:
+def _ci_finding(item: Mapping[str, Any], ptr: str, f: _Fields, paths: _PathCache) -> Finding:
     rule_id = f.get_str(item, "check_id", ptr)
     path = paths.get(f.get_str(item, "path", ptr), ptr + "/path")
     start_line = f.line(item, "line", ptr)
@@ -144,7 +144,7 @@ def _ci_finding(item: Mapping[str, Any], ptr: str, f: "_Fields", paths: "_PathCa
     )
 
 
-def _check_span(f: "_Fields", ptr: str, start_line: int, start_col: int | None, end_line: int, end_col: int | None) -> None:
+def _check_span(f: _Fields, ptr: str, start_line: int, start_col: int | None, end_line: int, end_col: int | None) -> None:
     """A finding that ends before it starts is a lie, not something to guess about."""
     if end_line < start_line:
         raise ReportError(f"{f.source}: a finding ends on line {end_line}, before its start line {start_line}", ptr)

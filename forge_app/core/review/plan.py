@@ -12,8 +12,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
 
 from forge_app.core.models import Finding
 from forge_app.core.review.patch import FileDiff, Hunk

@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Iterable, Literal, Mapping, Sequence
+from typing import Literal
 
 from forge_app.core.escape import bitbucket as bb_md
 from forge_app.core.escape import gfm

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import email.utils
 import time
-from typing import Any, AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
@@ -111,7 +112,7 @@ class BitbucketApi:
     def __repr__(self) -> str:  # never show the token
         return f"BitbucketApi({self.base_url!r})"
 
-    async def __aenter__(self) -> "BitbucketApi":
+    async def __aenter__(self) -> BitbucketApi:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

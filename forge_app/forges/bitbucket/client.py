@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from forge_app.core.review.patch import FileDiff, parse_git_diff
 from forge_app.core.review.plan import PlannedComment

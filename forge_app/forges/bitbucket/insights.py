@@ -8,11 +8,12 @@ The most severe findings go first, so the cap drops the least important ones.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
-from forge_app.core.review.plan import COMMENTED_MODES, ReviewItem
 from forge_app.core.escape import plain
+from forge_app.core.review.plan import COMMENTED_MODES, ReviewItem
 from forge_app.core.review.render import Counts, check_title, rule_link
 from forge_app.forges.base import StatusReport
 

@@ -7,8 +7,9 @@ appends an annotation twice (GitHub appends annotations on every update).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from forge_app.core.escape import plain
 from forge_app.core.review.plan import COMMENTED_MODES, ReviewItem
@@ -24,7 +25,7 @@ MAX_ANNOTATION_MESSAGE = 60_000
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def annotation(item: ReviewItem) -> dict[str, Any]:

@@ -8,7 +8,8 @@ only when a thread must be resolved or reopened.
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from gidgethub import HTTPException
 

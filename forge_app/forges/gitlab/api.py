@@ -13,7 +13,8 @@ import email.utils
 import json
 import re
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import gitlab
@@ -21,11 +22,17 @@ import gitlab.exceptions
 import requests
 
 from forge_app import __version__
-from forge_app.forges.ratelimit import Budget
 from forge_app.forges.gitlab.errors import (
-    GitLabError, GitLabForbidden, GitLabNotFound, GitLabRateLimited, GitLabRejected, GitLabServerError,
-    GitLabUnauthorized, GitLabUnreachable,
+    GitLabError,
+    GitLabForbidden,
+    GitLabNotFound,
+    GitLabRateLimited,
+    GitLabRejected,
+    GitLabServerError,
+    GitLabUnauthorized,
+    GitLabUnreachable,
 )
+from forge_app.forges.ratelimit import Budget
 
 T = TypeVar("T")
 PER_PAGE = 100

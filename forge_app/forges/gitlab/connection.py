@@ -26,8 +26,14 @@ from forge_app.config import Settings
 from forge_app.forges.connections import ConnectionCheckError, ConnectionRequest, register_verifier
 from forge_app.forges.gitlab.api import GitLabApi, GitLabBadAnswer, project_ref
 from forge_app.forges.gitlab.errors import (
-    GitLabError, GitLabForbidden, GitLabNotFound, GitLabRateLimited, GitLabRejected, GitLabServerError,
-    GitLabUnauthorized, GitLabUnreachable,
+    GitLabError,
+    GitLabForbidden,
+    GitLabNotFound,
+    GitLabRateLimited,
+    GitLabRejected,
+    GitLabServerError,
+    GitLabUnauthorized,
+    GitLabUnreachable,
 )
 
 CHECK_TIMEOUT = 15.0

@@ -7,8 +7,9 @@ the fields used are read, and a delivery that lacks them is ignored, not an erro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 from forge_app.core.refs import branch_name
 
@@ -72,7 +73,7 @@ class GitLabEvent:
         return asdict(self)
 
     @classmethod
-    def from_payload(cls, payload: Mapping[str, Any]) -> "GitLabEvent":
+    def from_payload(cls, payload: Mapping[str, Any]) -> GitLabEvent:
         return cls(**{f.name: payload.get(f.name) for f in fields(cls) if f.name in payload})
 
     def ignore_reason(self) -> str | None:

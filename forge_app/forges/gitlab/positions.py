@@ -25,7 +25,7 @@ class DiffRefs:
     version_id: int | None = None
 
     @classmethod
-    def from_version(cls, version: dict[str, Any]) -> "DiffRefs":
+    def from_version(cls, version: dict[str, Any]) -> DiffRefs:
         return cls(base_sha=str(version["base_commit_sha"]), start_sha=str(version["start_commit_sha"]),
                    head_sha=str(version["head_commit_sha"]), version_id=version.get("id"))
 

@@ -13,7 +13,6 @@ SMTP settings. Deliveries check again and report the problem.
 from __future__ import annotations
 
 import re
-
 from typing import Any
 
 from starlette.requests import Request

@@ -8,7 +8,7 @@ anything twice.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -29,7 +29,7 @@ _STATE_OF_STATUS = {"failed": "dead", "queued": "queued", "running": "running", 
 def _when(epoch: float | None) -> str | None:
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
 def job_view(row: dict[str, Any]) -> dict[str, Any]:

@@ -6,11 +6,11 @@ when given, and each rule in `rules` set to its mode, or removed when its mode i
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-
-from typing import Any
 
 from forge_app.core.policy import Policy, PolicyError, parse_policy
 from forge_app.web.auth import require_admin
