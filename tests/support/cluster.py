@@ -97,8 +97,7 @@ class Cluster:
             port = free_port()
             args = ["serve", "--port", str(port)] + ([] if serve_worker else ["--no-worker"])
             self._spawn("serve", args, port)
-        for _ in range(workers):
-            self._spawn("worker", ["worker"], None)
+        self.add_workers(workers)
         deadline = time.monotonic() + timeout
         for p in self.serves:
             while True:
@@ -110,6 +109,10 @@ class Cluster:
                 time.sleep(0.05)
         for p in self.workers:
             assert p.alive, f"{p.log.name} exited:\n{p.tail()}"
+
+    def add_workers(self, n: int) -> None:
+        for _ in range(n):
+            self._spawn("worker", ["worker"], None)
 
     @property
     def serves(self) -> list[Process]:
