@@ -18,6 +18,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "token": ("forge_app.cli.token", "manage upload tokens (token create)"),
     "github": ("forge_app.cli.github", "GitHub App helpers (github setup)"),
     "slack": ("forge_app.cli.slack", "Slack app helpers (manifest)"),
+    "migrate-data": ("forge_app.cli.migrate_data", "copy an installation from SQLite to PostgreSQL (idempotent)"),
 }
 
 

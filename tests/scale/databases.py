@@ -28,25 +28,42 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
-@contextlib.contextmanager
-def scale_database(tmp_path: Path) -> Iterator[str]:
-    if os.environ.get("FORGE_APP_TEST_SCALE_SQLITE") == "1":
-        yield str(tmp_path / "scale.db")
-        return
+def postgres_answers() -> str | None:
+    """None when the test server answers, else why not (for the skip message)."""
     try:
         import psycopg
     except ImportError:
-        pytest.skip("psycopg is not installed: the PostgreSQL scale test is skipped")
-    admin_url = server_url()
+        return "psycopg is not installed"
+    url = server_url()
     try:
-        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
+        psycopg.connect(url, connect_timeout=3).close()
     except psycopg.Error as exc:
-        pytest.skip(f"no PostgreSQL answers at {urlsplit(admin_url).hostname}:{urlsplit(admin_url).port}: "
-                    f"scale test skipped ({type(exc).__name__})")
-    name = f"forge_scale_{uuid.uuid4().hex[:12]}"
-    with admin:
+        return f"no PostgreSQL answers at {urlsplit(url).hostname}:{urlsplit(url).port} ({type(exc).__name__})"
+    return None
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh, empty database on the test server (skips the test without one), dropped afterwards."""
+    why_not = postgres_answers()
+    if why_not is not None:
+        pytest.skip(f"{why_not}: PostgreSQL test skipped")
+    import psycopg
+
+    admin_url = server_url()
+    name = f"forge_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
         try:
             yield _with_database(admin_url, name)
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def scale_database(tmp_path: Path) -> Iterator[str]:
+    if os.environ.get("FORGE_APP_TEST_SCALE_SQLITE") == "1":
+        yield str(tmp_path / "scale.db")
+        return
+    with postgres_database() as url:
+        yield url
