@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import queue
@@ -139,10 +140,8 @@ class GroupWriter:
             else:
                 future.set_exception(value)
         for loop, items in by_loop.items():
-            try:
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
                 loop.call_soon_threadsafe(_resolve, items)
-            except RuntimeError:  # that loop is closed: nobody waits any more
-                pass
 
     @staticmethod
     def _run(db: sqlite_utils.Database, batch: list[tuple[Write, concurrent.futures.Future[Any]]], *,
@@ -180,10 +179,8 @@ class GroupWriter:
         log.error("intake batch of %d writes failed: %s", len(batch), exc)
         for _, future in batch:
             if isinstance(future, asyncio.Future):
-                try:
+                with contextlib.suppress(RuntimeError):  # that loop is closed
                     future.get_loop().call_soon_threadsafe(_resolve, [(future, False, exc)])
-                except RuntimeError:
-                    pass
             elif not future.done():
                 future.set_exception(exc)
 

@@ -13,6 +13,7 @@ finish for a grace period, then gives it back to the queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -258,10 +259,8 @@ class Worker:
                 # A due job that was not claimed waits for its group: poll gently, don't spin.
                 wait = IDLE_POLL if next_at is None else max(0.25, min(IDLE_POLL, next_at - time.time()))
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
-                except TimeoutError:
-                    pass
         finally:
             log.info("job worker %s stopped", self.worker_id)
             self.stopped.set()

@@ -225,7 +225,7 @@ def refingerprint(findings: Sequence[Finding], sources: Mapping[str, str | None]
             log.warning("the file fetched for %s does not fit the report (%s); its findings keep their "
                         "context-free fingerprints", path, exc)
             continue
-        for i, f in zip(indexes, fresh):
+        for i, f in zip(indexes, fresh, strict=True):
             out[i] = f
     return out
 

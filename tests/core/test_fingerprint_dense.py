@@ -72,7 +72,8 @@ def reference(f: Finding, text: str) -> Fingerprint:
 
 LINES = st.sampled_from([
     "", "   ", "\t", "x = eval(a)\r", "ab\r\r", "  assert x", "    assert y == 1", "é = 1", "\u3000y", "a", "if b:",
-    "ｈ！", "def f():", "    return eval(x)", "\x1c\x1dz\x85", "\xa0 q\u2028r", "class C:", "        deep()", "\ufeffbom",
+    "ｈ！", "def f():", "    return eval(x)", "\x1c\x1dz\x85", "\xa0 q\u2028r", "class C:", "        deep()",
+    "\ufeffbom",
 ])
 
 

@@ -38,4 +38,5 @@ def _receiver(forge: str):
     return receive
 
 
-routes = [Route(f"/webhooks/{forge}", _receiver(forge), methods=["POST"]) for forge in ("github", "gitlab", "bitbucket")]
+routes = [Route(f"/webhooks/{forge}", _receiver(forge), methods=["POST"])
+          for forge in ("github", "gitlab", "bitbucket")]
