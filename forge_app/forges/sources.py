@@ -146,6 +146,15 @@ def diff_reader_for(context: JobContext, repository: Repository) -> DiffReader |
     return factory(context, repository) if factory else None
 
 
+async def can_read_diffs(context: JobContext, repository: Repository) -> bool:
+    """Whether the repository's forge is set up to hand out its PR/MR diffs (no network)."""
+    reader = diff_reader_for(context, repository)
+    if reader is None:
+        return False
+    await reader.aclose()
+    return True
+
+
 DIFF_TIMEOUT = 15.0
 """Seconds an upload waits for its PR/MR's diff; past that, fingerprints decide alone."""
 
