@@ -171,6 +171,10 @@ async def read_pull_request_diff(context: JobContext, repository: Repository, nu
         log.warning("%s: the diff of PR/MR %s is unavailable (%s); fingerprints decide identity",
                     repository.full_name, number, exc or type(exc).__name__)
         return None
+    except Exception:  # an answer of a shape nobody expected: the upload must not fail for it
+        log.exception("%s: reading the diff of PR/MR %s failed; fingerprints decide identity",
+                      repository.full_name, number)
+        return None
     finally:
         await reader.aclose()
     if diff is not None:

@@ -227,7 +227,11 @@ async def use_forge_diff(context: JobContext, repository: Repository, upload: Up
     if upload.pull_request is None or not wants_forge_diff(upload) or not await can_read_diffs(context, repository):
         return upload
     diff = await read_pull_request_diff(context, repository, upload.pull_request)
-    used, why_not = with_forge_diff(upload, diff)
+    try:
+        used, why_not = with_forge_diff(upload, diff)
+    except Exception:  # a diff text nobody expected: the upload must not fail for it
+        log.exception("%s: the diff of PR/MR %s could not be mapped", repository.full_name, upload.pull_request)
+        used, why_not = upload, "the forge's PR/MR diff could not be read"
     if not why_not:
         return used
     log.info("%s: the diff of PR/MR %s does not decide identity: %s", repository.full_name,

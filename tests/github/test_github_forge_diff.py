@@ -88,3 +88,11 @@ def test_a_scan_without_look_alike_findings_reads_no_diff(client, storage, fake_
     scan = upload(client, token, commit=HEAD_SHA, findings=findings(one), pr=PR, branch="feature", base_branch="main")
     assert scan["counts"] == {"new": 0, "fixed": 0, "unchanged": 1}
     assert fake_github.since(mark) == []  # nothing for the diff to decide: no request to GitHub
+
+
+def test_a_diff_answer_of_an_unexpected_shape_costs_only_the_diff(client, storage, fake_github):
+    token = install(fake_github, storage)
+    _base_scan(client, token)
+    fake_github.set_pull(REPO, PR, HEAD_SHA, [{"filename": None, "status": 7}, "not an object"], base_sha=BASE_SHA)
+    scan = _pr_scan(client, token)
+    assert scan["status"] == "done" and places(storage.scan_findings(scan["id"])) == CONTEXT_ALONE
