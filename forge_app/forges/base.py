@@ -1,6 +1,6 @@
 """The one small interface every forge adapter implements.
 
-The generic publishing flow (forges/publish.py) decides everything through the pure
+The generic publishing flow (forges/flow.py) decides everything through the pure
 review core; an adapter only talks to its forge: read the diff, post comments, keep
 one summary note, set a status, resolve or reopen a thread.
 """

@@ -29,7 +29,7 @@ from forge_app.config import Settings
 from forge_app.core.review.plan import ReviewItem, plan_review
 from forge_app.core.review.render import Counts
 from forge_app.forges.base import PullRequestRef, StatusReport
-from forge_app.forges.bitbucket.api import BitbucketApi
+from forge_app.forges.bitbucket.http import BitbucketApi
 from forge_app.forges.bitbucket.client import BitbucketClient
 from forge_app.forges.bitbucket.commits import full_sha
 from forge_app.forges.bitbucket.connection import verify

@@ -28,7 +28,7 @@ from forge_app.core.review.plan import PlannedComment, ReviewItem
 from forge_app.core.review.render import Counts, finding_comment, summary_comment
 from forge_app.forges.base import PullRequestRef, StatusReport
 from forge_app.forges.connections import ConnectionRequest
-from forge_app.forges.gitlab.api import GitLabApi
+from forge_app.forges.gitlab.http import GitLabApi
 from forge_app.forges.gitlab.client import GitLabClient
 from forge_app.forges.gitlab.connection import check_connection
 from storage import ReviewComment

@@ -6,7 +6,7 @@ import asyncio
 
 from forge_app.core.review.render import SUMMARY_MARKER, marker
 from forge_app.forges.base import PullRequestRef
-from forge_app.forges.gitlab.api import GitLabApi
+from forge_app.forges.gitlab.http import GitLabApi
 from forge_app.forges.gitlab.client import GitLabClient
 from tests.gitlab.fake_gitlab import FakeGitLab, sha_of
 

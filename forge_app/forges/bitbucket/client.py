@@ -1,4 +1,4 @@
-"""The ForgeClient for Bitbucket Cloud pull requests, driven by forges/publish.py.
+"""The ForgeClient for Bitbucket Cloud pull requests, driven by forges/flow.py.
 
 Inline comments anchor on added lines (`inline.to`); the summary is one ordinary PR
 comment edited in place; a fixed finding's comment gets a reply, then is resolved, and
@@ -20,7 +20,7 @@ from forge_app.core.review.plan import PlannedComment
 from forge_app.core.review.render import Flavour, is_summary, markers_in
 from forge_app.forges.base import PostedComment, PullRequestRef, StatusReport
 from forge_app.forges.bitbucket import REPORT_ID, STATUS_KEY, insights
-from forge_app.forges.bitbucket.api import BitbucketApi, seg
+from forge_app.forges.bitbucket.http import BitbucketApi, seg
 from storage import ReviewComment, Storage
 
 BUILD_STATES = {"in_progress": "INPROGRESS", "success": "SUCCESSFUL", "neutral": "SUCCESSFUL", "failure": "FAILED"}

@@ -19,7 +19,7 @@ import httpx
 
 from forge_app.config import Settings
 from forge_app.forges.bitbucket import FORGE
-from forge_app.forges.bitbucket.api import BitbucketApi, BitbucketError, display_url, scopes_of, seg
+from forge_app.forges.bitbucket.http import BitbucketApi, BitbucketError, display_url, scopes_of, seg
 from forge_app.forges.connections import ConnectionCheckError, ConnectionRequest, register_verifier
 from forge_app.security.crypto import SecretsUnavailable, decrypt
 from storage import Connection, Storage

@@ -13,11 +13,11 @@ import httpx
 
 from forge_app.forges.base import PullRequestRef
 from forge_app.forges.bitbucket import FORGE
-from forge_app.forges.bitbucket.api import BitbucketApi, BitbucketError, job_error, transport_error
+from forge_app.forges.bitbucket.http import BitbucketApi, BitbucketError, job_error, transport_error
 from forge_app.forges.bitbucket.client import BitbucketClient
 from forge_app.forges.bitbucket.connection import connection_token, covering_connection
 from forge_app.forges.bitbucket.events import EVENT_JOB, PR_OBJECT, handle_event, pr_scope
-from forge_app.forges.publish import publish_pull_request_scan
+from forge_app.forges.flow import publish_pull_request_scan
 from forge_app.forges.publishers import Publisher, register
 from forge_app.jobs.errors import GiveUp
 from forge_app.jobs.worker import JobContext

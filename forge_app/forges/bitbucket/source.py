@@ -13,7 +13,7 @@ import logging
 import httpx
 
 from forge_app.forges.bitbucket import FORGE
-from forge_app.forges.bitbucket.api import BitbucketApi, BitbucketError, job_error, seg, transport_error
+from forge_app.forges.bitbucket.http import BitbucketApi, BitbucketError, job_error, seg, transport_error
 from forge_app.forges.bitbucket.connection import connection_token, covering_connection, split_full_name
 from forge_app.forges.sources import MAX_FILE_BYTES, Fetcher, SourceUnavailable, decode_text, register_source_fetcher
 from forge_app.jobs.errors import RetryLater

@@ -17,7 +17,7 @@ from forge_app.core.review.patch import FileDiff, parse_hunks
 from forge_app.core.review.plan import PlannedComment
 from forge_app.core.review.render import Flavour, is_summary, markers_in
 from forge_app.forges.base import PostedComment, PullRequestRef, StatusReport
-from forge_app.forges.github.api import GitHubApi, status_of
+from forge_app.forges.github.http import GitHubApi, status_of
 from forge_app.forges.github.checks import CheckRuns
 from storage import ReviewComment, Storage
 

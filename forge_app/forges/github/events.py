@@ -25,7 +25,7 @@ from gidgethub import HTTPException
 
 from forge_app.core.refs import branch_name
 from forge_app.forges.github import CHECK_NAME
-from forge_app.forges.github.api import as_permanent
+from forge_app.forges.github.http import as_permanent
 from forge_app.jobs.worker import JobContext
 from storage import Job, Storage
 

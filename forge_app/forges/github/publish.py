@@ -16,11 +16,11 @@ from gidgethub import HTTPException
 from forge_app.core.review.plan import ReviewItem
 from forge_app.core.review.render import Counts, check_summary, check_title
 from forge_app.forges.base import PullRequestRef, StatusReport
-from forge_app.forges.github.api import GitHubApi, as_permanent, open_http
+from forge_app.forges.github.http import GitHubApi, as_permanent, open_http
 from forge_app.forges.github.client import GitHubClient
 from forge_app.forges.github.credentials import load_credentials
 from forge_app.forges.github.events import JOB_KIND, handle_event
-from forge_app.forges.publish import publish_pull_request_scan, scan_url
+from forge_app.forges.flow import publish_pull_request_scan, scan_url
 from forge_app.forges.publishers import Publisher, register
 from forge_app.jobs.worker import JobContext
 from forge_app.marketplace.serving import withhold_if_unserved

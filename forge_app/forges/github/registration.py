@@ -19,7 +19,7 @@ from gidgethub.httpx import GitHubAPI
 
 from forge_app import __version__
 from forge_app.config import Settings
-from forge_app.forges.github.api import API_VERSION_HEADERS, open_http
+from forge_app.forges.github.http import API_VERSION_HEADERS, open_http
 from forge_app.forges.github.credentials import load_credentials, save_registered_app
 from storage import Storage
 

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 from gidgethub import HTTPException
 
-from forge_app.forges.github.api import GitHubApi, open_http, status_of
+from forge_app.forges.github.http import GitHubApi, open_http, status_of
 from forge_app.forges.github.credentials import load_credentials
 from forge_app.forges.sources import MAX_FILE_BYTES, Fetcher, SourceUnavailable, decode_text, register_source_fetcher
 from forge_app.jobs.errors import GiveUp, RetryLater

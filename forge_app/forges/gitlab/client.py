@@ -17,7 +17,7 @@ from forge_app.core.review.patch import FileDiff, parse_hunks
 from forge_app.core.review.plan import PlannedComment
 from forge_app.core.review.render import Flavour, is_summary, markers_in
 from forge_app.forges.base import PostedComment, PullRequestRef, StatusReport
-from forge_app.forges.gitlab.api import GitLabApi, project_ref
+from forge_app.forges.gitlab.http import GitLabApi, project_ref
 from forge_app.forges.gitlab.errors import GitLabNotFound, GitLabRejected
 from forge_app.forges.gitlab.positions import DiffFile, DiffRefs, added_line_position, added_lines_old_counter
 from forge_app.forges.gitlab.status import status_body

@@ -24,7 +24,7 @@ from typing import Any
 
 from forge_app.config import Settings
 from forge_app.forges.connections import ConnectionCheckError, ConnectionRequest, register_verifier
-from forge_app.forges.gitlab.api import GitLabApi, GitLabBadAnswer, project_ref
+from forge_app.forges.gitlab.http import GitLabApi, GitLabBadAnswer, project_ref
 from forge_app.forges.gitlab.errors import (
     GitLabError,
     GitLabForbidden,

@@ -16,13 +16,13 @@ from typing import Any
 from forge_app.core.review.plan import ReviewItem
 from forge_app.core.review.render import Counts, check_summary, check_title
 from forge_app.forges.base import PullRequestRef, StatusReport, StatusState
-from forge_app.forges.gitlab.api import GitLabApi
+from forge_app.forges.gitlab.http import GitLabApi
 from forge_app.forges.gitlab.client import GitLabClient, latest_version
 from forge_app.forges.gitlab.errors import GitLabError, to_job_error
 from forge_app.forges.gitlab.events import GitLabEvent
 from forge_app.forges.gitlab.lookup import connection_for_project
 from forge_app.forges.gitlab.webhook import JOB_KIND
-from forge_app.forges.publish import publish_pull_request_scan, scan_url
+from forge_app.forges.flow import publish_pull_request_scan, scan_url
 from forge_app.forges.publishers import Publisher, register
 from forge_app.jobs.errors import GiveUp, RetryLater
 from forge_app.jobs.worker import JobContext
