@@ -12,9 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from forge_app.console.web import Form, PageError, action, int_param, page, queries, redirect, render, storage_of
-from forge_app.forges.connections import ConnectionCheckError, verify_connection
+from forge_app.forges.connections import ConnectionCheckError
 from forge_app.forges.github import registration
 from forge_app.forges.github.credentials import load_credentials
+from forge_app.forges.registry import FORGES, verify_connection
 from forge_app.security.crypto import encrypt
 from forge_app.web.errors import ApiError
 from forge_app.web.routes.connections import SCOPES, parse_connection
@@ -30,7 +31,9 @@ def _context(request: Request, values: dict[str, str] | None = None) -> dict[str
         github={"configured": creds.can_authenticate, "app_id": creds.app_id, "slug": creds.slug,
                 "install_url": registration.install_url(settings, creds.slug) if creds.slug else None,
                 "installations": queries(request).github_installations()},
-        values=values or {"forge": "gitlab", "scope": "project", "base_url": "", "target": ""},
+        values=values or {"forge": next(iter(SCOPES)), "scope": next(iter(SCOPES.values()))[0], "base_url": "",
+                          "target": ""},
+        connection_forges={name: FORGES[name].title for name in SCOPES},
     )
 
 

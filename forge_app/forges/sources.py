@@ -1,4 +1,4 @@
-"""Reading a repository's files at a commit from its forge. Each adapter registers itself here.
+"""Reading a repository's files at a commit from its forge (a forge's `source_fetcher`).
 
 An upload whose findings carry neither a fingerprint from the uploader's checkout nor a
 code snippet (raw `semgrep scan --json` without login writes "requires login") can only
@@ -15,7 +15,6 @@ checkout).
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable, Iterable
 from typing import Protocol
@@ -47,46 +46,23 @@ class SourceUnavailable(Exception):
 
 
 FetcherFactory = Callable[[JobContext, Repository], "Fetcher | None"]
-_FACTORIES: dict[str, FetcherFactory] = {}
 
 
-def register_source_fetcher(forge: str, factory: FetcherFactory) -> None:
-    _FACTORIES[forge] = factory
-
-
-def _load_adapters() -> None:
-    for name in ("github", "gitlab", "bitbucket"):
-        try:
-            importlib.import_module(f"forge_app.forges.{name}.source")
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith(f"forge_app.forges.{name}"):
-                continue  # this forge has no source fetcher
-            raise
-
-
-def fetcher_for(context: JobContext, repository: Repository) -> Fetcher | None:
-    _load_adapters()
-    factory = _FACTORIES.get(repository.forge)
-    return factory(context, repository) if factory else None
-
-
-async def can_fetch_sources(context: JobContext, repository: Repository) -> bool:
-    """Whether the repository's forge is set up to hand out its files (no network)."""
-    fetcher = fetcher_for(context, repository)
+async def can_fetch_sources(fetcher: Fetcher | None) -> bool:
+    """Whether the repository's forge is set up to hand out its files (`registry.fetcher_for`; no network)."""
     if fetcher is None:
         return False
     await fetcher.aclose()
     return True
 
 
-async def read_sources(context: JobContext, repository: Repository, commit: str,
+async def read_sources(fetcher: Fetcher | None, repository: Repository, commit: str,
                        paths: Iterable[str]) -> tuple[dict[str, str | None], list[str]]:
     """Each path fetched once at `commit`: ({path: text or None}, notes for the scan's errors).
 
     A path left out (no fetcher, over MAX_FILES, the forge refusing) is simply not in the
     answer: its findings keep the fingerprints they have."""
     wanted = list(paths)
-    fetcher = fetcher_for(context, repository)
     if fetcher is None or not wanted:
         if fetcher is not None:
             await fetcher.aclose()

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute
 
 from forge_app.config import Settings
+from forge_app.forges.registry import FORGES, with_connections
 from forge_app.jobs.registry import default_handlers
 from forge_app.jobs.worker import JobContext, Worker, WorkerThread
 from forge_app.web import errors
@@ -54,15 +55,16 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        from forge_app.forges.github.credentials import load_credentials
-
-        creds = load_credentials(settings, storage)
-        stored = bool(creds.can_authenticate and creds.webhook_secret)
-        for hint in settings.missing_for_startup(github_app_stored=stored):
+        hints = settings.missing_for_startup()
+        for forge in FORGES.values():
+            hints += forge.startup_hints(settings, storage) if forge.startup_hints is not None else []
+        for hint in hints:
             log.warning("%s", hint)
-        if not storage.connections():
-            log.info("no GitLab or Bitbucket connection yet: add one with POST /api/v1/connections "
-                     "(docs/gitlab.md, docs/bitbucket.md)")
+        connected = with_connections()
+        if connected and not storage.connections():
+            log.info("no %s connection yet: add one with POST /api/v1/connections (%s)",
+                     " or ".join(f.title for f in connected.values()),
+                     ", ".join(f"docs/{name}.md" for name in connected))
         if settings.marketplace:
             from forge_app.marketplace.jobs import schedule_daily
 

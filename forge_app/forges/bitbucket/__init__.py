@@ -14,3 +14,11 @@
 FORGE = "bitbucket"
 STATUS_KEY = "forge-app"
 REPORT_ID = "forge-app"
+
+from forge_app.core.escape import python_markdown
+from forge_app.core.review.style import Rendering
+
+RENDERING = Rendering(markdown=python_markdown, hidden_html_comments=False, comments_on_context_lines=False,
+                      suggestion=None, fix_as_diff=True)
+"""Python-Markdown with raw HTML escaped (so markers are link reference definitions); inline comments on
+added lines; no suggestion syntax, so a fix is shown as a -/+ diff."""

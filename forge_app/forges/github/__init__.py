@@ -9,3 +9,9 @@
 """
 
 CHECK_NAME = "forge-app"
+
+from forge_app.core.escape import gfm
+from forge_app.core.review.style import Rendering
+
+RENDERING = Rendering(markdown=gfm, hidden_html_comments=True, comments_on_context_lines=True, suggestion="range")
+"""GitHub Flavored Markdown; review comments on any line of a hunk; ```suggestion blocks over a line range."""

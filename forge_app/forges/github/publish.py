@@ -1,6 +1,6 @@
 """Publishing a PR scan on GitHub (the `publish_scan` job) and the GitHub job handlers.
 
-Registered on import with `forge_app.forges.publishers.register`. A scan is published
+Listed in forges/github/forge.py. A scan is published
 only when its repository has an active installation of the app; otherwise the factory
 returns None and nothing is sent.
 """
@@ -16,12 +16,10 @@ from gidgethub import HTTPException
 from forge_app.core.review.plan import ReviewItem
 from forge_app.core.review.render import Counts, check_summary, check_title
 from forge_app.forges.base import PullRequestRef, StatusReport
-from forge_app.forges.github.http import GitHubApi, as_permanent, open_http
+from forge_app.forges.flow import Publisher, publish_pull_request_scan, scan_url
 from forge_app.forges.github.client import GitHubClient
 from forge_app.forges.github.credentials import load_credentials
-from forge_app.forges.github.events import JOB_KIND, handle_event
-from forge_app.forges.flow import publish_pull_request_scan, scan_url
-from forge_app.forges.publishers import Publisher, register
+from forge_app.forges.github.http import GitHubApi, as_permanent, open_http
 from forge_app.jobs.worker import JobContext
 from forge_app.marketplace.serving import withhold_if_unserved
 from storage import Job, ScanRecord, Storage
@@ -150,5 +148,3 @@ def github_publisher(context: JobContext, scan: ScanRecord) -> Publisher | None:
             return None
     return publish_github_scan
 
-
-register("github", github_publisher, {JOB_KIND: handle_event})

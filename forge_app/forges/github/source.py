@@ -1,4 +1,4 @@
-"""Reading a file at a commit from GitHub: the source fetcher, registered on import.
+"""Reading a file at a commit from GitHub: the source fetcher (forges/github/forge.py lists it).
 
 `GET /repos/{owner}/{repo}/contents/{path}?ref={sha}` as the repository's installation
 (the app asks for Contents: read, see app.yml). The `object` media type answers the
@@ -18,9 +18,9 @@ from urllib.parse import quote
 import httpx
 from gidgethub import HTTPException
 
-from forge_app.forges.github.http import GitHubApi, open_http, status_of
 from forge_app.forges.github.credentials import load_credentials
-from forge_app.forges.sources import MAX_FILE_BYTES, Fetcher, SourceUnavailable, decode_text, register_source_fetcher
+from forge_app.forges.github.http import GitHubApi, open_http, status_of
+from forge_app.forges.sources import MAX_FILE_BYTES, Fetcher, SourceUnavailable, decode_text
 from forge_app.jobs.errors import GiveUp, RetryLater
 from forge_app.jobs.worker import JobContext
 from storage import Repository
@@ -106,5 +106,3 @@ def github_source_fetcher(context: JobContext, repository: Repository) -> Fetche
         return None
     return GitHubSources(context, repository, repository.installation_id)
 
-
-register_source_fetcher("github", github_source_fetcher)

@@ -6,3 +6,9 @@ Modules: `api` (blocking REST calls, errors translated), `client` (the ForgeClie
 (the connection check), `lookup` (which connection serves a project), `events` /
 `webhook` (deliveries) and `publish` (job handlers, registered at import).
 """
+
+from forge_app.core.escape import gfm
+from forge_app.core.review.style import Rendering
+
+RENDERING = Rendering(markdown=gfm, hidden_html_comments=True, comments_on_context_lines=False, suggestion="offset")
+"""GitLab Flavored Markdown (GFM-compatible escaping); diff notes on added lines; ```suggestion:-0+N."""

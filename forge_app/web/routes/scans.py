@@ -13,6 +13,7 @@ from starlette.routing import Route
 from forge_app.core.envelope import UploadError, parse_upload
 from forge_app.core.fingerprint import fingerprint_findings
 from forge_app.core.limits import MAX_CONTAINERS, MAX_RESULTS, TooManyResults, quick_containers, quick_count
+from forge_app.forges.registry import fetcher_for
 from forge_app.forges.sources import can_fetch_sources
 from forge_app.marketplace.serving import decide_for_upload, published_fields
 from forge_app.services.ingest import ingest_upload, reserve_upload, wants_source
@@ -113,7 +114,7 @@ async def create_scan(request: Request) -> JSONResponse:
     # Findings with neither a checkout fingerprint nor a snippet: their files are read from the
     # forge by a complete_scan job, and the scan answers `processing` until it is done.
     serving = await decide_for_upload(request.app.state.job_context, repo)
-    if await can_fetch_sources(request.app.state.job_context, repo) and \
+    if await can_fetch_sources(fetcher_for(request.app.state.job_context, repo)) and \
             await run_in_threadpool(wants_source, upload):
         ingested = await run_in_threadpool(reserve_upload, storage, repo, upload, serving)
     else:

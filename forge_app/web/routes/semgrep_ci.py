@@ -22,6 +22,7 @@ from starlette.routing import Route
 from forge_app.core.envelope import UploadError, parse_upload
 from forge_app.core.fingerprint import fingerprint_findings
 from forge_app.core.semgrep_ci import block_override, check_results_body, cli_blocks, parse_scan_start, upload_document
+from forge_app.forges.registry import fetcher_for
 from forge_app.forges.sources import can_fetch_sources
 from forge_app.marketplace.serving import decide_for_repository, decide_for_upload, published_fields
 from forge_app.services.ingest import current_policy, ingest_upload, reserve_upload, wants_source
@@ -131,7 +132,7 @@ async def scan_results(request: Request) -> JSONResponse:
     upload.meta["partial"] = not run.is_full_scan
     upload.meta["semgrep_ci_scan"] = run.id
     serving = await decide_for_upload(request.app.state.job_context, repo)
-    if await can_fetch_sources(request.app.state.job_context, repo) and await run_in_threadpool(wants_source, upload):
+    if await can_fetch_sources(fetcher_for(request.app.state.job_context, repo)) and await run_in_threadpool(wants_source, upload):
         ingested = await run_in_threadpool(reserve_upload, storage, repo, upload, serving)
     else:
         ingested = await run_in_threadpool(ingest_upload, storage, repo, upload, serving)
