@@ -149,7 +149,9 @@ class Settings:
         """Human hints logged at start-up for what is not configured yet (each forge adds its own)."""
         hints = []
         if not self.admin_token:
-            hints.append("FORGE_APP_ADMIN_TOKEN is not set: the admin API (/api/v1/policies, integrations, connections) is closed")
+            hints.append("FORGE_APP_ADMIN_TOKEN is not set: "
+                         "the admin API (/api/v1/policies, integrations, connections) is closed")
         if not self.secret_key:
-            hints.append("FORGE_APP_SECRET_KEY is not set: forge tokens and app keys cannot be stored (openssl rand -base64 32)")
+            hints.append("FORGE_APP_SECRET_KEY is not set: "
+                         "forge tokens and app keys cannot be stored (openssl rand -base64 32)")
         return hints

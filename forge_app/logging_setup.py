@@ -19,9 +19,14 @@ _SECRET_PATTERNS = [
 ]
 
 
+def _mask(m: re.Match[str]) -> str:
+    """The secret replaced by ***, the delimiters around it (groups 1 and 2) kept."""
+    return m.group(1) + "***" + (m.group(2) if m.lastindex and m.lastindex >= 2 else "")
+
+
 def redact(text: str) -> str:
     for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + "***" + (m.group(2) if m.lastindex and m.lastindex >= 2 else ""), text)
+        text = pattern.sub(_mask, text)
     return text
 
 

@@ -35,8 +35,8 @@ def insert_job(
     cur = db.conn.execute(  # orjson: intake writes one per delivery, and it is several times faster
         "INSERT OR IGNORE INTO jobs (kind, payload, idempotency_key, group_key, status, attempts, max_attempts, "
         "run_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)",
-        [kind, orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS).decode(), key, group, max_attempts, run_at if run_at is not None else time.time(),
-         utcnow(), utcnow()],
+        [kind, orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS).decode(), key, group, max_attempts,
+         run_at if run_at is not None else time.time(), utcnow(), utcnow()],
     )
     return int(cur.lastrowid) if cur.rowcount else None
 
@@ -199,7 +199,8 @@ class JobStore:
         if self.database.one("SELECT 1 AS x FROM sqlite_master WHERE type = 'table' "
                              "AND name = 'notification_deliveries'"):
             statements.append("DELETE FROM notification_deliveries WHERE rowid IN (SELECT rowid FROM "
-                              "notification_deliveries WHERE status IN ('succeeded', 'failed') AND updated_at < ? LIMIT ?)")
+                              "notification_deliveries WHERE status IN ('succeeded', 'failed') "
+                              "AND updated_at < ? LIMIT ?)")
         for sql in statements:
             with self.database.transaction() as db:
                 deleted += db.execute(sql, [older_than, batch]).rowcount

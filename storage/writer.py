@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import queue
@@ -95,7 +96,7 @@ class GroupWriter:
         return sqlite_utils.Database(conn, execute_plugins=False)
 
     def _main(self) -> None:
-        db = self._connect()
+        db: sqlite_utils.Database | None = None
         while True:
             item = self._queue.get()
             if item is None:
@@ -110,8 +111,15 @@ class GroupWriter:
                     self._queue.put(None)
                     break
                 batch.append(more)
+            if db is None:
+                try:
+                    db = self._connect()
+                except Exception as exc:  # unreachable now: these callers get an error (a 503), the thread lives on
+                    self._fail(None, batch, exc)
+                    continue
             self._commit(db, batch)
-        db.conn.close()
+        if db is not None:
+            db.conn.close()
 
     def _commit(self, db: sqlite_utils.Database, batch: list[tuple[Write, concurrent.futures.Future[Any]]]) -> None:
         """One transaction for the whole batch; if any write raises, the batch is redone one
@@ -139,10 +147,8 @@ class GroupWriter:
             else:
                 future.set_exception(value)
         for loop, items in by_loop.items():
-            try:
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
                 loop.call_soon_threadsafe(_resolve, items)
-            except RuntimeError:  # that loop is closed: nobody waits any more
-                pass
 
     @staticmethod
     def _run(db: sqlite_utils.Database, batch: list[tuple[Write, concurrent.futures.Future[Any]]], *,
@@ -174,16 +180,14 @@ class GroupWriter:
         return results
 
     @staticmethod
-    def _fail(db: sqlite_utils.Database, batch: list[tuple[Write, concurrent.futures.Future[Any]]],
+    def _fail(db: sqlite_utils.Database | None, batch: list[tuple[Write, concurrent.futures.Future[Any]]],
               exc: Exception) -> None:
         """The transaction itself failed (disk full, locked too long): nothing stored, every caller told."""
         log.error("intake batch of %d writes failed: %s", len(batch), exc)
         for _, future in batch:
             if isinstance(future, asyncio.Future):
-                try:
+                with contextlib.suppress(RuntimeError):  # that loop is closed
                     future.get_loop().call_soon_threadsafe(_resolve, [(future, False, exc)])
-                except RuntimeError:
-                    pass
             elif not future.done():
                 future.set_exception(exc)
 

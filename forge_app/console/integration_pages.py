@@ -204,7 +204,8 @@ async def edit_submit(request: Request, form: Form) -> Response:
         draft = parse_patch(doc, integration.type, integration.name, integration.enabled, integration.filters,
                             integration.config)
         changed_url = draft.config.get("url") != integration.config.get("url")
-        warnings = await _vet_target(settings, draft, check_url=changed_url or (draft.enabled and not integration.enabled))
+        enabled_now = draft.enabled and not integration.enabled
+        warnings = await _vet_target(settings, draft, check_url=changed_url or enabled_now)
         sealed, shown = _secret_to_store(settings, draft)
     except InvalidIntegration as exc:
         return render(request, "integration_form.html", status=400, error=exc.detail,

@@ -212,7 +212,7 @@ class _Group:
             taken_b, taken_h = {bi for bi, _ in chosen}, {hi for _, hi in chosen}
             rest_b = [i for i in range(len(base)) if i not in taken_b]
             rest_h = [i for i in range(len(head)) if i not in taken_h]
-            chosen.extend(zip(rest_b, rest_h))
+            chosen.extend(zip(rest_b, rest_h, strict=False))  # the longer side keeps its surplus
         for bi, hi in chosen:
             self.match[left_h[hi]] = left_b[bi]
 
@@ -229,14 +229,14 @@ class _Group:
             if 0 < len(bases) < len(run):
                 for i in run:
                     self.match.pop(i, None)
-                self.match.update(zip(run, bases))
+                self.match.update(zip(run, bases, strict=False))  # the run's tail stays unmatched
         inverse = {b: h for h, b in self.match.items()}
         for run in _runs(self.base):
             heads = sorted(inverse[i] for i in run if i in inverse)
             if 0 < len(heads) < len(run):
                 for i in run:
                     inverse.pop(i, None)
-                inverse.update(zip(run, heads))
+                inverse.update(zip(run, heads, strict=False))
         self.match = {h: b for b, h in inverse.items()}
 
 
@@ -278,7 +278,7 @@ def _optimal(base: list[Finding], head: list[Finding], path: str, shifts: _Shift
         cost.append([-_similarity(b, h) * _SCALE + min(abs(h.f.start_line - expect), _MAX_DIST) for h in hc])
     if len(bc) <= len(hc):
         return [(bi, hi) for bi, hi in enumerate(_hungarian(cost))]
-    transposed = [list(col) for col in zip(*cost)]
+    transposed = [list(col) for col in zip(*cost, strict=True)]
     return [(bi, hi) for hi, bi in enumerate(_hungarian(transposed))]
 
 

@@ -298,10 +298,7 @@ def fingerprint_snippet(finding: Finding) -> Fingerprint | None:
         lines.pop()  # the text ended with a newline
     if len(lines) == end - start + 2 and end < finding.end_line:
         lines.pop()  # the line the match's end column 1 points into
-    if len(lines) == end - start + 1:
-        flagged = _flagged(lines, start_col, end_col)
-    else:
-        flagged = "".join(lines)
+    flagged = _flagged(lines, start_col, end_col) if len(lines) == end - start + 1 else "".join(lines)
     return _make(finding.rule_id, flagged, (), ())
 
 

@@ -209,7 +209,7 @@ def check_result_count(data: Any, already: int = 0) -> None:
 
 def limit_report(report: Report) -> Report:
     findings, notes = limit_findings(report.findings)
-    if not notes and all(a is b for a, b in zip(findings, report.findings)):
+    if not notes and all(a is b for a, b in zip(findings, report.findings, strict=True)):
         return report
     return Report(report.tool, tuple(findings), (*report.errors, *notes), report.format)
 

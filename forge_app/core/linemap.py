@@ -78,7 +78,7 @@ class LineMap:
         i = bisect.bisect_right(self._starts[path], end) - 1
         if i < 0:
             return old, start, end
-        old_lo, old_hi, new_lo, new_hi = blocks[i]
+        _old_lo, old_hi, new_lo, new_hi = blocks[i]
         if new_lo > start or start < new_hi:
             return None  # a change inside the flagged lines, or between them
         shift = new_hi - old_hi

@@ -124,9 +124,8 @@ def _check_rule(rule: Any, where: str) -> None:
             found = f"found {', '.join(present)}" if present else "found none"
             raise RuleFileError(f"{where}: a search rule needs exactly one of {', '.join(SEARCH_KEYS)} ({found})")
         _check_formula(present[0], rule[present[0]], where)
-    elif mode == "taint":
-        if "taint" not in rule and not ("pattern-sources" in rule and "pattern-sinks" in rule):
-            raise RuleFileError(f"{where}: a taint rule needs 'pattern-sources' and 'pattern-sinks' (or 'taint')")
+    elif mode == "taint" and "taint" not in rule and not ("pattern-sources" in rule and "pattern-sinks" in rule):
+        raise RuleFileError(f"{where}: a taint rule needs 'pattern-sources' and 'pattern-sinks' (or 'taint')")
     for key, kind in (("metadata", dict), ("paths", dict), ("options", dict), ("fix-regex", dict)):
         if key in rule and not isinstance(rule[key], kind):
             raise RuleFileError(f"{where}: '{key}' must be a mapping")

@@ -147,7 +147,8 @@ def apply_event(current: MarketplaceAccount | None, event: PurchaseEvent) -> Mar
                        purge_after=(moment + RETENTION).isoformat(timespec="seconds"),
                        pending_plan_id=None, pending_plan_name=None, pending_effective_date=None)
     if event.action == "pending_change":
-        if current is not None and current.effective_date is not None and event.effective_date <= current.effective_date:
+        applied = current.effective_date if current is not None else None
+        if applied is not None and event.effective_date <= applied:
             return None  # the change it announces has already been applied
         updated = base
         if current is None and event.previous is not None:

@@ -87,7 +87,7 @@ def notified_findings(storage: Storage, scan: ScanRecord, integration_id: int) -
     indexes = syntactic_indexes([sf.finding for sf in present])
     details = storage.identity_details(claimed)
     items: dict[int, NotifiedFinding] = {}
-    for sf, index in zip(present, indexes):
+    for sf, index in zip(present, indexes, strict=True):
         if sf.identity_id not in claimed or sf.identity_id in items:
             continue
         info = details.get(sf.identity_id)

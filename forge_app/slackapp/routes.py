@@ -351,8 +351,9 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/api/v1/slack/installations": {"get": {
         "summary": "Workspaces the Slack app is installed in (never a token)", "security": _ADMIN,
         "responses": {"200": _array({
-            "id": {"type": "integer"}, "team_id": {"type": "string"}, "team_name": {"type": "string", "nullable": True},
-            "bot_user_id": {"type": "string", "nullable": True}, "scopes": {"type": "array", "items": {"type": "string"}},
+            "id": {"type": "integer"}, "team_id": {"type": "string"},
+            "team_name": {"type": "string", "nullable": True}, "bot_user_id": {"type": "string", "nullable": True},
+            "scopes": {"type": "array", "items": {"type": "string"}},
             "status": {"type": "string", "enum": ["active", "revoked", "needs_reinstall"]},
             "installed_at": {"type": "string"}}), **_errors(401, 403)}}},
     "/api/v1/slack/installations/{installation_id}": {"delete": {

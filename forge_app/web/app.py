@@ -31,7 +31,9 @@ def _routes() -> list[BaseRoute]:
     from forge_app.web.routes import health, openapi, policies, scans
 
     routes: list[BaseRoute] = [*health.routes, *openapi.routes, *scans.routes, *policies.routes]
-    for optional in ("integrations", "connections", "webhooks", "marketplace", "github_setup", "semgrep_ci", "rules", "jobs"):
+    optionals = ("integrations", "connections", "webhooks", "marketplace", "github_setup", "semgrep_ci", "rules",
+                 "jobs")
+    for optional in optionals:
         try:
             module = __import__(f"forge_app.web.routes.{optional}", fromlist=["routes"])
         except ModuleNotFoundError as exc:

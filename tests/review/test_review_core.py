@@ -15,7 +15,7 @@ from forge_app.forges.gitlab import RENDERING as GITLAB_STYLE
 PATCH = """@@ -1,4 +1,5 @@
  import os
 +import subprocess
- 
+
  def a():
      pass
 @@ -20,3 +21,4 @@ def b():
@@ -66,7 +66,7 @@ def test_suggestion_only_when_the_fix_lies_in_one_hunk():
     assert anchor(inside, diff, GITHUB_STYLE) == (23, 22, True)
     assert anchor(inside, diff, GITLAB_STYLE) == (22, None, True)
     across = make(2, fix=Fix(2, 22, ("y",)))  # spans two hunks
-    line, start, suggestion = anchor(across, diff, GITHUB_STYLE)
+    _, _, suggestion = anchor(across, diff, GITHUB_STYLE)
     assert suggestion is False
     body = finding_comment(across, "block", GITHUB_STYLE, as_suggestion=False)
     assert "```suggestion" not in body and "Suggested fix for lines 2–22" in body

@@ -144,7 +144,8 @@ def _ci_finding(item: Mapping[str, Any], ptr: str, f: _Fields, paths: _PathCache
     )
 
 
-def _check_span(f: _Fields, ptr: str, start_line: int, start_col: int | None, end_line: int, end_col: int | None) -> None:
+def _check_span(f: _Fields, ptr: str, start_line: int, start_col: int | None,
+                end_line: int, end_col: int | None) -> None:
     """A finding that ends before it starts is a lie, not something to guess about."""
     if end_line < start_line:
         raise ReportError(f"{f.source}: a finding ends on line {end_line}, before its start line {start_line}", ptr)
@@ -278,7 +279,7 @@ class _Fields:
     def get_str(self, obj: Mapping[str, Any], key: str, ptr: str) -> str:
         value = obj.get(key)
         if not isinstance(value, str) or not value:
-            found = "missing" if key not in obj else f"{json_type_name(value)}" if not isinstance(value, str) else "empty"
+            found = "missing" if key not in obj else ("empty" if isinstance(value, str) else json_type_name(value))
             raise self._fail(f"expected {key!r} to be a non-empty string, found {found}", f"{ptr}/{key}")
         return value
 

@@ -17,6 +17,7 @@ from forge_app.forges.bitbucket.connection import connection_token, covering_con
 from forge_app.forges.bitbucket.events import PR_OBJECT, pr_scope
 from forge_app.forges.bitbucket.http import BitbucketApi, BitbucketError, job_error, transport_error
 from forge_app.forges.flow import Publisher, publish_pull_request_scan
+from forge_app.forges.ratelimit import connection_scope
 from forge_app.jobs.errors import GiveUp
 from forge_app.jobs.worker import JobContext
 from forge_app.security.crypto import SecretsUnavailable
@@ -37,7 +38,7 @@ async def publish_scan(context: JobContext, scan: ScanRecord, job: Job, connecti
     pr = PullRequestRef(repository=scan.repository, number=scan.pull_request, head_sha=scan.commit,
                         source_branch=known.get("source_branch") or scan.branch)
     where = f"{scan.repository} #{scan.pull_request}"
-    async with BitbucketApi(connection.base_url, token) as api:
+    async with BitbucketApi(connection.base_url, token, waits=storage, scope=connection_scope(connection)) as api:
         client = BitbucketClient(api, storage, scan.repository_id, scan.repository)
         try:
             await publish_pull_request_scan(storage, client, scan, pr, public_url=context.settings.public_url,

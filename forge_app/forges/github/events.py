@@ -61,7 +61,8 @@ def _get(d: Any, *keys: str) -> Any:
 
 def _visibility(payload: dict[str, Any]) -> dict[str, bool]:
     """full name -> private, for every repository a delivery describes (Marketplace plans read it)."""
-    repos = [payload.get("repository"), *(payload.get("repositories") or []), *(payload.get("repositories_added") or [])]
+    repos = [payload.get("repository"), *(payload.get("repositories") or []),
+             *(payload.get("repositories_added") or [])]
     return {r["full_name"]: r["private"] for r in repos
             if isinstance(r, dict) and isinstance(r.get("full_name"), str) and isinstance(r.get("private"), bool)}
 
@@ -104,9 +105,9 @@ def _compact(event: str, payload: dict[str, Any]) -> dict[str, Any] | None:
         number = _int(payload.get("number")) or _int(pr.get("number"))
         if number is None:
             return None
-        return {**base, "number": number, "head_sha": _get(pr, "head", "sha"), "head_ref": branch_name(_get(pr, "head", "ref")),
-                "base_ref": branch_name(_get(pr, "base", "ref")), "state": pr.get("state") or "open",
-                "merged": bool(pr.get("merged"))}
+        return {**base, "number": number, "head_sha": _get(pr, "head", "sha"),
+                "head_ref": branch_name(_get(pr, "head", "ref")), "base_ref": branch_name(_get(pr, "base", "ref")),
+                "state": pr.get("state") or "open", "merged": bool(pr.get("merged"))}
     if event == "push":
         default = base["default_branch"]
         if not default or payload.get("ref") != f"refs/heads/{default}" or payload.get("deleted"):

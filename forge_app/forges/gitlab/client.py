@@ -150,7 +150,8 @@ class GitLabClient:
                     return existing_id
                 except GitLabNotFound:
                     log.info("the summary note on !%s was deleted; posting a new one", pr.number)
-        found = self._find_summary(await self.discussions(pr)) if look_first else None  # a crash may have left one unrecorded
+        # A crash may have left one unrecorded.
+        found = self._find_summary(await self.discussions(pr)) if look_first else None
         if found is not None:
             await self._edit_note(pr, found[0], found[1], body)
             return f"{found[0]}:{found[1]}"

@@ -163,9 +163,12 @@ OPENAPI_PATHS = {
     "/api/v1/connections": {
         "get": {"summary": "Connections to forges (those without an app)", "security": [{"adminToken": []}],
                 "responses": {"200": {"description": "connections", "content": {"application/json": {"schema": {
-                    "type": "array", "items": {"$ref": "#/components/schemas/Connection"}}}}}, **error_responses(401, 403)}},
-        "post": {"summary": "Add a connection (the token is checked against the forge)", "security": [{"adminToken": []}],
-                 "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewConnection"}}}},
+                    "type": "array", "items": {"$ref": "#/components/schemas/Connection"}}}}},
+                    **error_responses(401, 403)}},
+        "post": {"summary": "Add a connection (the token is checked against the forge)",
+                 "security": [{"adminToken": []}],
+                 "requestBody": {"required": True, "content": {"application/json": {
+                     "schema": {"$ref": "#/components/schemas/NewConnection"}}}},
                  "responses": {"201": {"description": "created", **_ONE}, **error_responses(400, 401, 403)}},
     },
     "/api/v1/connections/{connection_id}": {

@@ -245,7 +245,8 @@ OPENAPI_PATHS = {
         "requestBody": {"required": True, **_JSON({"type": "object", "required": ["project_metadata", "scan_metadata"],
                                                    "properties": {"project_metadata": _OBJ, "scan_metadata": _OBJ,
                                                                   "project_config": _OBJ}})},
-        "responses": {"200": {"description": "the scan's id", **_JSON({"type": "object", "properties": {"info": _OBJ}})},
+        "responses": {"200": {"description": "the scan's id",
+                              **_JSON({"type": "object", "properties": {"info": _OBJ}})},
                       **error_responses(400, 401, 403, 413, 422)},
     }},
     "/api/cli/v2/scans/{unique_id}/config": {"get": {
