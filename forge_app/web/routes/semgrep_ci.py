@@ -132,7 +132,8 @@ async def scan_results(request: Request) -> JSONResponse:
     upload.meta["partial"] = not run.is_full_scan
     upload.meta["semgrep_ci_scan"] = run.id
     serving = await decide_for_upload(request.app.state.job_context, repo)
-    if await can_fetch_sources(fetcher_for(request.app.state.job_context, repo)) and await run_in_threadpool(wants_source, upload):
+    fetcher = fetcher_for(request.app.state.job_context, repo)
+    if await can_fetch_sources(fetcher) and await run_in_threadpool(wants_source, upload):
         ingested = await run_in_threadpool(reserve_upload, storage, repo, upload, serving)
     else:
         ingested = await run_in_threadpool(ingest_upload, storage, repo, upload, serving)
