@@ -29,6 +29,7 @@ test: $(VENV)/.installed-test
 # The test venv carries the pinned linters, so `make lint` and `make test` share one install.
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check forge_app storage tests bench
+	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed-test
 	$(PY) bench/diff.py

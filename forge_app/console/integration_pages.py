@@ -150,8 +150,9 @@ async def new_form(request: Request) -> Response:
 async def new_submit(request: Request, form: Form) -> Response:
     type_ = _type(request)
     settings = request.app.state.settings
-    context = dict(title=f"Add a {TYPES[type_]} integration", type=type_, types=TYPES, values=_values(form),
-                   url_label=URL_LABEL.get(type_), url_hint=URL_HINT.get(type_), modes=MODES, integration=None)
+    context: dict[str, Any] = dict(
+        title=f"Add a {TYPES[type_]} integration", type=type_, types=TYPES, values=_values(form),
+        url_label=URL_LABEL.get(type_), url_hint=URL_HINT.get(type_), modes=MODES, integration=None)
     try:
         draft = parse_new({"type": type_, **_doc_from_form(form, type_, new=True)})
     except InvalidIntegration as exc:

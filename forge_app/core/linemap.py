@@ -93,7 +93,7 @@ class LineMap:
     def from_dict(cls, d: Mapping[str, Any]) -> LineMap:
         """Trusting: validate untrusted input first (`validate_line_changes`)."""
         return cls(dict(d.get("renames") or {}),
-                   {p: tuple(tuple(b) for b in bs) for p, bs in (d.get("blocks") or {}).items()},  # type: ignore[misc]
+                   {p: tuple(tuple(b) for b in bs) for p, bs in (d.get("blocks") or {}).items()},
                    frozenset(d.get("added") or ()))
 
 

@@ -175,7 +175,8 @@ def served_rules(files: Iterable[RuleFile], policy: Policy, *, block_allowed: bo
                 continue
             seen.add(rule["id"])
             served = copy.deepcopy(rule)
-            metadata = served.get("metadata") if isinstance(served.get("metadata"), dict) else {}
+            raw_metadata = served.get("metadata")
+            metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
             mode = mode_for(rule["id"], metadata, policy)
             metadata[ACTIONS_KEY] = actions_for("comment" if mode == "block" and not block_allowed else mode)
             served["metadata"] = metadata

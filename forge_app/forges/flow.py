@@ -20,7 +20,7 @@ from forge_app.core.review.render import (
     resolved_reply,
     summary_comment,
 )
-from forge_app.forges.base import ForgeClient, PullRequestRef, StatusReport
+from forge_app.forges.base import ForgeClient, PullRequestRef, StatusReport, StatusState
 from forge_app.jobs.worker import JobContext
 from forge_app.web.metrics import counting_scan_requests
 from storage import Job, ScanRecord, Storage
@@ -35,7 +35,7 @@ def scan_url(public_url: str, scan_id: int) -> str:
     return f"{public_url}/api/v1/scans/{scan_id}"
 
 
-def _state(scan: ScanRecord) -> str:
+def _state(scan: ScanRecord) -> StatusState:
     if scan.blocking:
         return "failure"
     if scan.errors:

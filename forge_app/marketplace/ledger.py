@@ -170,7 +170,9 @@ def from_listing(current: MarketplaceAccount | None, item: Mapping[str, Any], no
     updated = replace(_with_plan(base, purchase), state="active", cancelled_at=None, purge_after=None,
                       purged_at=None, effective_date=max(filter(None, [base.effective_date, now])))
     pending = item.get("marketplace_pending_change")
-    plan = pending.get("plan") if isinstance(pending, dict) else None
+    if not isinstance(pending, dict):
+        pending = {}
+    plan = pending.get("plan")
     if isinstance(plan, dict) and _int(plan.get("id")) is not None and _str(plan.get("name")):
         return replace(updated, pending_plan_id=plan["id"], pending_plan_name=plan["name"],
                        pending_effective_date=iso_utc(pending.get("effective_date")))

@@ -51,7 +51,8 @@ def sarif_schema() -> dict[str, Any]:
         text = resources.files("forge_app").joinpath("schemas", SCHEMA_FILE).read_text(encoding="utf-8")
     except OSError:  # an editable install made while forge_app was a namespace package cannot serve resources
         text = (Path(__file__).resolve().parents[2] / "schemas" / SCHEMA_FILE).read_text(encoding="utf-8")
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 @cache
@@ -385,7 +386,7 @@ class _Run:
     def component_of(self, ref: Mapping[str, Any] | None, ptr: str) -> _Component:
         if not ref:
             return self.driver
-        index = ref.get("index", -1)
+        index: int = ref.get("index", -1)  # the schema check made it an integer
         if index >= 0:
             if index >= len(self.extensions):
                 raise self.fail(f"toolComponent index {index} is out of range: the tool has "

@@ -233,8 +233,9 @@ def _error_line(err: Mapping[str, Any]) -> str:
     kind = err.get("type")
     if isinstance(kind, list) and kind:
         kind = kind[0]
-    level = err.get("level") if isinstance(err.get("level"), str) else "error"
-    message = err.get("message") if isinstance(err.get("message"), str) else ""
+    raw_level, raw_message = err.get("level"), err.get("message")
+    level = raw_level if isinstance(raw_level, str) else "error"
+    message = raw_message if isinstance(raw_message, str) else ""
     first = message.strip().splitlines()[0] if message.strip() else ""
     where = f" in {err['path']}" if isinstance(err.get("path"), str) else ""
     text = f"{level}: {kind if isinstance(kind, str) else 'error'}{where}: {first}".rstrip(": ")
@@ -266,7 +267,8 @@ class _Fields:
             raise self._fail(f"expected {key!r} to be an array, found {json_type_name(value)}", pointer(key))
         return list(value)
 
-    def get_dict(self, obj: Mapping[str, Any], key: str, ptr: str, default: Any = None) -> Mapping[str, Any]:
+    def get_dict(self, obj: Mapping[str, Any], key: str, ptr: str,
+                 default: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
         value = obj.get(key)
         if value is None:
             if default is not None:

@@ -144,11 +144,12 @@ async def handle_event(context: JobContext, job: Job) -> None:
         _installation(storage, p)
         return
     if event == "installation_repositories":
+        listed: int = p["installation_id"]  # the parser drops these events when they name no installation
         if p.get("added"):
-            storage.upsert_github_installation(installation_id)
-            storage.link_github_repositories(installation_id, p["added"])
+            storage.upsert_github_installation(listed)
+            storage.link_github_repositories(listed, p["added"])
         if p.get("removed"):
-            storage.unlink_github_repositories(installation_id, p["removed"])
+            storage.unlink_github_repositories(listed, p["removed"])
         return
     repo = storage.ensure_repository("github", p["repository"])
     fields: dict[str, Any] = {}
@@ -191,7 +192,8 @@ async def _pull_request(context: JobContext, repo_id: int, p: dict[str, Any]) ->
     storage = context.storage
     action = p["action"]
     closed = action == "closed" or p.get("state") == "closed"
-    head_sha = p.get("head_sha").lower() if isinstance(p.get("head_sha"), str) else None
+    raw_sha = p.get("head_sha")
+    head_sha = raw_sha.lower() if isinstance(raw_sha, str) else None
     storage.record_github_pull_request(repo_id, p["number"], head_sha=head_sha, head_ref=p.get("head_ref"),
                                        base_ref=p.get("base_ref"), state="closed" if closed else "open",
                                        merged=bool(p.get("merged")))

@@ -81,7 +81,8 @@ class GitLabClient:
             new_path, old_path = item.get("new_path"), item.get("old_path") or item.get("new_path")
             if not isinstance(new_path, str):
                 continue
-            diff = item.get("diff") if isinstance(item.get("diff"), str) else ""
+            raw_diff = item.get("diff")
+            diff = raw_diff if isinstance(raw_diff, str) else ""
             binary = _is_binary(diff)
             out[new_path] = FileDiff(path=new_path, old_path=old_path, hunks=[] if binary else parse_hunks(diff),
                                      binary=binary, deleted=bool(item.get("deleted_file")))

@@ -132,7 +132,7 @@ def translate(exc: Exception) -> GitLabError:
         if status == 401:
             return GitLabUnauthorized(message or "401 Unauthorized")
         if status == 403:
-            scope = bool(doc) and doc.get("error") == "insufficient_scope"
+            scope = doc is not None and doc.get("error") == "insufficient_scope"
             return GitLabForbidden(message or "403 Forbidden", insufficient_scope=scope)
         if status == 404:
             return GitLabNotFound(message or "404 Not Found", from_gitlab=doc is not None)

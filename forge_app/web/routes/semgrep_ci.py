@@ -197,7 +197,8 @@ async def scan_error(request: Request) -> JSONResponse:
     doc = parse_json(await read_body(request, SMALL_BODY, SMALL_BODY))
     doc = doc if isinstance(doc, dict) else {}
     exit_code = doc.get("exit_code") if type(doc.get("exit_code")) is int else None
-    stderr = doc.get("stderr") if isinstance(doc.get("stderr"), str) else ""
+    raw_stderr = doc.get("stderr")
+    stderr = raw_stderr if isinstance(raw_stderr, str) else ""
     storage.finish_ci_run(run.id, "error", exit_code, stderr[:2000] or None)
     log.warning("semgrep ci scan %s of %s failed in CI with exit code %s", run.id, repo.full_name, exit_code)
     return JSONResponse({"recorded": True})
@@ -236,7 +237,7 @@ routes = [
 
 _OBJ = {"type": "object"}
 _JSON = lambda schema: {"content": {"application/json": {"schema": schema}}}  # noqa: E731
-_AUTH = [{"uploadToken": []}]
+_AUTH: list[dict[str, list[str]]] = [{"uploadToken": []}]
 _RUN_ID = [{"name": "run_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
 
 OPENAPI_PATHS = {
