@@ -5,8 +5,8 @@ from __future__ import annotations
 from forge_app.config import Settings
 from forge_app.forges.base import Forge, WebLinks
 from forge_app.forges.github import RENDERING, ci, webhook
+from forge_app.forges.github.behaviours import JOB_KIND, handle_event
 from forge_app.forges.github.credentials import load_credentials
-from forge_app.forges.github.events import JOB_KIND, handle_event
 from forge_app.forges.github.publish import github_publisher
 from forge_app.forges.github.source import github_source_fetcher
 from storage import Storage

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from forge_app.config import Settings
+from forge_app.forges.github.behaviours import ROUTER
 from forge_app.forges.github.credentials import load_credentials
 from forge_app.forges.github.events import JOB_KIND, compact, installation_group, revoke_installation
 from forge_app.forges.github.sansio import check_delivery
@@ -52,7 +53,8 @@ def intake(delivery: Delivery, payload: Any) -> Answer | Intake:
     if event == "ping":
         log.info("GitHub ping (hook %s): %s", payload.get("hook_id"), payload.get("zen"))
         return Answer(200, {"status": "ok", "event": "ping"})
-    job = compact(event, payload)
+    handled = ROUTER.handles(event, payload.get("action") if isinstance(payload.get("action"), str) else None)
+    job = compact(event, payload) if handled else None
     if job is None:  # verified; nothing for forge-app to do
         return Answer(202, {"status": "ignored", "event": event, "action": payload.get("action")})
     installation_id = job.get("installation_id")
