@@ -356,7 +356,7 @@ def fingerprint_findings(
         done = f.with_fingerprint(src.fingerprint(f), fix)
         if fix is not None and f.snippet is None:
             # The code the fix replaces, read with it: a forge that shows fixes as a diff
-            # (Bitbucket's fenced `diff`) needs its `-` lines.
+            # (a fenced `diff`) needs its `-` lines.
             done = dataclasses.replace(done, snippet="\n".join(lines))
         out.append(done)
     return out

@@ -19,7 +19,7 @@ from forge_app.forges.base import PullRequestRef, StatusReport, StatusState
 from forge_app.forges.flow import Publisher, publish_pull_request_scan, scan_url
 from forge_app.forges.github.client import GitHubClient
 from forge_app.forges.github.credentials import load_credentials
-from forge_app.forges.github.http import GitHubApi, as_permanent, open_http
+from forge_app.forges.github.http import GitHubApi, job_error, open_http
 from forge_app.jobs.worker import JobContext
 from forge_app.marketplace.serving import withhold_if_unserved
 from storage import Job, ScanRecord, Storage
@@ -122,10 +122,8 @@ async def publish_github_scan(context: JobContext, scan: ScanRecord, job: Job) -
             await publish_pull_request_scan(storage, client, scan, pr, public_url=settings.public_url,
                                             retrying=job.attempts > 1, max_inline=settings.max_inline_comments)
         except HTTPException as exc:
-            permanent = as_permanent(exc, f"the publication of scan {scan.id} on {scan.repository}#{scan.pull_request}")
-            if permanent is not None:
-                raise permanent from None
-            raise
+            where = f"{scan.repository}#{scan.pull_request}"
+            raise job_error(exc, f"the publication of scan {scan.id} on {where}") from None
         finally:
             log.info("scan %s on %s#%s: %d GitHub API request(s)", scan.id, scan.repository, scan.pull_request,
                      client.api.requests)
