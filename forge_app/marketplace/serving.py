@@ -15,6 +15,7 @@ from forge_app.config import Settings
 from forge_app.core.plans import LIMIT_REACHED, AccountPlan, Serving, decide
 from forge_app.core.review.render import Counts
 from forge_app.forges.base import PullRequestRef, StatusReport
+from forge_app.marketplace import LISTING
 from storage import Repository, ScanRecord, Storage
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def decide_for_repository(settings: Settings, storage: Storage, repo: Repository
     plan = AccountPlan(login=account.login if account else owner, state=account.state if account else "none",
                        plan_name=account.plan_name if account else None)
     return decide(plan, settings.marketplace_plans, private=storage.repository_private("github", repo.full_name),
-                  scanned_before=storage.owner_repositories_scanned_before("github", owner, repo.id))
+                  scanned_before=storage.owner_repositories_scanned_before("github", owner, repo.id), listing=LISTING)
 
 
 async def _fetch_private(context: Any, repo: Repository) -> bool | None:

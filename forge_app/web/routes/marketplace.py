@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from forge_app.core.plans import AccountPlan, decide
-from forge_app.marketplace import setup_url
+from forge_app.marketplace import LISTING, setup_url
 from forge_app.marketplace.webhook import receive
 from forge_app.web.auth import require_admin
 from forge_app.web.routes.openapi import error_responses
@@ -60,7 +60,7 @@ def list_accounts(settings: Any, storage: Storage) -> list[dict[str, Any]]:
         # The account-level answer: its plan, before any per-repository limit.
         verdict = decide(AccountPlan(login, account.state if account else "none",
                                      account.plan_name if account else None), plans, private=False,
-                         scanned_before=0)
+                         scanned_before=0, listing=LISTING)
         return verdict.served, verdict.reason
 
     for account in storage.marketplace_accounts():
