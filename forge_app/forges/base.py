@@ -137,6 +137,7 @@ class Forge:
     job_handlers: Mapping[str, Any] = field(default_factory=dict)  # job kind -> Handler
     webhook: Any = None  # a forges.webhooks.Webhook: checking deliveries and what they ask for, sans I/O
     source_fetcher: Callable[[Any, Any], Any] | None = None  # (JobContext, Repository) -> Fetcher | None
+    diff_reader: Callable[[Any, Any], Any] | None = None  # (JobContext, Repository) -> DiffReader | None
     connections: ConnectionKind | None = None
     detect_ci: CiDetector | None = None
     routes: Sequence[Any] = ()  # forge-specific Starlette routes (setup pages, extra webhooks)

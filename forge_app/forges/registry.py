@@ -16,7 +16,7 @@ from forge_app.forges.bitbucket.forge import FORGE as BITBUCKET
 from forge_app.forges.connections import ConnectionCheckError, ConnectionRequest
 from forge_app.forges.github.forge import FORGE as GITHUB
 from forge_app.forges.gitlab.forge import FORGE as GITLAB
-from forge_app.forges.sources import Fetcher
+from forge_app.forges.sources import DiffReader, Fetcher
 from forge_app.jobs.worker import Handler, JobContext
 from storage import Job, Repository, ScanRecord
 
@@ -60,6 +60,15 @@ def fetcher_for(context: JobContext, repository: Repository) -> Fetcher | None:
         return None
     fetcher: Fetcher | None = found.source_fetcher(context, repository)
     return fetcher
+
+
+def diff_reader_for(context: JobContext, repository: Repository) -> DiffReader | None:
+    """A reader of a PR/MR's diff (for identity), when the repository's forge can hand it out (no network)."""
+    found = FORGES.get(repository.forge)
+    if found is None or found.diff_reader is None:
+        return None
+    reader: DiffReader | None = found.diff_reader(context, repository)
+    return reader
 
 
 async def verify_connection(request: ConnectionRequest, settings: Settings) -> dict[str, Any]:

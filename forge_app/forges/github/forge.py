@@ -8,7 +8,7 @@ from forge_app.forges.github import RENDERING, ci, webhook
 from forge_app.forges.github.behaviours import JOB_KIND, handle_event
 from forge_app.forges.github.credentials import load_credentials
 from forge_app.forges.github.publish import github_publisher
-from forge_app.forges.github.source import github_source_fetcher
+from forge_app.forges.github.source import github_diff_reader, github_source_fetcher
 from storage import Storage
 
 
@@ -37,6 +37,7 @@ FORGE = Forge(
     job_handlers={JOB_KIND: handle_event},
     webhook=webhook.WEBHOOK,
     source_fetcher=github_source_fetcher,
+    diff_reader=github_diff_reader,
     detect_ci=ci.detect,
     startup_hints=_startup_hints,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from forge_app.config import Settings
 from forge_app.forges.base import ConnectionKind, Forge, WebLinks
 from forge_app.forges.gitlab import RENDERING, ci, connection, webhook
+from forge_app.forges.gitlab.source import gitlab_diff_reader
 from forge_app.forges.gitlab.publish import handle_event, publisher_for_scan
 from forge_app.forges.gitlab.webhook import JOB_KIND
 
@@ -29,6 +30,7 @@ FORGE = Forge(
     job_handlers={JOB_KIND: handle_event},
     webhook=webhook.WEBHOOK,
     source_fetcher=None,  # its vendored API contract has no file endpoint (forges/sources.py)
+    diff_reader=gitlab_diff_reader,
     connections=ConnectionKind(scopes=("project", "group"), default_base_url=lambda _settings: DEFAULT_URL,
                                verify=connection.verify),
     detect_ci=ci.detect,

@@ -16,7 +16,7 @@ from forge_app.core.limits import MAX_CONTAINERS, MAX_RESULTS, TooManyResults, q
 from forge_app.forges.registry import fetcher_for
 from forge_app.forges.sources import can_fetch_sources
 from forge_app.marketplace.serving import decide_for_upload, published_fields
-from forge_app.services.ingest import ingest_upload, reserve_upload, wants_source
+from forge_app.services.ingest import ingest_upload, reserve_upload, use_forge_diff, wants_source
 from forge_app.web.auth import bearer, is_admin
 from forge_app.web.body import parse_json, read_body, require_json
 from forge_app.web.errors import ApiError, path_id
@@ -114,6 +114,7 @@ async def create_scan(request: Request) -> JSONResponse:
     # Findings with neither a checkout fingerprint nor a snippet: their files are read from the
     # forge by a complete_scan job, and the scan answers `processing` until it is done.
     serving = await decide_for_upload(request.app.state.job_context, repo)
+    upload = await use_forge_diff(request.app.state.job_context, repo, upload)
     if await can_fetch_sources(fetcher_for(request.app.state.job_context, repo)) and \
             await run_in_threadpool(wants_source, upload):
         ingested = await run_in_threadpool(reserve_upload, storage, repo, upload, serving)

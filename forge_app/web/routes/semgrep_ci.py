@@ -25,7 +25,7 @@ from forge_app.core.semgrep_ci import block_override, check_results_body, cli_bl
 from forge_app.forges.registry import fetcher_for
 from forge_app.forges.sources import can_fetch_sources
 from forge_app.marketplace.serving import decide_for_repository, decide_for_upload, published_fields
-from forge_app.services.ingest import current_policy, ingest_upload, reserve_upload, wants_source
+from forge_app.services.ingest import current_policy, ingest_upload, reserve_upload, use_forge_diff, wants_source
 from forge_app.services.rules import catalog_for, rules_for_ci
 from forge_app.web.auth import bearer
 from forge_app.web.body import parse_json, read_body
@@ -132,6 +132,7 @@ async def scan_results(request: Request) -> JSONResponse:
     upload.meta["partial"] = not run.is_full_scan
     upload.meta["semgrep_ci_scan"] = run.id
     serving = await decide_for_upload(request.app.state.job_context, repo)
+    upload = await use_forge_diff(request.app.state.job_context, repo, upload)
     fetcher = fetcher_for(request.app.state.job_context, repo)
     if await can_fetch_sources(fetcher) and await run_in_threadpool(wants_source, upload):
         ingested = await run_in_threadpool(reserve_upload, storage, repo, upload, serving)
