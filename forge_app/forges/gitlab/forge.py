@@ -5,8 +5,8 @@ from __future__ import annotations
 from forge_app.config import Settings
 from forge_app.forges.base import ConnectionKind, Forge, WebLinks
 from forge_app.forges.gitlab import RENDERING, ci, connection, webhook
-from forge_app.forges.gitlab.source import gitlab_diff_reader
 from forge_app.forges.gitlab.publish import handle_event, publisher_for_scan
+from forge_app.forges.gitlab.source import gitlab_diff_reader
 from forge_app.forges.gitlab.webhook import JOB_KIND
 
 DEFAULT_URL = "https://gitlab.com"

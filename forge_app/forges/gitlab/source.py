@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 
 from forge_app.core.linemap import ForgeDiff, file_patch
-from forge_app.forges.gitlab.http import GitLabApi
 from forge_app.forges.gitlab.client import GitLabClient, _is_binary, latest_version
 from forge_app.forges.gitlab.errors import GitLabError, GitLabNotFound, to_job_error
+from forge_app.forges.gitlab.http import GitLabApi
 from forge_app.forges.gitlab.lookup import connection_for_project
 from forge_app.forges.sources import DiffReader, SourceUnavailable
 from forge_app.jobs.errors import GiveUp
