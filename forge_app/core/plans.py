@@ -129,3 +129,20 @@ def decide(account: AccountPlan | None, plans: Mapping[str, PlanLimits], *, priv
 def comment_instead_of_block(result: Triage) -> Triage:
     """A plan without `block`: every block rule acts as a comment rule (check, `blocking`, exit code)."""
     return Triage([replace(e, mode="comment") if e.mode == "block" else e for e in result.entries])
+
+
+SERVING_META = "marketplace"
+"""The key of a scan's meta holding its serving decision (set by the server, never taken from an upload)."""
+
+
+def scan_serving(meta: object) -> Serving | None:
+    """The serving decision a scan's meta holds (None: its forge decided none when it was uploaded)."""
+    return Serving.from_meta(meta.get(SERVING_META)) if isinstance(meta, dict) else None
+
+
+def published_fields(meta: object) -> dict[str, Any]:
+    """`published` / `reason` of the scans API: true and null unless a serving decision withheld the scan."""
+    serving = scan_serving(meta)
+    if serving is None or serving.served:
+        return {"published": True, "reason": None}
+    return {"published": False, "reason": serving.reason}

@@ -141,5 +141,12 @@ class Forge:
     connections: ConnectionKind | None = None
     detect_ci: CiDetector | None = None
     routes: Sequence[Any] = ()  # forge-specific Starlette routes (setup pages, extra webhooks)
+    console_routes: Sequence[Any] = ()  # forge-specific console pages (HTML)
+    openapi_paths: Mapping[str, Any] = field(default_factory=dict)  # OpenAPI of `routes` machines call
+    openapi_schemas: Mapping[str, Any] = field(default_factory=dict)
     cli_verbs: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # verb -> (module, help)
     startup_hints: Callable[[Any, Any], list[str]] | None = None  # (Settings, Storage) -> what to configure
+    on_start: Callable[[Any, Any], None] | None = None  # (Settings, Storage): schedule recurring jobs
+    # Whether scans of a repository are published (e.g. a marketplace plan), decided at upload time:
+    serving: Callable[[Any, Any], Awaitable[Any]] | None = None  # (JobContext, Repository) -> Serving | None
+    serving_now: Callable[[Any, Any, Any], Any] | None = None  # (Settings, Storage, Repository), no network

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from forge_app.config import Settings
+from forge_app.core.plans import Serving
 from forge_app.forges.base import Forge
 from forge_app.forges.bitbucket.forge import FORGE as BITBUCKET
 from forge_app.forges.connections import ConnectionCheckError, ConnectionRequest
@@ -18,7 +19,7 @@ from forge_app.forges.github.forge import FORGE as GITHUB
 from forge_app.forges.gitlab.forge import FORGE as GITLAB
 from forge_app.forges.sources import DiffReader, Fetcher
 from forge_app.jobs.worker import Handler, JobContext
-from storage import Job, Repository, ScanRecord
+from storage import Job, Repository, ScanRecord, Storage
 
 FORGES: Mapping[str, Forge] = {forge.name: forge for forge in (GITHUB, GITLAB, BITBUCKET)}
 """In CI-detection order: the first forge whose CI variables are present wins."""
@@ -60,6 +61,24 @@ def fetcher_for(context: JobContext, repository: Repository) -> Fetcher | None:
         return None
     fetcher: Fetcher | None = found.source_fetcher(context, repository)
     return fetcher
+
+
+async def serving_for_upload(context: JobContext, repository: Repository) -> Serving | None:
+    """Whether scans of this repository are published (a forge's plan check), or None: always."""
+    found = FORGES.get(repository.forge)
+    if found is None or found.serving is None:
+        return None
+    serving: Serving | None = await found.serving(context, repository)
+    return serving
+
+
+def serving_now(settings: Settings, storage: Storage, repository: Repository) -> Serving | None:
+    """The same decision from storage alone (no forge call), for answers that cannot wait."""
+    found = FORGES.get(repository.forge)
+    if found is None or found.serving_now is None:
+        return None
+    serving: Serving | None = found.serving_now(settings, storage, repository)
+    return serving
 
 
 def diff_reader_for(context: JobContext, repository: Repository) -> DiffReader | None:

@@ -77,3 +77,6 @@ class Webhook:
     quick_secret: Callable[[Settings], Key | None] | None = None  # from the settings alone (no I/O)
     reads_body_first: bool = False  # the secret depends on what the body names (its repository)
     delivery_headers: tuple[str, ...] = field(default_factory=tuple)  # bound to log lines
+    described_as: str = ""  # for /openapi.json: whose events ("GitHub App")
+    event_header: str = ""  # the header naming the event
+    auth: str = ""  # how a delivery proves itself, in words

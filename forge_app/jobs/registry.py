@@ -51,9 +51,6 @@ def default_handlers() -> dict[str, Handler]:
     from forge_app.forges.registry import job_handlers
 
     handlers.update(job_handlers())
-    from forge_app.marketplace.jobs import handlers as marketplace_handlers
-
-    handlers.update(marketplace_handlers())
     from forge_app.slackapp.jobs import extra_handlers as slack_handlers  # the Slack app (#18)
     handlers.update(slack_handlers())
     return handlers

@@ -23,7 +23,7 @@ from forge_app.core.envelope import Upload
 from forge_app.core.fingerprint import fingerprint_findings, needs_source
 from forge_app.core.linemap import ForgeDiff, LineMap, forge_line_map
 from forge_app.core.models import Finding, ReportError
-from forge_app.core.plans import Serving, comment_instead_of_block
+from forge_app.core.plans import SERVING_META, Serving, comment_instead_of_block
 from forge_app.core.policy import Policy, parse_policy
 from forge_app.core.semgrep_ci import carry_over
 from forge_app.core.triage import (
@@ -124,7 +124,7 @@ def _triage(storage: Storage, repo: Repository, findings: Sequence[Finding], tar
     return result, baselines[0][0] if baselines else None
 
 
-MARKETPLACE_META = "marketplace"  # the serving decision (forge_app/marketplace/serving.py), set by the server only
+MARKETPLACE_META = SERVING_META  # the serving decision (a forge's `serving`, e.g. a plan), set by the server only
 
 
 def _meta(upload: Upload, serving: Serving | None = None, keep_lines: bool = False) -> dict:
@@ -310,3 +310,4 @@ def _complete(storage: Storage, repo: Repository, scan: ScanRecord, target: _Tar
             jobs=_follow_ups(repo, scan.pull_request),
         ),
     )
+

@@ -31,8 +31,7 @@ def _routes() -> list[BaseRoute]:
     from forge_app.web.routes import health, openapi, policies, scans
 
     routes: list[BaseRoute] = [*health.routes, *openapi.routes, *scans.routes, *policies.routes]
-    optionals = ("integrations", "connections", "webhooks", "marketplace", "github_setup", "semgrep_ci", "rules",
-                 "jobs")
+    optionals = ("integrations", "connections", "webhooks", "semgrep_ci", "rules", "jobs")
     for optional in optionals:
         try:
             module = __import__(f"forge_app.web.routes.{optional}", fromlist=["routes"])
@@ -42,6 +41,8 @@ def _routes() -> list[BaseRoute]:
             raise
         routes.extend(module.routes)
     routes.extend(importlib.import_module("forge_app.slackapp.routes").routes)  # the Slack app (#18)
+    for forge in FORGES.values():
+        routes.extend(forge.routes)  # forge-specific pages and webhooks (e.g. an app's setup flow)
     return routes
 
 
@@ -67,10 +68,9 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None,
             log.info("no %s connection yet: add one with POST /api/v1/connections (%s)",
                      " or ".join(f.title for f in connected.values()),
                      ", ".join(f"docs/{name}.md" for name in connected))
-        if settings.marketplace:
-            from forge_app.marketplace.jobs import schedule_daily
-
-            schedule_daily(storage, settings)
+        for forge in FORGES.values():
+            if forge.on_start is not None:
+                forge.on_start(settings, storage)
         log.info("forge-app ready: database %s, public URL %s", settings.database, settings.public_url)
         thread = WorkerThread(worker) if run_worker else None
         if thread is not None:

@@ -109,7 +109,7 @@ def test_setup_needs_a_secret_key(settings, storage) -> None:
 
 
 def test_cli_prints_a_working_link(settings, storage, monkeypatch, capsys) -> None:
-    from forge_app.cli import github as cli
+    from forge_app.forges.github import cli
 
     monkeypatch.setenv("FORGE_APP_DATABASE", settings.database)
     monkeypatch.setenv("FORGE_APP_SECRET_KEY", settings.secret_key)
@@ -136,7 +136,7 @@ def test_cli_prints_a_working_link(settings, storage, monkeypatch, capsys) -> No
 def test_cli_without_secret_key_uses_a_generated_local_key(settings, monkeypatch, capsys) -> None:
     from pathlib import Path
 
-    from forge_app.cli import github as cli
+    from forge_app.forges.github import cli
 
     monkeypatch.setenv("FORGE_APP_DATABASE", settings.database)
     monkeypatch.delenv("FORGE_APP_SECRET_KEY", raising=False)

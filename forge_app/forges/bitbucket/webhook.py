@@ -93,4 +93,5 @@ def intake(delivery: Delivery, doc: Any) -> Answer | Intake:
 
 
 WEBHOOK = Webhook(max_bytes=MAX_BODY, secret=repository_secret, check=check, intake=intake, reads_body_first=True,
-                  delivery_headers=("x-request-uuid",))
+                  delivery_headers=("x-request-uuid",), event_header="X-Event-Key",
+                  auth="X-Hub-Signature (sha256= HMAC of the body with the connection's secret)")

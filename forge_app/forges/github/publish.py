@@ -20,8 +20,8 @@ from forge_app.forges.flow import Publisher, publish_pull_request_scan, scan_url
 from forge_app.forges.github.client import GitHubClient
 from forge_app.forges.github.credentials import load_credentials
 from forge_app.forges.github.http import GitHubApi, job_error, open_http
+from forge_app.forges.github.marketplace.serving import withhold_if_unserved
 from forge_app.jobs.worker import JobContext
-from forge_app.marketplace.serving import withhold_if_unserved
 from storage import Job, ScanRecord, Storage
 
 log = logging.getLogger(__name__)

@@ -73,4 +73,6 @@ def intake(delivery: Delivery, payload: Any) -> Answer | Intake:
 
 
 WEBHOOK = Webhook(max_bytes=MAX_WEBHOOK_BYTES, secret=stored_secret, check=check, intake=intake,
-                  quick_secret=quick_secret, delivery_headers=("x-github-delivery",))
+                  quick_secret=quick_secret, delivery_headers=("x-github-delivery",), described_as="GitHub App",
+                  event_header="X-GitHub-Event",
+                  auth="X-Hub-Signature-256 (HMAC-SHA256 of the body with the app's webhook secret)")

@@ -88,4 +88,6 @@ def intake(delivery: Delivery, doc: Any) -> Answer | Intake:
 
 
 WEBHOOK = Webhook(max_bytes=MAX_WEBHOOK_BYTES, secret=connection_secret, check=check, intake=intake,
-                  reads_body_first=True, delivery_headers=("idempotency-key", "x-gitlab-event-uuid"))
+                  reads_body_first=True, delivery_headers=("idempotency-key", "x-gitlab-event-uuid"),
+                  event_header="X-Gitlab-Event",
+                  auth="X-Gitlab-Token (the connection's webhook secret, compared in constant time)")

@@ -4,7 +4,7 @@ Each forge's `Webhook` (forges/webhooks.py) says, without I/O, which secret a de
 must prove and what a verified delivery asks for; this receiver does the I/O. Storage
 lookups (a stored secret, a connection's secret, a forge's `prepare` step) run in the
 thread pool, never on the event loop; when the secret comes from the settings and the
-intake needs no storage (a GitHub App with GITHUB_WEBHOOK_SECRET), the delivery goes
+intake needs no storage (an app whose webhook secret is in the environment), the delivery goes
 straight to the group-commit writer and is answered once durable.
 
 Every delivery is counted in `forge_app_webhook_deliveries_total{forge,outcome}`:
