@@ -111,6 +111,15 @@ DiffReaderFactory = Callable[[JobContext, Repository], "DiffReader | None"]
 like source fetcher factories; None when the forge cannot hand out the PR/MR's diff for this repository."""
 
 
+async def can_read_diffs(reader: DiffReader | None) -> bool:
+    """Whether the repository's forge is set up to hand out its PR/MR diffs (`registry.diff_reader_for`;
+    no network)."""
+    if reader is None:
+        return False
+    await reader.aclose()
+    return True
+
+
 DIFF_TIMEOUT = 15.0
 """Seconds an upload waits for its PR/MR's diff; past that, fingerprints decide alone."""
 
@@ -127,6 +136,10 @@ async def read_pull_request_diff(reader: DiffReader | None, repository: Reposito
     except (SourceUnavailable, RetryLater, TimeoutError) as exc:
         log.warning("%s: the diff of PR/MR %s is unavailable (%s); fingerprints decide identity",
                     repository.full_name, number, exc or type(exc).__name__)
+        return None
+    except Exception:  # an answer of a shape nobody expected: the upload must not fail for it
+        log.exception("%s: reading the diff of PR/MR %s failed; fingerprints decide identity",
+                      repository.full_name, number)
         return None
     finally:
         await reader.aclose()
