@@ -45,7 +45,6 @@ def console_routes() -> list[BaseRoute]:
         Route("/settings/integrations/{integration_id}/delete", ip.delete_submit, methods=["POST"]),
         Route("/settings/connections", connection_pages.connections_page, methods=["GET"]),
         Route("/settings/connections", connection_pages.add_connection, methods=["POST"]),
-        Route("/settings/connections/github-setup", connection_pages.github_setup, methods=["POST"]),
         Route("/settings/connections/{connection_id}/delete", connection_pages.delete_connection_confirm,
               methods=["GET"]),
         Route("/settings/connections/{connection_id}/delete", connection_pages.delete_connection, methods=["POST"]),

@@ -142,6 +142,7 @@ class Forge:
     detect_ci: CiDetector | None = None
     routes: Sequence[Any] = ()  # forge-specific Starlette routes (setup pages, extra webhooks)
     console_routes: Sequence[Any] = ()  # forge-specific console pages (HTML)
+    connections_panel: Callable[[Any], dict[str, Any]] | None = None  # (Request) -> {"template", "context"}
     openapi_paths: Mapping[str, Any] = field(default_factory=dict)  # OpenAPI of `routes` machines call
     openapi_schemas: Mapping[str, Any] = field(default_factory=dict)
     cli_verbs: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # verb -> (module, help)

@@ -1,4 +1,7 @@
-"""app.yml ships inside the package: a built wheel carries it, byte for byte, where the code reads it."""
+"""app.yml ships inside the package: a built wheel carries it, byte for byte, where the code reads it.
+
+pip builds the wheel as `pip install .` does (an isolated build environment with the setuptools
+pyproject.toml asks for), from a copy of the sources, so the checkout is left untouched."""
 
 from __future__ import annotations
 
@@ -28,4 +31,6 @@ def test_a_built_wheel_carries_app_yml(tmp_path: Path) -> None:
     [wheel] = (tmp_path / "dist").glob("forge_app-*.whl")
     with zipfile.ZipFile(wheel) as z:
         packaged = z.read("forge_app/forges/github/app.yml")
+        names = set(z.namelist())
     assert packaged == (ROOT / "app.yml").read_bytes()
+    assert "forge_app/forges/github/templates/connections_panel.html" in names  # the forge's console panel

@@ -6,7 +6,7 @@ from starlette.routing import Route
 
 from forge_app.config import Settings
 from forge_app.forges.base import Forge, WebLinks
-from forge_app.forges.github import RENDERING, ci, setup_routes, webhook
+from forge_app.forges.github import RENDERING, ci, console, setup_routes, webhook
 from forge_app.forges.github.behaviours import JOB_KIND, handle_event
 from forge_app.forges.github.credentials import load_credentials
 from forge_app.forges.github.marketplace import console_page
@@ -56,7 +56,9 @@ FORGE = Forge(
     on_start=_on_start,
     # The Marketplace's routes come first: its /github/installed (the Setup URL) wins over the setup flow's.
     routes=(*marketplace_routes.routes, *setup_routes.routes),
-    console_routes=(Route("/settings/marketplace", console_page.marketplace_page, methods=["GET"]),),
+    console_routes=(Route("/settings/marketplace", console_page.marketplace_page, methods=["GET"]),
+                    Route("/settings/connections/github-setup", console.github_setup, methods=["POST"])),
+    connections_panel=console.connections_panel,
     openapi_paths={**marketplace_routes.OPENAPI_PATHS, "/webhooks/github/marketplace": webhook_operation(
         "GitHub Marketplace listing", "X-GitHub-Event",
         "X-Hub-Signature-256 (HMAC-SHA256 of the body with GITHUB_MARKETPLACE_WEBHOOK_SECRET)")},
