@@ -143,3 +143,25 @@ def test_a_starting_worker_frees_the_jobs_of_a_dead_local_process_at_once(storag
     again = storage.claim_job("w2")
     assert again is not None and again.id == a and storage.claim_job("w3") is None
     assert b
+
+
+def test_an_upload_is_answered_only_after_an_fsynced_commit_covers_it(client, storage, upload_token):
+    """The 201 of an upload means what a webhook's 202 means: the intake writer (synchronous=FULL)
+    committed after the scan was stored, so the WAL holding it was fsync'ed before the answer."""
+    from tests.web.scan_helpers import finding, upload
+
+    writer = storage.intake_writer()
+    assert writer is not None and writer.synchronous == "FULL"
+    scans_seen_by_fsynced_commits: list[int] = []
+    real_run = writer.run
+
+    async def watching_run(write):
+        def watched(db):
+            scans_seen_by_fsynced_commits.append(db.conn.execute("SELECT COUNT(*) FROM scans").fetchone()[0])
+            return write(db)
+        return await real_run(watched)
+
+    writer.run = watching_run
+    r = client.post("/api/v1/scans", json=upload([finding()]), headers={"Authorization": f"Bearer {upload_token}"})
+    assert r.status_code == 201, r.text
+    assert scans_seen_by_fsynced_commits == [1]
