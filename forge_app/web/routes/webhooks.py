@@ -8,6 +8,7 @@ here. The delivery id is bound to every log line written while handling it.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,11 +22,15 @@ _DELIVERY_HEADERS = ("x-github-delivery", "idempotency-key", "x-gitlab-event-uui
 
 
 def _receiver(forge: str):
+    modules: list[Any] = []  # the adapter's webhook module, imported on the first delivery
+
     async def receive(request: Request) -> Response:
-        try:
-            module = importlib.import_module(f"forge_app.forges.{forge}.webhook")
-        except ModuleNotFoundError:
-            raise ApiError(404, "not_found", f"{forge} webhooks are not supported by this server") from None
+        if not modules:
+            try:
+                modules.append(importlib.import_module(f"forge_app.forges.{forge}.webhook"))
+            except ModuleNotFoundError:
+                raise ApiError(404, "not_found", f"{forge} webhooks are not supported by this server") from None
+        module = modules[0]
         delivery = next((request.headers[h] for h in _DELIVERY_HEADERS if h in request.headers), None)
         with bind(delivery=delivery[:100] if delivery else None):
             try:
@@ -38,4 +43,5 @@ def _receiver(forge: str):
     return receive
 
 
-routes = [Route(f"/webhooks/{forge}", _receiver(forge), methods=["POST"]) for forge in ("github", "gitlab", "bitbucket")]
+routes = [Route(f"/webhooks/{forge}", _receiver(forge), methods=["POST"])
+          for forge in ("github", "gitlab", "bitbucket")]
