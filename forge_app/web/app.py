@@ -52,7 +52,9 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None,
         settings = ensure_secret_key(Settings.from_env())
     storage = storage or open_storage(settings.database)
     context = JobContext(storage=storage, settings=settings)
-    worker = Worker(context, default_handlers())
+    # While deliveries arrive, the in-process worker takes at most a quarter of the time: it
+    # shares Python's GIL with the web loop, and webhooks must be answered within seconds.
+    worker = Worker(context, default_handlers(), yield_to=storage.intake_busy)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
