@@ -1,11 +1,11 @@
-# The two commands a newcomer needs: `make run` and `make test`.
+# The two commands a newcomer needs: `make run` and `make test` (CI runs `make lint` first).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test bench clean
+.PHONY: run test lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ run: $(VENV)/.installed-run
 
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -q
+
+# The test venv carries the pinned linters, so `make lint` and `make test` share one install.
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check forge_app storage tests bench
+	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed-test
 	$(PY) bench/diff.py

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import json
 import os
@@ -259,8 +260,9 @@ def bench_pathological_groups(seed: int) -> None:
         base = [f.with_fingerprint(fingerprint_snippet(f)) for f in base]
         head = [Finding(RULES[0], "one.py", i + 3, i + 3, "m", tool_ids={"id": str(i)}) for i in range(n)]
         head = [f.with_fingerprint(fingerprint_fallback(f)) for f in head]
-        new = _best_cpu(lambda: classify(base, head), 1)
-        old_s = "skipped (minutes)" if n > 5_000 else f"{_best_cpu(lambda: diff_v0.classify(base, head), 1):.2f} s"
+        new = _best_cpu(functools.partial(classify, base, head), 1)
+        old_s = ("skipped (minutes)" if n > 5_000
+                 else f"{_best_cpu(functools.partial(diff_v0.classify, base, head), 1):.2f} s")
         print(f"classify: {n:,} findings in one file, fallback fingerprints on the head side: "
               f"before #13 {old_s}; now {new:.3f} s CPU")
     n = 5_000

@@ -63,8 +63,9 @@ def semgrep_ci_run(base: str, token: str, findings: list[dict[str, Any]], *, com
             "is_full_scan": pr is None, "scan_environment": "git", "on": "pull_request" if pr else "push"}
     started = time.perf_counter()
     with httpx.Client(timeout=120, headers=headers) as c:
-        run_id = c.post(f"{base}/api/cli/v2/scans", json={"project_metadata": meta, "scan_metadata": {
-            "unique_id": unique, "cli_version": "1.182.0"}, "project_config": {}}).raise_for_status().json()["info"]["id"]
+        run_id = c.post(f"{base}/api/cli/v2/scans", json={
+            "project_metadata": meta, "scan_metadata": {"unique_id": unique, "cli_version": "1.182.0"},
+            "project_config": {}}).raise_for_status().json()["info"]["id"]
         c.get(f"{base}/api/cli/v2/scans/{unique}/config").raise_for_status()
         task = c.post(f"{base}/api/agent/scans/{run_id}/results", json={
             "findings": findings, "ignores": [], "token": None, "searched_paths": [], "renamed_paths": [],

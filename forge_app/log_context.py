@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
-_fields: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("forge_app_log_fields", default={})
+# Read-only, so no code can change the fields of every context by mutating the shared default.
+_fields: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "forge_app_log_fields", default=MappingProxyType({}))
 
 
-def current() -> dict[str, Any]:
+def current() -> Mapping[str, Any]:
     return _fields.get()
 
 

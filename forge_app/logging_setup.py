@@ -25,6 +25,11 @@ _CANDIDATE = re.compile(r"authorization|fa_upload_|gh[pousr]_|glpat-|xox[abpr]-|
                         r"|password|private_key|://")
 
 
+def _mask(m: re.Match[str]) -> str:
+    """The secret replaced by ***, the delimiters around it (groups 1 and 2) kept."""
+    return m.group(1) + "***" + (m.group(2) if m.lastindex and m.lastindex >= 2 else "")
+
+
 def redact(text: str) -> str:
     # casefold() maps ſ and K to s and k as (?i) does; ı (dotless i) is the one letter (?i) matches
     # that casefold() leaves alone.
@@ -33,10 +38,6 @@ def redact(text: str) -> str:
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(_mask, text)
     return text
-
-
-def _mask(m: re.Match[str]) -> str:
-    return m.group(1) + "***" + (m.group(2) if m.lastindex and m.lastindex >= 2 else "")
 
 
 class RedactingFilter(logging.Filter):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from storage.commits import CommitStore
 from storage.connections import Connection, ConnectionStore
+from storage.coordination import CoordinationStore
 from storage.database import Database
 from storage.deliveries import DeliveryStore
 from storage.github import GitHubStore
@@ -50,18 +51,17 @@ __all__ = [
 
 class Storage(TokenStore, ScanStore, DeliveryStore, JobStore, SettingsStore, ReviewStore,
               ConnectionStore, IntegrationStore, GitHubStore, CommitStore, MarketplaceStore, SemgrepCiStore,
-              SlackStore):
+              SlackStore, CoordinationStore):
     """The app's whole persistence interface, one object."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
 
     def ping(self) -> bool:
-        try:
-            self.database.one("SELECT 1 AS ok")
-        except Exception:
-            return False
-        return True
+        """Reachable right now (storage/health.py), for `/readyz`."""
+        from storage.health import reachable
+
+        return reachable(self.database)
 
     def close(self) -> None:
         self.close_intake()

@@ -93,7 +93,8 @@ class ConsoleQueries:
     def repository_scans(self, repository_id: int, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         rows = self.database.query(
             "SELECT id, commit_sha, branch, base_branch, pull_request, status, is_baseline, count_new, count_fixed, "
-            "count_unchanged, blocking, created_at FROM scans WHERE repository_id = ? ORDER BY id DESC LIMIT ? OFFSET ?",
+            "count_unchanged, blocking, created_at FROM scans WHERE repository_id = ? "
+            "ORDER BY id DESC LIMIT ? OFFSET ?",
             [repository_id, limit, offset])
         total = self.database.one("SELECT COUNT(*) AS n FROM scans WHERE repository_id = ?", [repository_id])
         return rows, int(total["n"]) if total else 0
@@ -160,6 +161,7 @@ class ConsoleQueries:
             "WHERE COALESCE(deleted, 0) = 0 ORDER BY account, id")
         for row in rows:
             repos = self.database.query(
-                "SELECT full_name FROM repositories WHERE installation_id = ? ORDER BY full_name LIMIT 200", [row["id"]])
+                "SELECT full_name FROM repositories WHERE installation_id = ? ORDER BY full_name LIMIT 200",
+                [row["id"]])
             row["repositories"] = [r["full_name"] for r in repos]
         return rows

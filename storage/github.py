@@ -156,7 +156,8 @@ class GitHubStore:
         return int(row["id"]) if row else None
 
     def repository_has_scans(self, repository_id: int) -> bool:
-        return self.database.one("SELECT 1 AS x FROM scans WHERE repository_id = ? LIMIT 1", [repository_id]) is not None
+        row = self.database.one("SELECT 1 AS x FROM scans WHERE repository_id = ? LIMIT 1", [repository_id])
+        return row is not None
 
     # one-time codes of the app registration flow ------------------------------------
     def create_github_setup_code(self, kind: str, *, org: str | None = None, ttl: float = 3600.0) -> str:

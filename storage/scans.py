@@ -340,7 +340,8 @@ class ScanStore:
             for rule_id, path in chunk:
                 params += [rule_id, path]
             for row in self.database.query(
-                f"SELECT id, rule_id, path, fp, line, fingerprint FROM identities WHERE repository_id = ? AND ({where})",
+                "SELECT id, rule_id, path, fp, line, fingerprint FROM identities "
+                f"WHERE repository_id = ? AND ({where})",
                 params,
             ):
                 fp = _fp_parse(row["fp"])

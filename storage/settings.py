@@ -26,7 +26,8 @@ class SettingsStore:
     def get_policies(self) -> dict[str, Any]:
         """`{"default": mode, "rules": {pattern: mode}}`, default `comment`."""
         default = self.get_setting("policy_default") or "comment"
-        rules = {r["pattern"]: r["mode"] for r in self.database.query("SELECT pattern, mode FROM policies ORDER BY pattern")}
+        rows = self.database.query("SELECT pattern, mode FROM policies ORDER BY pattern")
+        rules = {r["pattern"]: r["mode"] for r in rows}
         return {"default": default, "rules": rules}
 
     def put_policies(self, default: str, rules: dict[str, str]) -> None:

@@ -196,7 +196,8 @@ class SlackStore:
         with self.database.transaction() as db:
             db.execute(
                 "INSERT INTO slack_subscriptions (installation_id, channel_id, channel_name, repositories, policies, "
-                "enabled, disabled_reason, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, NULL, ?, ?, ?) "
+                "enabled, disabled_reason, created_by, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, 1, NULL, ?, ?, ?) "
                 "ON CONFLICT (installation_id, channel_id) DO UPDATE SET channel_name = "
                 "COALESCE(excluded.channel_name, channel_name), repositories = excluded.repositories, "
                 "policies = excluded.policies, enabled = 1, disabled_reason = NULL, updated_at = excluded.updated_at",
@@ -255,7 +256,8 @@ class SlackStore:
 
     # --- the ledger -----------------------------------------------------------------
 
-    def claim_slack_notifications(self, scan_id: int, plans: Iterable[SlackPlan], *, max_attempts: int = 8) -> list[int]:
+    def claim_slack_notifications(self, scan_id: int, plans: Iterable[SlackPlan], *,
+                                  max_attempts: int = 8) -> list[int]:
         """Claim (subscription, identity) rows and queue one post per subscription in ONE transaction.
 
         A post carries the identities claimed *by this scan*, so re-running this for the same

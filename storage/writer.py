@@ -54,6 +54,10 @@ def _runs(batch: list[tuple[Write, Any]]) -> list[tuple[Callable[..., list[Any]]
     return runs
 
 
+def _flatten(items: list[Any]) -> list[Pending]:
+    return [w for item in items for w in (item.items if isinstance(item, _LoopBatch) else [item])]
+
+
 def _size(item: Any) -> int:
     return len(item.items) if isinstance(item, _LoopBatch) else 1
 
@@ -165,7 +169,7 @@ class GroupWriter:
         return sqlite_utils.Database(conn, execute_plugins=False)
 
     def _main(self) -> None:
-        db = self._connect()
+        db: sqlite_utils.Database | None = None
         while True:
             item = self._queue.get()
             if item is None:
@@ -182,15 +186,23 @@ class GroupWriter:
                     break
                 items.append(more)
                 size += _size(more)
+            if db is None:
+                try:
+                    db = self._connect()
+                except Exception as exc:  # unreachable now: these callers get an error (a 503), the thread lives on
+                    log.error("intake batch of %d writes failed: %s", size, exc)
+                    self._deliver(items, [(future, False, exc) for _, future in _flatten(items)])
+                    continue
             self._commit(db, items)
-        db.conn.close()
+        if db is not None:
+            db.conn.close()
 
     def _commit(self, db: sqlite_utils.Database,
                 items: list[tuple[Write, concurrent.futures.Future[Any]] | _LoopBatch]) -> None:
         """One transaction for the whole batch; if any write raises, the batch is redone one
         write per savepoint so only that write fails (writes report duplicates by value, so
         this is rare)."""
-        batch: list[Pending] = [w for item in items for w in (item.items if isinstance(item, _LoopBatch) else [item])]
+        batch = _flatten(items)
         try:
             try:
                 results = self._run(db, batch, isolate=False)
@@ -203,6 +215,12 @@ class GroupWriter:
             self.batches += 1
             self.writes += len(batch)
             self.last_commit = time.monotonic()
+        self._deliver(items, results)
+
+    @staticmethod
+    def _deliver(items: list[tuple[Write, concurrent.futures.Future[Any]] | _LoopBatch],
+                 results: list[tuple[Any, bool, Any]]) -> None:
+        """Each caller its result: a loop's whole batch with one cross-thread call."""
         outcome = iter(results)
         for item in items:
             if isinstance(item, _LoopBatch):
@@ -211,6 +229,8 @@ class GroupWriter:
                     item.owner.loop.call_soon_threadsafe(item.owner.done, mine)
                 continue
             future, ok, value = next(outcome)
+            if future.done():
+                continue
             if ok:
                 future.set_result(value)
             else:

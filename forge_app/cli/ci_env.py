@@ -65,7 +65,8 @@ def _gitlab(env: Mapping[str, str]) -> CiContext:
     ctx = CiContext(provider="gitlab-ci", forge="gitlab", repository=env.get("CI_PROJECT_PATH"),
                     commit=env.get("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA") or env.get("CI_COMMIT_SHA"))
     ctx.pull_request = _int(env.get("CI_MERGE_REQUEST_IID"))
-    ctx.branch = env.get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME") or env.get("CI_COMMIT_BRANCH") or env.get("CI_COMMIT_REF_NAME")
+    ctx.branch = (env.get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME") or env.get("CI_COMMIT_BRANCH")
+                  or env.get("CI_COMMIT_REF_NAME"))
     ctx.base_branch = env.get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME") or None
     ctx.base_commit = env.get("CI_MERGE_REQUEST_DIFF_BASE_SHA") or None
     ctx.meta.update({

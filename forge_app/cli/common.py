@@ -62,7 +62,10 @@ def load_settings(verb: str, *, expect_database: bool = False, init: bool = Fals
         note(f"forge-app {verb}: using database {label}" + (" (new)" if database_missing(settings.database) else ""))
     from forge_app.security.local_key import ensure_secret_key
 
-    return ensure_secret_key(settings)
+    try:
+        return ensure_secret_key(settings)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
 
 
 def open_database(settings: Settings) -> Storage:

@@ -22,7 +22,8 @@ VERBS: dict[str, tuple[str, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="forge-app", description="Code-scanning review app for GitHub, GitLab and Bitbucket.")
+    parser = argparse.ArgumentParser(prog="forge-app",
+                                     description="Code-scanning review app for GitHub, GitLab and Bitbucket.")
     parser.add_argument("--version", action="version", version=f"forge-app {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     sub.required = True

@@ -257,7 +257,8 @@ def summarize(scan: dict[str, Any]) -> list[str]:
             f"{tool} {c.get('new', 0)} new, {c.get('fixed', 0)} fixed, {c.get('unchanged', 0)} unchanged"
             for tool, c in sorted(by_tool.items())))
     for f in scan.get("new_findings", []):
-        lines.append(f"  {f['mode'].upper():8} {f['path']}:{f['line']} {f['rule_id']}: {f['message'].splitlines()[0] if f['message'] else ''}")
+        first_line = f["message"].splitlines()[0] if f["message"] else ""
+        lines.append(f"  {f['mode'].upper():8} {f['path']}:{f['line']} {f['rule_id']}: {first_line}")
     if scan.get("new_findings_truncated"):
         lines.append(f"  ... and {scan['new_findings_truncated']} more")
     for note in scan.get("notes") or []:  # what the uploader or the server guessed, one line each

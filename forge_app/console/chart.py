@@ -29,7 +29,7 @@ def open_findings_svg(points: Sequence[tuple[str, int]]) -> str:
                f"{first[1]} on {first[0]}, {last[1]} on {last[0]}, at most {top}.")
     dots = "".join(
         f'<circle cx="{x}" cy="{y}" r="3"><title>{escape(label)}: {v} open</title></circle>'
-        for (x, y), (label, v) in zip(coords, points))
+        for (x, y), (label, v) in zip(coords, points, strict=True))
     return (
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(summary)}" '
         f'xmlns="http://www.w3.org/2000/svg"><title>{escape(summary)}</title>'

@@ -150,8 +150,9 @@ async def new_form(request: Request) -> Response:
 async def new_submit(request: Request, form: Form) -> Response:
     type_ = _type(request)
     settings = request.app.state.settings
-    context = dict(title=f"Add a {TYPES[type_]} integration", type=type_, types=TYPES, values=_values(form),
-                   url_label=URL_LABEL.get(type_), url_hint=URL_HINT.get(type_), modes=MODES, integration=None)
+    context: dict[str, Any] = dict(
+        title=f"Add a {TYPES[type_]} integration", type=type_, types=TYPES, values=_values(form),
+        url_label=URL_LABEL.get(type_), url_hint=URL_HINT.get(type_), modes=MODES, integration=None)
     try:
         draft = parse_new({"type": type_, **_doc_from_form(form, type_, new=True)})
     except InvalidIntegration as exc:
@@ -204,7 +205,8 @@ async def edit_submit(request: Request, form: Form) -> Response:
         draft = parse_patch(doc, integration.type, integration.name, integration.enabled, integration.filters,
                             integration.config)
         changed_url = draft.config.get("url") != integration.config.get("url")
-        warnings = await _vet_target(settings, draft, check_url=changed_url or (draft.enabled and not integration.enabled))
+        enabled_now = draft.enabled and not integration.enabled
+        warnings = await _vet_target(settings, draft, check_url=changed_url or enabled_now)
         sealed, shown = _secret_to_store(settings, draft)
     except InvalidIntegration as exc:
         return render(request, "integration_form.html", status=400, error=exc.detail,

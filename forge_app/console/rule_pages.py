@@ -53,8 +53,8 @@ def board(rules_seen: dict[str, int], policy_doc: dict[str, Any],
             mode, why = policy.rules[rule], "set on the board"
         elif glob is not None:
             mode, why = policy.rules[glob], f"by glob {glob}"
-        elif _from_metadata(metadata) is not None:
-            mode, why = _from_metadata(metadata), "by the rule's own dev.semgrep.actions"
+        elif (own := _from_metadata(metadata)) is not None:
+            mode, why = own, "by the rule's own dev.semgrep.actions"
         else:
             mode, why = policy.default, "board default"
         columns[mode].append({"rule": rule, "mode": mode, "why": why, "repos": rules_seen.get(rule, 0),

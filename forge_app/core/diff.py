@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from forge_app.core.linemap import LineMap
@@ -48,7 +48,16 @@ class DiffResult:
     unchanged: list[tuple[Finding, Finding]] = field(default_factory=list)  # (head, base)
 
 
-def _order(f: Finding) -> tuple:
+# How findings are sorted: path, line, rule, then the rest of the location, so output is stable.
+_OrderKey = tuple[str, int, str, int, int, int, str, str]
+# (negated similarity, line distance, base index, head index): smaller pairs first.
+_Candidate = tuple[tuple[int, int, int, int], int, int]
+# (rule, path, first line, last line), (start col, end col) or None, group code or None.
+_Place = tuple[str, str, int, int]
+_BucketKey = tuple[_Place, tuple[int | None, int | None] | None, str | None]
+
+
+def _order(f: Finding) -> _OrderKey:
     return (f.path, f.start_line, f.rule_id, f.start_col or 0, f.end_line, f.end_col or 0, f.key, f.message)
 
 
@@ -212,7 +221,7 @@ class _Group:
             taken_b, taken_h = {bi for bi, _ in chosen}, {hi for _, hi in chosen}
             rest_b = [i for i in range(len(base)) if i not in taken_b]
             rest_h = [i for i in range(len(head)) if i not in taken_h]
-            chosen.extend(zip(rest_b, rest_h))
+            chosen.extend(zip(rest_b, rest_h, strict=False))  # the longer side keeps its surplus
         for bi, hi in chosen:
             self.match[left_h[hi]] = left_b[bi]
 
@@ -229,14 +238,14 @@ class _Group:
             if 0 < len(bases) < len(run):
                 for i in run:
                     self.match.pop(i, None)
-                self.match.update(zip(run, bases))
+                self.match.update(zip(run, bases, strict=False))  # the run's tail stays unmatched
         inverse = {b: h for h, b in self.match.items()}
         for run in _runs(self.base):
             heads = sorted(inverse[i] for i in run if i in inverse)
             if 0 < len(heads) < len(run):
                 for i in run:
                     inverse.pop(i, None)
-                inverse.update(zip(run, heads))
+                inverse.update(zip(run, heads, strict=False))
         self.match = {h: b for b, h in inverse.items()}
 
 
@@ -256,7 +265,7 @@ def _runs(findings: list[Finding]) -> list[list[int]]:
     return runs
 
 
-def _greedy(candidates: list[tuple[tuple, int, int]], nb: int, nh: int) -> list[tuple[int, int]]:
+def _greedy(candidates: list[_Candidate], nb: int, nh: int) -> list[tuple[int, int]]:
     """Best-first assignment over (sort key, base index, head index) candidates."""
     candidates.sort()
     used_b, used_h = [False] * nb, [False] * nh
@@ -278,7 +287,7 @@ def _optimal(base: list[Finding], head: list[Finding], path: str, shifts: _Shift
         cost.append([-_similarity(b, h) * _SCALE + min(abs(h.f.start_line - expect), _MAX_DIST) for h in hc])
     if len(bc) <= len(hc):
         return [(bi, hi) for bi, hi in enumerate(_hungarian(cost))]
-    transposed = [list(col) for col in zip(*cost)]
+    transposed = [list(col) for col in zip(*cost, strict=True)]
     return [(bi, hi) for hi, bi in enumerate(_hungarian(transposed))]
 
 
@@ -289,7 +298,8 @@ def _hungarian(cost: list[list[int]]) -> list[int]:
     """
     n, m = len(cost), len(cost[0])
     inf = float("inf")
-    u, v = [0] * (n + 1), [0] * (m + 1)
+    u: list[float] = [0] * (n + 1)
+    v: list[float] = [0] * (m + 1)
     p, way = [0] * (m + 1), [0] * (m + 1)  # p[j]: row (1-based) assigned to column j
     for i in range(1, n + 1):
         p[0], j0 = i, 0
@@ -327,13 +337,13 @@ def _hungarian(cost: list[list[int]]) -> list[int]:
 
 def _candidates_window(
     base: list[Finding], head: list[Finding], path: str, shifts: _Shifts
-) -> list[tuple[tuple, int, int]]:
+) -> list[_Candidate]:
     """(sort key, base index, head index) for each head and the base findings nearest its
     expected line only: huge groups of identical code stay O(n log n)."""
     order = sorted(range(len(base)), key=lambda i: base[i].start_line)
     lines = [base[i].start_line for i in order]
     bc = {i: _Ctx(base[i]) for i in order}
-    out = []
+    out: list[_Candidate] = []
     for hi, hf in enumerate(head):
         h = _Ctx(hf)
         expect = hf.start_line - shifts.at_head(path, hf.start_line)
@@ -353,16 +363,16 @@ def _flagged_lines(f: Finding) -> tuple[int, int]:
 
 
 def _pin(
-    base: Sequence[Finding], head: Sequence[Finding], lines: LineMap, by_order
+    base: Sequence[Finding], head: Sequence[Finding], lines: LineMap, by_order: Callable[[Finding], _OrderKey]
 ) -> tuple[list[tuple[Finding, Finding]], list[Finding], list[Finding]]:
     """Pairs each head finding whose flagged lines the diff leaves untouched with a base
     finding of the same rule at the mapped place: same columns and code first, then same
     columns, then same code, then any, in line order. Returns the pairs and the findings
     left for the fingerprints to decide. Linear: thousands of identical findings on one line
     are dealt from queues, not searched."""
-    buckets: dict[tuple, deque[Finding]] = defaultdict(deque)
+    buckets: dict[_BucketKey, deque[Finding]] = defaultdict(deque)
     for b in sorted(base, key=by_order):
-        place = (b.rule_id, b.path, *_flagged_lines(b))
+        place: _Place = (b.rule_id, b.path, *_flagged_lines(b))
         cols, code = (b.start_col, b.end_col), _group_code(b)
         for key in ((place, cols, code), (place, cols, None), (place, None, code), (place, None, None)):
             buckets[key].append(b)
@@ -408,7 +418,7 @@ def classify(
         renames = {**lines.renames, **renames}
         pinned, base, head = _pin(base, head, lines, lambda f: order[id(f)])
 
-    def by_order(f: Finding) -> tuple:
+    def by_order(f: Finding) -> _OrderKey:
         return order[id(f)]
 
     groups: dict[tuple[str, str, str], _Group] = {}

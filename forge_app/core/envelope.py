@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from forge_app.core.limits import (
     MAX_PATH_BYTES,
@@ -24,7 +24,7 @@ from forge_app.core.limits import (
     limit_findings,
 )
 from forge_app.core.linemap import LineMap, validate_line_changes
-from forge_app.core.models import SEVERITIES, Finding, Fingerprint, Fix, ReportError, RuleInfo
+from forge_app.core.models import SEVERITIES, Finding, Fingerprint, Fix, ReportError, RuleInfo, Severity
 from forge_app.core.parsing import parse_report
 from forge_app.core.parsing.common import is_absolute_reference, normalize_path
 
@@ -225,9 +225,9 @@ def parse_upload(
     errors = doc.get("errors") if not _is_raw_report(doc) else None
     if isinstance(errors, list):
         upload.errors.extend(str(e)[:1000] for e in errors[:1000])
-    notes = doc.get("notes") if not _is_raw_report(doc) else None
-    if isinstance(notes, list):
-        upload.notes = [str(n)[:500] for n in notes[:50] if isinstance(n, str)]
+    raw_notes = doc.get("notes") if not _is_raw_report(doc) else None
+    if isinstance(raw_notes, list):
+        upload.notes = [str(n)[:500] for n in raw_notes[:50] if isinstance(n, str)]
     meta = doc.get("meta") if not _is_raw_report(doc) else None
     if isinstance(meta, dict):
         upload.meta = _meta(meta)
@@ -290,8 +290,8 @@ def finding_from_dict(d: Any, pointer: str) -> Finding:
     except ReportError as exc:
         raise UploadError(exc.message, f"{pointer}/path", code="invalid_path") from None
     start = _int(d, "start_line", pointer, required=True)
-    end = _int(d, "end_line", pointer, required=False) or start
     assert start is not None
+    end = _int(d, "end_line", pointer, required=False) or start
     if end < start:
         raise UploadError("end_line is before start_line", f"{pointer}/end_line")
     severity = d.get("severity") or "warning"
@@ -330,7 +330,7 @@ def finding_from_dict(d: Any, pointer: str) -> Finding:
         start_col=_int(d, "start_col", pointer, required=False),
         end_col=_int(d, "end_col", pointer, required=False),
         message=message,
-        severity=severity,
+        severity=cast(Severity, severity),  # checked against SEVERITIES above
         metadata=metadata,
         rule=RuleInfo(
             cwe=_str_list(d.get("cwe"), f"{pointer}/cwe"),

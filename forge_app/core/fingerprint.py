@@ -206,7 +206,8 @@ class _Source:
 
     def _all_parents(self) -> None:
         """Every line's header (previous less-indented non-blank line) with one stack pass."""
-        parents, stack = self._parents, []  # (indent, index), strictly increasing indents
+        parents = self._parents
+        stack: list[tuple[int, int]] = []  # (indent, index), strictly increasing indents
         indents = [len(ln) - len(ln.lstrip()) if ln and not ln.isspace() else -1 for ln in self.lines]
         for k, dk in enumerate(indents):
             if dk < 0:
@@ -244,8 +245,8 @@ class _Source:
         n = len(self.lines)
         start_line, end_line = f.start_line, f.end_line
         if not (1 <= start_line <= n and 1 <= end_line <= n):
-            line = start_line if not 1 <= start_line <= n else end_line
-            raise ReportError(f"{self.path}: line {line} is outside the file (it has {n} lines)")
+            outside = start_line if not 1 <= start_line <= n else end_line
+            raise ReportError(f"{self.path}: line {outside} is outside the file (it has {n} lines)")
         sq = self._squashed
         if sq is not None and start_line == end_line:  # the dense, one-line case, inlined
             line = self.lines[start_line - 1].rstrip("\r")
@@ -298,10 +299,7 @@ def fingerprint_snippet(finding: Finding) -> Fingerprint | None:
         lines.pop()  # the text ended with a newline
     if len(lines) == end - start + 2 and end < finding.end_line:
         lines.pop()  # the line the match's end column 1 points into
-    if len(lines) == end - start + 1:
-        flagged = _flagged(lines, start_col, end_col)
-    else:
-        flagged = "".join(lines)
+    flagged = _flagged(lines, start_col, end_col) if len(lines) == end - start + 1 else "".join(lines)
     return _make(finding.rule_id, flagged, (), ())
 
 

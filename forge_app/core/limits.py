@@ -125,21 +125,25 @@ def _short_list(items: tuple[str, ...]) -> tuple[str, ...]:
 def limit_finding(f: Finding, index: int) -> tuple[Finding, str | None]:
     """The finding within limits and a note when something was cut; LimitError when refused."""
     _check_identifying(f, index)
-    cut = []
+    cut: list[str] = []
     message = _clean_text(f.message)
     if _size(message) > MAX_TEXT_BYTES:
-        message, _ = _cut(message), cut.append("message")
+        message = _cut(message)
+        cut.append("message")
     snippet = _clean_text(f.snippet) if f.snippet is not None else None
     if snippet is not None and _size(snippet) > MAX_TEXT_BYTES:
-        snippet, _ = _cut(snippet), cut.append("snippet")
+        snippet = _cut(snippet)
+        cut.append("snippet")
     fix = f.fix
     if fix is not None and sum(_size(line) + 1 for line in fix.lines) > MAX_TEXT_BYTES:
-        fix, _ = None, cut.append("fix (too large to suggest)")
+        fix = None
+        cut.append("fix (too large to suggest)")
     elif fix is not None and any(_SURROGATES_OR_NUL.search(line) for line in fix.lines):
         fix = Fix(fix.start_line, fix.end_line, tuple(_clean_text(line) for line in fix.lines))
     fix_text = f.fix_text
     if fix_text is not None and _size(fix_text) > MAX_TEXT_BYTES:
-        fix_text, _ = None, cut.append("fix")
+        fix_text = None
+        cut.append("fix")
     metadata, dropped = _metadata(f.metadata)
     if dropped:
         cut.append("metadata")
@@ -154,7 +158,8 @@ def limit_finding(f: Finding, index: int) -> tuple[Finding, str | None]:
         cut.append("rule details")
     tool_ids = f.tool_ids
     if _size(repr(tool_ids)) > MAX_TEXT_BYTES:
-        tool_ids, _ = {}, cut.append("tool ids")
+        tool_ids = {}
+        cut.append("tool ids")
     changed = (cut or message is not f.message or snippet is not f.snippet or fix is not f.fix)
     if not changed:
         return f, None
@@ -209,7 +214,7 @@ def check_result_count(data: Any, already: int = 0) -> None:
 
 def limit_report(report: Report) -> Report:
     findings, notes = limit_findings(report.findings)
-    if not notes and all(a is b for a, b in zip(findings, report.findings)):
+    if not notes and all(a is b for a, b in zip(findings, report.findings, strict=True)):
         return report
     return Report(report.tool, tuple(findings), (*report.errors, *notes), report.format)
 

@@ -78,7 +78,7 @@ class LineMap:
         i = bisect.bisect_right(self._starts[path], end) - 1
         if i < 0:
             return old, start, end
-        old_lo, old_hi, new_lo, new_hi = blocks[i]
+        _old_lo, old_hi, new_lo, new_hi = blocks[i]
         if new_lo > start or start < new_hi:
             return None  # a change inside the flagged lines, or between them
         shift = new_hi - old_hi
@@ -93,7 +93,7 @@ class LineMap:
     def from_dict(cls, d: Mapping[str, Any]) -> LineMap:
         """Trusting: validate untrusted input first (`validate_line_changes`)."""
         return cls(dict(d.get("renames") or {}),
-                   {p: tuple(tuple(b) for b in bs) for p, bs in (d.get("blocks") or {}).items()},  # type: ignore[misc]
+                   {p: tuple(tuple(b) for b in bs) for p, bs in (d.get("blocks") or {}).items()},
                    frozenset(d.get("added") or ()))
 
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 Severity = Literal["error", "warning", "info"]
 Mode = Literal["monitor", "comment", "block"]
 MODES: tuple[str, ...] = ("monitor", "comment", "block")
-SEVERITIES: tuple[str, ...] = ("error", "warning", "info")
+SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
 
 
 @dataclass(frozen=True, slots=True)

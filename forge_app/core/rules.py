@@ -124,9 +124,8 @@ def _check_rule(rule: Any, where: str) -> None:
             found = f"found {', '.join(present)}" if present else "found none"
             raise RuleFileError(f"{where}: a search rule needs exactly one of {', '.join(SEARCH_KEYS)} ({found})")
         _check_formula(present[0], rule[present[0]], where)
-    elif mode == "taint":
-        if "taint" not in rule and not ("pattern-sources" in rule and "pattern-sinks" in rule):
-            raise RuleFileError(f"{where}: a taint rule needs 'pattern-sources' and 'pattern-sinks' (or 'taint')")
+    elif mode == "taint" and "taint" not in rule and not ("pattern-sources" in rule and "pattern-sinks" in rule):
+        raise RuleFileError(f"{where}: a taint rule needs 'pattern-sources' and 'pattern-sinks' (or 'taint')")
     for key, kind in (("metadata", dict), ("paths", dict), ("options", dict), ("fix-regex", dict)):
         if key in rule and not isinstance(rule[key], kind):
             raise RuleFileError(f"{where}: '{key}' must be a mapping")
@@ -176,7 +175,8 @@ def served_rules(files: Iterable[RuleFile], policy: Policy, *, block_allowed: bo
                 continue
             seen.add(rule["id"])
             served = copy.deepcopy(rule)
-            metadata = served.get("metadata") if isinstance(served.get("metadata"), dict) else {}
+            raw_metadata = served.get("metadata")
+            metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
             mode = mode_for(rule["id"], metadata, policy)
             metadata[ACTIONS_KEY] = actions_for("comment" if mode == "block" and not block_allowed else mode)
             served["metadata"] = metadata

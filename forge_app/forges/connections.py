@@ -6,6 +6,7 @@ raises `ConnectionCheckError` with a sentence an admin can act on.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -42,10 +43,8 @@ def register_verifier(forge: str, verifier: Verifier) -> None:
 async def verify_connection(request: ConnectionRequest, settings: Settings) -> dict[str, Any]:
     """Returns what the forge told us (e.g. project id, repositories) to keep with the connection."""
     if request.forge not in _VERIFIERS:
-        try:
+        with contextlib.suppress(ModuleNotFoundError):
             importlib.import_module(f"forge_app.forges.{request.forge}.connection")
-        except ModuleNotFoundError:
-            pass
     verifier = _VERIFIERS.get(request.forge)
     if verifier is None:
         raise ConnectionCheckError(f"{request.forge} connections are not supported by this server yet",

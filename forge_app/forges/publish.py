@@ -19,7 +19,7 @@ from forge_app.core.review.render import (
     resolved_reply,
     summary_comment,
 )
-from forge_app.forges.base import ForgeClient, PullRequestRef, StatusReport
+from forge_app.forges.base import ForgeClient, PullRequestRef, StatusReport, StatusState
 from forge_app.web.metrics import counting_scan_requests
 from storage import ScanRecord, Storage
 
@@ -30,7 +30,7 @@ def scan_url(public_url: str, scan_id: int) -> str:
     return f"{public_url}/api/v1/scans/{scan_id}"
 
 
-def _state(scan: ScanRecord) -> str:
+def _state(scan: ScanRecord) -> StatusState:
     if scan.blocking:
         return "failure"
     if scan.errors:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forge_app.config import Settings
+from forge_app.forges import ratelimit
 from forge_app.jobs.errors import GiveUp, RetryLater
 from forge_app.log_context import bind
 from storage import Job, Storage
@@ -200,7 +201,7 @@ class Worker:
         if job is None:
             return False
         with bind(job_id=job.id, job_kind=job.kind, scan_id=job.payload.get("scan_id"),
-                  delivery=job.payload.get("delivery")):
+                  delivery=job.payload.get("delivery")), ratelimit.as_of(now):
             await self._run(job)
         return True
 
@@ -283,8 +284,8 @@ class Worker:
                 started = time.monotonic()
                 try:
                     ran = await self.run_once()
-                except Exception:
-                    log.exception("job worker loop error")
+                except Exception as exc:
+                    _log_loop_error(exc)
                     ran = False
                 if self._stop.is_set():
                     break
@@ -292,8 +293,12 @@ class Worker:
                     if self.yield_to is not None and self.yield_to():
                         await self._make_way(time.monotonic() - started)
                     continue
-                await pruner.maybe_prune()
-                next_at = await asyncio.to_thread(self.context.storage.next_job_at)
+                try:
+                    await pruner.maybe_prune()
+                    next_at = await asyncio.to_thread(self.context.storage.next_job_at)
+                except Exception as exc:  # the database is away: keep polling gently until it is back
+                    _log_loop_error(exc)
+                    next_at = None
                 # A due job that was not claimed waits for its group: poll gently, don't spin.
                 wait = IDLE_POLL if next_at is None else max(0.25, min(IDLE_POLL, next_at - time.time()))
                 self._wake.clear()
@@ -303,6 +308,17 @@ class Worker:
             self._beat.close()
             log.info("job worker %s stopped", self.worker_id)
             self.stopped.set()
+
+
+def _log_loop_error(exc: Exception) -> None:
+    """An unreachable database is expected now and then (the worker goes on when it is back): one line,
+    no traceback; anything else is a bug worth its traceback."""
+    from storage.errors import is_unavailable
+
+    if is_unavailable(exc):
+        log.warning("job worker: the database is unreachable (%s); trying again", type(exc).__name__)
+    else:
+        log.error("job worker loop error", exc_info=exc)
 
 
 class WorkerThread:

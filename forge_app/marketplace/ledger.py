@@ -147,7 +147,8 @@ def apply_event(current: MarketplaceAccount | None, event: PurchaseEvent) -> Mar
                        purge_after=(moment + RETENTION).isoformat(timespec="seconds"),
                        pending_plan_id=None, pending_plan_name=None, pending_effective_date=None)
     if event.action == "pending_change":
-        if current is not None and current.effective_date is not None and event.effective_date <= current.effective_date:
+        applied = current.effective_date if current is not None else None
+        if applied is not None and event.effective_date <= applied:
             return None  # the change it announces has already been applied
         updated = base
         if current is None and event.previous is not None:
@@ -169,7 +170,9 @@ def from_listing(current: MarketplaceAccount | None, item: Mapping[str, Any], no
     updated = replace(_with_plan(base, purchase), state="active", cancelled_at=None, purge_after=None,
                       purged_at=None, effective_date=max(filter(None, [base.effective_date, now])))
     pending = item.get("marketplace_pending_change")
-    plan = pending.get("plan") if isinstance(pending, dict) else None
+    if not isinstance(pending, dict):
+        pending = {}
+    plan = pending.get("plan")
     if isinstance(plan, dict) and _int(plan.get("id")) is not None and _str(plan.get("name")):
         return replace(updated, pending_plan_id=plan["id"], pending_plan_name=plan["name"],
                        pending_effective_date=iso_utc(pending.get("effective_date")))

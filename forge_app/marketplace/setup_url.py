@@ -79,7 +79,8 @@ async def _user_token(settings: Any, storage: Any, code: str) -> str:
         doc = {}
     token = doc.get("access_token") if isinstance(doc, dict) else None
     if response.status_code >= 400 or not token:
-        raise MarketplaceApiError(f"GitHub refused the authorization code ({doc.get('error') if isinstance(doc, dict) else response.status_code})", 400)
+        reason = doc.get("error") if isinstance(doc, dict) else response.status_code
+        raise MarketplaceApiError(f"GitHub refused the authorization code ({reason})", 400)
     return str(token)
 
 

@@ -80,10 +80,10 @@ async def sync_accounts(settings: Settings, storage: Storage) -> SyncReport:
     for account_id, before in known.items():
         if account_id in seen or not listed:
             continue  # a listing without plans (not set up yet) says nothing about who cancelled
-        after = missing_from_listing(before, now)
-        if after is not None:
+        cancelled = missing_from_listing(before, now)
+        if cancelled is not None:
             report.changes.append(f"{before.login}: active -> cancelled (no plan lists it any more)")
-            updates.append(after)
+            updates.append(cancelled)
     storage.save_marketplace_accounts(updates)
     log.info("Marketplace sync: %d plan(s), %d account(s), %d change(s)", len(report.plans), report.accounts,
              len(report.changes))

@@ -87,7 +87,7 @@ def notified_findings(storage: Storage, scan: ScanRecord, integration_id: int) -
     indexes = syntactic_indexes([sf.finding for sf in present])
     details = storage.identity_details(claimed)
     items: dict[int, NotifiedFinding] = {}
-    for sf, index in zip(present, indexes):
+    for sf, index in zip(present, indexes, strict=True):
         if sf.identity_id not in claimed or sf.identity_id in items:
             continue
         info = details.get(sf.identity_id)
@@ -239,19 +239,21 @@ def _settle(storage: Storage, delivery: NotificationDelivery, integration: Integ
     from forge_app.web.metrics import notification_delivery
 
     notification_delivery(integration.type, "succeeded" if outcome.ok else "failed")  # one per attempt
-    common = {"status_code": outcome.status_code, "latency_ms": outcome.latency_ms}
     if outcome.ok:
-        storage.record_delivery_attempt(delivery.id, status="succeeded", error=None, **common)
+        storage.record_delivery_attempt(delivery.id, status="succeeded", error=None,
+                                        status_code=outcome.status_code, latency_ms=outcome.latency_ms)
         log.info("notification %s (%s) to integration %s delivered in %s ms", delivery.id, delivery.kind,
                  integration.id, outcome.latency_ms)
         return
     if outcome.retryable and attempt < retry.MAX_ATTEMPTS:
         delay = outcome.retry_after if outcome.retry_after is not None else retry.retry_delay(attempt)
         storage.record_delivery_attempt(delivery.id, status="retrying", error=outcome.error,
-                                        next_attempt_at=retry.iso(time.time() + delay), **common)
+                                        next_attempt_at=retry.iso(time.time() + delay),
+                                        status_code=outcome.status_code, latency_ms=outcome.latency_ms)
         raise RetryLater(f"notification {delivery.id}: {outcome.error}", delay)
     error = outcome.error or "failed"
     if outcome.retryable:
         error += f" (gave up after {attempt} attempts)"
-    storage.record_delivery_attempt(delivery.id, status="failed", error=error, **common)
+    storage.record_delivery_attempt(delivery.id, status="failed", error=error,
+                                    status_code=outcome.status_code, latency_ms=outcome.latency_ms)
     raise GiveUp(f"notification {delivery.id} ({delivery.kind}) to integration {integration.id}: {error}")

@@ -50,28 +50,29 @@ class SmtpConfig:
 
 
 def smtp_config(settings: Settings) -> SmtpConfig:
-    unset = [name for name, value in (("FORGE_APP_SMTP_URL", settings.smtp_url),
-                                      ("FORGE_APP_EMAIL_FROM", settings.email_from)) if not value]
-    if unset:
+    smtp_url, sender = settings.smtp_url, settings.email_from
+    if not smtp_url or not sender:
+        unset = [name for name, value in (("FORGE_APP_SMTP_URL", smtp_url), ("FORGE_APP_EMAIL_FROM", sender))
+                 if not value]
         raise SmtpConfigError(f"email is not configured on this server: {' and '.join(unset)} "
                               f"{'is' if len(unset) == 1 else 'are'} not set (email needs both "
                               "FORGE_APP_SMTP_URL=smtp://user:pass@host:port or smtps://..., and "
                               "FORGE_APP_EMAIL_FROM=an address such as forge-app@example.com)")
     try:
-        parts = urlsplit(settings.smtp_url)
+        parts = urlsplit(smtp_url)
         port = parts.port
     except ValueError:
         raise SmtpConfigError("FORGE_APP_SMTP_URL cannot be parsed (expected smtp://user:pass@host:port)") from None
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
         raise SmtpConfigError("FORGE_APP_SMTP_URL must look like smtp://user:pass@host:port or smtps://...")
-    if not is_address(parseaddr(settings.email_from)[1]):
+    if not is_address(parseaddr(sender)[1]):
         raise SmtpConfigError("FORGE_APP_EMAIL_FROM is not an email address")
     implicit = parts.scheme == "smtps"
     return SmtpConfig(
         implicit_tls=implicit, host=parts.hostname, port=port or (465 if implicit else 25),
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
-        sender=settings.email_from,
+        sender=sender,
     )
 
 

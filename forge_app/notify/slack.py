@@ -63,10 +63,7 @@ def slack_message(scan: ScanRecord, items: Sequence[NotifiedFinding], pr_url: st
                   *, test: bool = False) -> dict[str, Any]:
     """The incoming-webhook body: fallback `text` plus blocks."""
     count = _plural(len(items), "new finding")
-    if test:
-        headline = "forge-app test notification"
-    else:
-        headline = f"{count} in {scan.repository}"
+    headline = "forge-app test notification" if test else f"{count} in {scan.repository}"
     place = "Pull request" if scan.pull_request is not None else "Branch"
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _cut(headline, HEADER_MAX), "emoji": False}},

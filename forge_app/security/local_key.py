@@ -2,7 +2,8 @@
 
 When FORGE_APP_SECRET_KEY is unset, a random key is created once next to the database
 (`secret.key`, mode 0600) and reused by every process that opens that database. Set the
-variable in production: a key stored beside the data it protects guards less.
+variable in production: a key stored beside the data it protects guards less. With a database
+server (PostgreSQL) the variable is required: replicas on several hosts share no directory.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ import secrets
 from dataclasses import replace
 from pathlib import Path
 
-from forge_app.config import Settings
+from forge_app.config import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 KEY_FILE = "secret.key"
 
 
 def key_path(settings: Settings) -> Path | None:
-    if settings.database in ("", ":memory:"):
-        return None
+    if settings.database in ("", ":memory:") or "://" in settings.database:
+        return None  # a database server has no "beside the database" every process shares
     return Path(settings.database).resolve().parent / KEY_FILE
 
 
@@ -52,6 +53,11 @@ def _ensure_secret_key(settings: Settings) -> Settings:
         return settings
     path = key_path(settings)
     if path is None:
+        if "://" in settings.database:
+            raise ConfigError(
+                "FORGE_APP_SECRET_KEY must be set when FORGE_APP_DATABASE is a database server: every serve and "
+                "worker process must share the key that encrypts stored tokens and signs sessions (moving from "
+                "SQLite? use the content of the secret.key file beside the old database)")
         return settings
     key = _read_or_create(path)
     if len(key) < 32:

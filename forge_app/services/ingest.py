@@ -34,6 +34,7 @@ from forge_app.core.triage import (
     scan_tools,
     triage,
 )
+from forge_app.services import leases
 from storage import JobSpec, NewScan, PendingScan, Repository, ScanEntry, ScanRecord, Storage
 
 log = logging.getLogger(__name__)
@@ -146,17 +147,19 @@ _LOCKS_GUARD = threading.Lock()
 
 
 @contextlib.contextmanager
-def _one_at_a_time(repository_id: int) -> Iterator[None]:
+def _one_at_a_time(storage: Storage, repository_id: int) -> Iterator[None]:
     """Triage reads identities and records new ones: two uploads of one repository triaged at
-    once would each mint an identity for the same finding (and notify and comment twice)."""
+    once would each mint an identity for the same finding (and notify and comment twice). The
+    thread lock orders this process's threads; the database lease orders processes (replicas,
+    and `worker` processes completing scans)."""
     with _LOCKS_GUARD:
         lock = _LOCKS.setdefault(repository_id, threading.Lock())
-    with lock:
+    with lock, leases.held(storage, f"triage:repository:{repository_id}"):
         yield
 
 
 def ingest_upload(storage: Storage, repo: Repository, upload: Upload, serving: Serving | None = None) -> Ingested:
-    with _one_at_a_time(repo.id):
+    with _one_at_a_time(storage, repo.id):
         return _ingest(storage, repo, upload, serving)
 
 
@@ -225,7 +228,7 @@ def refingerprint(findings: Sequence[Finding], sources: Mapping[str, str | None]
             log.warning("the file fetched for %s does not fit the report (%s); its findings keep their "
                         "context-free fingerprints", path, exc)
             continue
-        for i, f in zip(indexes, fresh):
+        for i, f in zip(indexes, fresh, strict=True):
             out[i] = f
     return out
 
@@ -242,7 +245,7 @@ def complete_upload(storage: Storage, scan: ScanRecord, findings: Sequence[Findi
                      LineMap.from_dict(scan.meta["line_changes"]) if scan.meta.get("line_changes") else None,
                      bool(scan.meta.get("partial")))
     fingerprinted = refingerprint(findings, sources)
-    with _one_at_a_time(repo.id):
+    with _one_at_a_time(storage, repo.id):
         return _complete(storage, repo, scan, target, fingerprinted, notes)
 
 

@@ -14,6 +14,7 @@ connection retries; here each failure becomes what the job system needs:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -170,7 +171,7 @@ class SlackInstallClient:
             client = web_client(self.settings, token)
             fn = getattr(client, method)
             try:
-                return await raw_call(lambda: fn(**kwargs))
+                return await raw_call(functools.partial(fn, **kwargs))
             except SlackError as exc:
                 if exc.code == "token_expired" and attempt == 1:
                     token = await self.refresh()

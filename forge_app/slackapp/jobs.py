@@ -86,7 +86,8 @@ def _reinstall_text(context: JobContext, exc: InstallationUnusable) -> str:
     if exc.status == "needs_reinstall":
         return ("forge-app's permissions not up to date: an admin must reinstall it "
                 f"({context.settings.public_url}/slack/install).")
-    return f"forge-app's token for this workspace was revoked: reinstall it ({context.settings.public_url}/slack/install)."
+    return ("forge-app's token for this workspace was revoked: reinstall it "
+            f"({context.settings.public_url}/slack/install).")
 
 
 # --- the command -------------------------------------------------------------------------
@@ -113,8 +114,9 @@ async def handle_command(context: JobContext, job: Job) -> None:
     try:
         channel = await _channel_info(client, p["channel_id"])
         if channel is None:
-            await _respond(context, p.get("response_url"), "forge-app cannot see this private channel, so it could never post "
-                           "here. Invite it first (type `/invite @forge-app` here), then run "
+            await _respond(context, p.get("response_url"),
+                           "forge-app cannot see this private channel, so it could never post here. "
+                           "Invite it first (type `/invite @forge-app` here), then run "
                            f"`{COMMAND_SUBSCRIBE}` again.")
             return
         if channel.get("is_im") or channel.get("is_mpim"):
@@ -286,12 +288,12 @@ async def handle_event(context: JobContext, job: Job) -> None:
         storage.update_slack_channel(installation.id, channel_id, enabled=False, disabled_reason="channel archived")
     elif kind in ("channel_unarchive", "group_unarchive") and channel_id:
         storage.update_slack_channel(installation.id, channel_id, enabled=True, disabled_reason=None)
-    elif kind == "app_home_opened" and event.get("tab") == "home" and isinstance(event.get("user"), str):
-        if installation.status != "revoked":
-            try:
-                await _publish_home(context, installation, event["user"])
-            except InstallationUnusable:
-                return
+    elif (kind == "app_home_opened" and event.get("tab") == "home" and isinstance(event.get("user"), str)
+          and installation.status != "revoked"):
+        try:
+            await _publish_home(context, installation, event["user"])
+        except InstallationUnusable:
+            return
 
 
 # --- after a scan ---------------------------------------------------------------------------

@@ -112,7 +112,8 @@ async def oauth_callback(request: Request) -> Response:
         return _page(502, "Installation failed", "Slack's answer lacked the workspace or the bot token.")
     refresh = data.get("refresh_token") if isinstance(data.get("refresh_token"), str) else None
     expires = data.get("expires_in")
-    enterprise = data.get("enterprise") if isinstance(data.get("enterprise"), dict) else {}
+    raw_enterprise = data.get("enterprise")
+    enterprise = raw_enterprise if isinstance(raw_enterprise, dict) else {}
     try:
         installation = storage.save_slack_installation(
             team_id=team["id"], team_name=team.get("name") if isinstance(team.get("name"), str) else None,
@@ -239,7 +240,8 @@ async def interactions(request: Request) -> Response:
         raise ApiError(400, "invalid_interaction", "the payload field is not JSON") from None
     if not isinstance(payload, dict):
         raise ApiError(400, "invalid_interaction", "the payload field is not a JSON object")
-    team = payload.get("team") if isinstance(payload.get("team"), dict) else {}
+    raw_team = payload.get("team")
+    team = raw_team if isinstance(raw_team, dict) else {}
     installation = _active_installation(request, team.get("id"))
     kind = payload.get("type")
     wanted = (kind == "view_submission" and (payload.get("view") or {}).get("callback_id") == SUBSCRIBE_CALLBACK) \
@@ -328,7 +330,7 @@ routes = [
 ]
 
 
-_ADMIN = [{"adminToken": []}]
+_ADMIN: list[dict[str, list[str]]] = [{"adminToken": []}]
 _ERR = {"$ref": "#/components/schemas/Error"}
 
 
@@ -351,8 +353,9 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/api/v1/slack/installations": {"get": {
         "summary": "Workspaces the Slack app is installed in (never a token)", "security": _ADMIN,
         "responses": {"200": _array({
-            "id": {"type": "integer"}, "team_id": {"type": "string"}, "team_name": {"type": "string", "nullable": True},
-            "bot_user_id": {"type": "string", "nullable": True}, "scopes": {"type": "array", "items": {"type": "string"}},
+            "id": {"type": "integer"}, "team_id": {"type": "string"},
+            "team_name": {"type": "string", "nullable": True}, "bot_user_id": {"type": "string", "nullable": True},
+            "scopes": {"type": "array", "items": {"type": "string"}},
             "status": {"type": "string", "enum": ["active", "revoked", "needs_reinstall"]},
             "installed_at": {"type": "string"}}), **_errors(401, 403)}}},
     "/api/v1/slack/installations/{installation_id}": {"delete": {

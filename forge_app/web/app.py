@@ -32,7 +32,8 @@ def _routes() -> list[BaseRoute]:
     # Webhooks first: Starlette tries routes in order, and a burst of deliveries should not pay
     # for matching ~20 other paths each (their paths overlap no other route's).
     routes: list[BaseRoute] = [*webhooks.routes, *health.routes, *openapi.routes, *scans.routes, *policies.routes]
-    for optional in ("integrations", "connections", "marketplace", "github_setup", "semgrep_ci", "rules", "jobs"):
+    optionals = ("integrations", "connections", "marketplace", "github_setup", "semgrep_ci", "rules", "jobs")
+    for optional in optionals:
         try:
             module = __import__(f"forge_app.web.routes.{optional}", fromlist=["routes"])
         except ModuleNotFoundError as exc:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
+from forge_app.services.leases import Busy
+from storage.errors import is_unavailable
+
 log = logging.getLogger(__name__)
+RETRY_AFTER = 5  # seconds, in the 503 answered while the database is unreachable
 
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
           405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
@@ -37,7 +42,7 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(status: int, code: str, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
@@ -63,5 +68,11 @@ async def unhandled_error_handler(request: Request, exc: Exception) -> JSONRespo
         return error_response(400, "client_disconnected", "the client closed the connection before the body was read")
     if isinstance(exc, RecursionError):
         return error_response(400, "invalid_json", "the body is nested too deeply to read")
+    if is_unavailable(exc) or isinstance(exc, Busy):
+        # Nothing was stored, nothing acknowledged: the forge (or client) sends it again later.
+        log.warning("%s %s: %s; answered 503", request.method, request.url.path,
+                    "busy" if isinstance(exc, Busy) else "the database is unreachable")
+        return error_response(503, "unavailable", "the server cannot store this right now; retry later",
+                              {"Retry-After": str(RETRY_AFTER)})
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "the server failed to handle this request; see its log")

@@ -1,8 +1,9 @@
 """Indexes that match the job claim and the retention pruning exactly.
 
 The claim walks the 0001 index (status, run_at) for queued jobs (in run_at, id order)
-or `jobs_leased` (status, locked_until) for jobs whose lease ran out and stops at the first job whose group is free, checked through
-`jobs_running_group`; nothing sorts the backlog, so claiming costs the same at any size.
+or `jobs_leased` (status, locked_until) for jobs whose lease ran out and stops at the first job
+whose group is free, checked through `jobs_running_group`; nothing sorts the backlog, so claiming
+costs the same at any size.
 """
 
 from __future__ import annotations

@@ -286,7 +286,7 @@ class FakeBitbucket:
         return {"self": {"href": self.base_url + path}}
 
     def _repo_json(self, repo: FakeRepo) -> dict[str, Any]:
-        ws, slug = repo.full_name.split("/")
+        _ws, slug = repo.full_name.split("/")
         return {"type": "repository", "full_name": repo.full_name, "name": slug, "slug": slug,
                 "is_private": True, "mainbranch": {"type": "branch", "name": repo.mainbranch},
                 "links": self._links(f"/repositories/{repo.full_name}")}

@@ -121,7 +121,7 @@ def test_annotations_most_severe_first_capped_at_1000_and_clipped() -> None:
     items = [_item(i, ("info", "warning", "error")[i % 3], "block" if i % 50 == 0 else "comment", "x" * 600)
              for i in range(1200)]
     items.append(_item(5000, mode="monitor"))
-    docs = insights.annotations(items, "https://forge.example/api/v1/scans/1")
+    docs = insights.annotation_docs(items, "https://forge.example/api/v1/scans/1")
     assert len(docs) == 1000
     assert all(len(d["summary"]) <= 450 and d["summary"] for d in docs)
     assert all(len(d["details"]) <= 2000 for d in docs)

@@ -92,7 +92,7 @@ def test_pull_request_story(kind, client, app, storage, admin_headers, fake: Fak
     assert {d["title"]: d["value"] for d in report["data"]}["Blocking"] == 1
     annotations = fake.annotations[(REPO, world.head, "forge-app")]
     assert len(annotations) == 3
-    assert list(annotations.values())[0]["severity"] == "CRITICAL"  # the blocking eval() first
+    assert next(iter(annotations.values()))["severity"] == "CRITICAL"  # the blocking eval() first
     # Build status: in progress, then failed, on the head commit, for the source branch, linking the scan.
     # The diff came through Bitbucket's redirect to /diff/{spec}, fetched with the token.
     assert fake.requests("GET", f"/pullrequests/{PR}/diff")[0].status == 302

@@ -411,7 +411,8 @@ def test_github_app_story_from_the_outside(fake: FakeGitHub, tmp_path: Path) -> 
                and all(r["status"] == "completed" for r in fake.runs_of(REPO, HEAD_SHA)))
         first, second = sorted(fake.runs_of(REPO, HEAD_SHA), key=lambda r: r["id"])
         assert (first["conclusion"], second["conclusion"]) == ("failure", "failure")
-        assert {(a["title"], a["annotation_level"]) for a in second["annotations"]} == levels  # a new run, annotated anew
+        # A new run, annotated anew.
+        assert {(a["title"], a["annotation_level"]) for a in second["annotations"]} == levels
         assert len(first["annotations"]) == len(levels)  # never appended twice
         assert (len(fake.reviews), len(fake.comments)) == before[:2]  # nothing said twice
 

@@ -8,7 +8,8 @@ from forge_app.cli.ci_env import detect_ci
 def test_github_push():
     ctx = detect_ci({"GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": "o/r", "GITHUB_SHA": "a" * 40,
                      "GITHUB_REF": "refs/heads/main", "GITHUB_REF_NAME": "main"})
-    assert (ctx.forge, ctx.repository, ctx.commit, ctx.branch, ctx.pull_request) == ("github", "o/r", "a" * 40, "main", None)
+    got = (ctx.forge, ctx.repository, ctx.commit, ctx.branch, ctx.pull_request)
+    assert got == ("github", "o/r", "a" * 40, "main", None)
 
 
 def test_github_pull_request_uses_the_head_sha_from_the_event():

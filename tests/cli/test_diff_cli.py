@@ -148,7 +148,7 @@ def test_source_reader_refuses_escapes(tmp_path: Path) -> None:
 
 
 def test_a_line_beyond_the_file_is_a_clear_error(tmp_path: Path, capsys) -> None:
-    base, base_root = checkout(tmp_path, "base", {"app.py": APP})
+    base, _ = checkout(tmp_path, "base", {"app.py": APP})
     head, head_root = checkout(tmp_path, "head", {"app.py": APP})
     (head_root / "app.py").write_text("short = 1\n")
     code, doc, err = invoke(capsys, "--base", str(base), "--head", str(head), "--head-root", str(head_root))

@@ -139,7 +139,8 @@ def test_invalid_report_exits_2(server, storage, checkout):
 
 def test_renames_come_from_the_checkouts_git_history(server, storage, tmp_path):
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout.strip()
+        done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
+        return done.stdout.strip()
 
     repo = tmp_path / "repo"
     (repo / "app").mkdir(parents=True)

@@ -7,6 +7,8 @@ import json
 import pytest
 
 from forge_app.web.app import create_app
+
+# `checkout` is a pytest fixture: imported so the tests below can request it by name (hence F401/F811).
 from tests.cli.test_upload_cli_live import HEAD, checkout, run_upload, semgrep_report  # noqa: F401
 from tests.support.live_server import serve
 
@@ -21,7 +23,7 @@ def notes_of(stdout: str) -> list[str]:
     return [ln for ln in stdout.splitlines() if ln.startswith("note: ")]
 
 
-def test_a_wrong_root_and_missing_branches_are_each_one_line(server, settings, storage, checkout, tmp_path):
+def test_a_wrong_root_and_missing_branches_are_each_one_line(server, settings, storage, checkout, tmp_path):  # noqa: F811
     token = storage.create_upload_token("github", "octo/demo")
     env = {"FORGE_APP_URL": server, "FORGE_APP_TOKEN": token}
     elsewhere = tmp_path / "elsewhere"

@@ -25,7 +25,7 @@ def test_right_token_sets_a_signed_httponly_lax_expiring_cookie(client):
     r = client.post("/", data={"csrf": csrf_of(page.text), "token": "test-admin-token-0123456789abcdef"},
                     follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/projects"
-    cookie = [c for c in r.headers.get_list("set-cookie") if c.startswith(session.SESSION_COOKIE)][0]
+    cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith(session.SESSION_COOKIE))
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Max-Age=43200" in cookie
     assert "Secure" not in cookie  # plain http test server
     nav = client.get("/projects").text
@@ -38,7 +38,7 @@ def test_cookie_is_secure_when_the_public_url_is_https(settings, storage):
     with TestClient(app, base_url="https://forge.example") as c:
         page = c.get("/")
         r = c.post("/", data={"csrf": csrf_of(page.text), "token": settings.admin_token}, follow_redirects=False)
-        cookie = [x for x in r.headers.get_list("set-cookie") if x.startswith(session.SESSION_COOKIE)][0]
+        cookie = next(x for x in r.headers.get_list("set-cookie") if x.startswith(session.SESSION_COOKIE))
         assert "Secure" in cookie
 
 

@@ -59,7 +59,7 @@ def test_newcomer_story_in_a_browser(live):
     sync_playwright = _browser_or_skip()
     from playwright.sync_api import expect
 
-    base, storage = live
+    base, _storage = live
     SHOTS.mkdir(exist_ok=True)
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     with Receiver() as receiver, sync_playwright() as pw:

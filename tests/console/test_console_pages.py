@@ -160,7 +160,7 @@ def test_notification_switches_equal_filters_policies(signed, storage, admin_hea
     i = storage.create_integration("webhook", "Ops hook", {"url": "https://example.com/h", "events": ["findings"]},
                                    None, {"repositories": [], "policies": ["comment"]})
     page = client.get("/rules").text
-    assert '<label for="sw-block-%d">Ops hook</label>' % i.id in page
+    assert f'<label for="sw-block-{i.id}">Ops hook</label>' in page
     assert 'role="switch"' in page
     client.post("/rules/notifications", data={"csrf": csrf, "column": "block", "shown": str(i.id), "on": str(i.id)})
     doc = client.get(f"/api/v1/integrations/{i.id}", headers=admin_headers).json()

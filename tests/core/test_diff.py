@@ -189,7 +189,8 @@ def test_findings_without_code_match_the_same_rule_and_path_by_place():
     head = [f.with_fingerprint(fingerprint_fallback(f)) for f in head]
     assert head[0].fingerprint.fallback and not base[0].fingerprint.fallback
     result = classify(base, head)
-    assert [(h.rule_id, h.start_line, b.start_line) for h, b in result.unchanged] == [("r.eval", 6, 4), ("r.exec", 9, 7)]
+    unchanged = [(h.rule_id, h.start_line, b.start_line) for h, b in result.unchanged]
+    assert unchanged == [("r.eval", 6, 4), ("r.exec", 9, 7)]
     assert [(f.path, f.rule_id) for f in result.new] == [("b.py", "r.exec")] and result.fixed == []
 
 

@@ -63,7 +63,8 @@ from hypothesis import strategies as st  # noqa: E402
 
 from forge_app.core import fingerprint as fpmod  # noqa: E402
 
-LINE = st.sampled_from(["", "   ", "\t", "x = eval(a)\r", "ab\r\r", "  assert x", "é = 1", "\u3000y", "a", "if b:", "ｈ！"])
+LINE = st.sampled_from(["", "   ", "\t", "x = eval(a)\r", "ab\r\r", "  assert x", "é = 1", "\u3000y", "a", "if b:",
+                       "ｈ！"])
 
 
 @settings(max_examples=200, deadline=None)

@@ -23,7 +23,7 @@ def _diff(old: list[str], new: list[str], n: int) -> str:
 def test_untouched_lines_map_to_their_base_line_and_changed_ones_to_none(old, new, n):
     lm = line_map_from_diff(_diff(old, new, n))
     expect: dict[int, int | None] = {}
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new).get_opcodes():
+    for tag, i1, _i2, j1, j2 in difflib.SequenceMatcher(None, old, new).get_opcodes():
         for j in range(j1, j2):
             expect[j + 1] = (i1 + (j - j1) + 1) if tag == "equal" else None
     for line, base in expect.items():

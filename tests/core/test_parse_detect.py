@@ -85,7 +85,8 @@ def test_empty_reports():
 def test_malformed_json_names_line_and_column():
     with pytest.raises(ReportError) as err:
         load_report(b'{"results": [\n  {"check_id": "x",,}\n]}', source="bad.json")
-    assert str(err.value) == "bad.json: malformed JSON at line 2, column 20: Expecting property name enclosed in double quotes"
+    assert str(err.value) == ("bad.json: malformed JSON at line 2, column 20: "
+                              "Expecting property name enclosed in double quotes")
 
 
 @pytest.mark.parametrize(

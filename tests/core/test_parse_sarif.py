@@ -175,7 +175,8 @@ def test_fast_checker_agrees_with_jsonschema(read_fixture, name, pick, value, ac
     ("schema", "instances"),
     [
         ({"type": "integer", "minimum": 1}, [1, 0, 1.0, True, "1", None]),
-        ({"type": ["array", "null"], "uniqueItems": True}, [[1, 1.0], [1, True], [{"a": [1]}, {"a": [1]}], None, [0, False]]),
+        ({"type": ["array", "null"], "uniqueItems": True},
+         [[1, 1.0], [1, True], [{"a": [1]}, {"a": [1]}], None, [0, False]]),
         ({"enum": [1, "a", None]}, [1, 1.0, True, "a", None, "b"]),
         ({"type": "string", "pattern": "[0-9]+"}, ["a1", "ab", 5]),
         ({"properties": {"a": {"type": "string"}}, "required": ["a"], "additionalProperties": False},

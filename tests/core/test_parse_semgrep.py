@@ -193,12 +193,14 @@ def test_ci_diff_scan_every_finding_matches_the_upload(read_fixture):
     assert (report.tool, report.format, len(report.findings)) == ("semgrep", "semgrep", 15)
     severity = {0: "info", 1: "warning", 2: "error"}
     for item, f in zip(raw["findings"], report.findings, strict=True):
-        assert (f.rule_id, f.path, f.start_line, f.end_line) == (item["check_id"], item["path"], item["line"], item["end_line"])
+        assert (f.rule_id, f.path) == (item["check_id"], item["path"])
+        assert (f.start_line, f.end_line) == (item["line"], item["end_line"])
         assert (f.start_col, f.end_col) == (item["column"], item["end_column"])
         assert f.severity == severity[item["severity"]]
         assert f.message == item["message"]
         assert f.snippet is None
-        assert f.tool_ids == {"semgrep.syntactic_id": item["syntactic_id"], "semgrep.match_based_id": item["match_based_id"]}
+        assert f.tool_ids == {"semgrep.syntactic_id": item["syntactic_id"],
+                              "semgrep.match_based_id": item["match_based_id"]}
         assert (f.fix is not None) == ("fixed_lines" in item)
 
 
@@ -234,7 +236,8 @@ def test_ci_full_scan(read_fixture):
     )
     assert [(f.path, f.start_line) for f in findings] == [(x["path"], x["line"]) for x in raw["findings"]]
     jwt = next(f for f in findings if f.rule_id.endswith("jwt-python-hardcoded-secret"))
-    assert (jwt.path, jwt.start_line, jwt.start_col, jwt.end_col, jwt.severity) == ("good/libapi.py", 24, 12, 18, "error")
+    jwt_place = (jwt.path, jwt.start_line, jwt.start_col, jwt.end_col, jwt.severity)
+    assert jwt_place == ("good/libapi.py", 24, 12, 18, "error")
     debug = next(f for f in findings if f.rule_id.endswith("debug-enabled.debug-enabled"))
     assert len(debug.rule.owasp) == 1  # a plain string in this rule's metadata
 

@@ -188,7 +188,8 @@ class FakeGitHub(MarketplaceFake):
 
     def count(self, method: str | None = None, path_regex: str | None = None, since: int = 0) -> int:
         return sum(1 for r in self.requests[since:]
-                   if (method is None or r["method"] == method) and (path_regex is None or re.search(path_regex, r["path"])))
+                   if (method is None or r["method"] == method)
+                   and (path_regex is None or re.search(path_regex, r["path"])))
 
     def reviews_of(self, repo: str, number: int) -> list[dict[str, Any]]:
         return [r for r in self.reviews.values() if r["_repo"] == repo and r["_number"] == number]
@@ -232,7 +233,8 @@ class FakeGitHub(MarketplaceFake):
 
     # the server -------------------------------------------------------------------------
     def app(self) -> Starlette:
-        return Starlette(routes=[Route("/{path:path}", self._dispatch, methods=["GET", "POST", "PATCH", "PUT", "DELETE"])])
+        methods = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+        return Starlette(routes=[Route("/{path:path}", self._dispatch, methods=methods)])
 
     async def _dispatch(self, request: Request) -> Response:
         raw = await request.body()
@@ -415,8 +417,8 @@ class FakeGitHub(MarketplaceFake):
         if body.get("event") != "COMMENT":
             return self._fail(f"forge-app must only COMMENT, not {body.get('event')!r}", 422)
         if body.get("commit_id") not in pr.commits:
-            return JSONResponse({"message": "Unprocessable Entity", "errors": ["commit_id is not part of the pull request"]},
-                                status_code=422)
+            return JSONResponse({"message": "Unprocessable Entity",
+                                 "errors": ["commit_id is not part of the pull request"]}, status_code=422)
         if len(body.get("body") or "") > 65536:
             return self._fail("review body longer than 65,536 characters", 422)
         files = {f["filename"]: f for f in pr.files}
@@ -591,7 +593,7 @@ class _GraphQLRoot:
 
         def connection(info: Any, first: int | None = None, last: int | None = None, **_: Any) -> dict[str, Any]:
             chosen = comments[:first] if first else (comments[-last:] if last else comments)
-            return {"nodes": [{"databaseId": c["id"], "body": c["body"], "id": c["node_id"] if "node_id" in c else f"PRRC_{c['id']}"}
+            return {"nodes": [{"databaseId": c["id"], "body": c["body"], "id": c.get("node_id") or f"PRRC_{c['id']}"}
                               for c in chosen], "totalCount": len(comments)}
 
         return {"id": thread["id"], "isResolved": thread["resolved"], "comments": connection}

@@ -84,7 +84,8 @@ def pull_request_event(action: str, head_sha: str, *, number: int = PR, repo: st
     return p
 
 
-def rerequest_event(event: str, head_sha: str, *, repo: str = REPO, installation_id: int = INSTALLATION) -> dict[str, Any]:
+def rerequest_event(event: str, head_sha: str, *, repo: str = REPO,
+                    installation_id: int = INSTALLATION) -> dict[str, Any]:
     p = payload(f"{event}/rerequested")
     p[event]["head_sha"] = head_sha
     if event == "check_run":
@@ -198,14 +199,15 @@ def open_pull_request(client: Any, storage: Any, fake: Any, tmp_path: Path, base
     token = storage.create_upload_token("github", repo)
     root = tmp_path / repo.replace("/", "_")
     base_tree = write_tree(root / "base", base)
-    upload(client, token, commit=sha(f"base:{repo}"), findings=scan_tree(base_tree, base_rules if base_rules is not None else rules),
-           branch="main", repo=repo)
+    base_findings = scan_tree(base_tree, base_rules if base_rules is not None else rules)
+    upload(client, token, commit=sha(f"base:{repo}"), findings=base_findings, branch="main", repo=repo)
     return token, push_pull_request(client, token, fake, root, base, head, head_sha=head_sha, rules=rules, pr=pr,
                                     repo=repo)
 
 
 def push_pull_request(client: Any, token: str, fake: Any, root: Path, base: dict[str, str], head: dict[str, str], *,
-                      head_sha: str, rules: Iterable[str] | None = None, pr: int = PR, repo: str = REPO) -> dict[str, Any]:
+                      head_sha: str, rules: Iterable[str] | None = None, pr: int = PR,
+                      repo: str = REPO) -> dict[str, Any]:
     """A new head commit on the PR (GitHub side), scanned and uploaded (CI side)."""
     fake.set_pull(repo, pr, head_sha, github_files(base, head))
     tree = write_tree(root / head_sha[:8], head)

@@ -84,7 +84,8 @@ def debug(x):
 HEAD1 = {
     "app/main.py": BASE["app/main.py"]
     .replace("import os\n", "import os\nimport requests\n")
-    .replace("    return hashlib.sha256(data).hexdigest()\n", "    return hashlib.sha256(data).hexdigest()\n" + NEW_CODE),
+    .replace("    return hashlib.sha256(data).hexdigest()\n",
+             "    return hashlib.sha256(data).hexdigest()\n" + NEW_CODE),
     "README.md": "demo\n",
 }
 # Fixes eval (adding an import shifts every line) and re-indents the SQL finding's function body.
@@ -129,7 +130,8 @@ def test_review_lifecycle(client, app, storage, fake_github, admin_headers, tmp_
     mark = fake_github.mark()
     drain(app)
     first_publish = fake_github.since(mark)
-    print(f"\nfirst publish: {len(first_publish)} requests: " + ", ".join(f"{r['method']} {r['path']}" for r in first_publish))
+    print(f"\nfirst publish: {len(first_publish)} requests: "
+          + ", ".join(f"{r['method']} {r['path']}" for r in first_publish))
 
     # Exactly the new findings on changed lines, in ONE review, suggestions where fixes apply.
     reviews = fake_github.reviews_of(REPO, PR)

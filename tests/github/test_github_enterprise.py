@@ -33,7 +33,7 @@ def test_publish_and_resolve_on_enterprise_server(settings, storage, ghes: FakeG
         token, _ = open_pull_request(client, storage, ghes, tmp_path, {}, {"a.py": "x = eval(y)\n"},
                                      head_sha=sha("ghes1"), rules=rules)
         drain(app)
-        [comment] = ghes.comments_of(REPO, PR)
+        [_comment] = ghes.comments_of(REPO, PR)
         push_pull_request(client, token, ghes, tmp_path / "fix", {}, {"a.py": "x = y\n"}, head_sha=sha("ghes2"),
                           rules=rules)
         drain(app)

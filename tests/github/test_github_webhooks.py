@@ -102,7 +102,8 @@ def test_installation_lifecycle(client, app, storage) -> None:
     removed["repositories_removed"][0]["full_name"] = "octo/two"
     deliver(client, "installation_repositories", removed)
     drain(app)
-    linked = {name: storage.find_repository("github", name).installation_id for name in (REPO, "octo/two", "octo/three")}
+    linked = {name: storage.find_repository("github", name).installation_id
+              for name in (REPO, "octo/two", "octo/three")}
     assert linked == {REPO: INSTALLATION, "octo/two": None, "octo/three": INSTALLATION}
 
     deliver(client, "installation", installation_event("suspend"))

@@ -55,7 +55,8 @@ def setup(gitlab: FakeGitLab, storage: Storage) -> Setup:
     head_sha = gitlab.commit(project, {PATH: HEAD}, "head")
     mr = gitlab.open_mr(project, IID, base_sha, head_sha)
     c = storage.create_connection(forge="gitlab", base_url=gitlab.url, scope="project", target=PROJECT,
-                                  token_enc=encrypt(SECRET_KEY, TOKEN), webhook_secret_enc=encrypt(SECRET_KEY, "whsec1234"),
+                                  token_enc=encrypt(SECRET_KEY, TOKEN),
+                                  webhook_secret_enc=encrypt(SECRET_KEY, "whsec1234"),
                                   info={"project_id": PROJECT_ID, "default_branch": "main"})
     return Setup(gitlab, project, mr, base_sha, head_sha, storage.create_upload_token("gitlab", PROJECT), c.id)
 

@@ -36,7 +36,7 @@ DIFF = """@@ -1,4 +1,6 @@
  import os
 +import yaml
 +import subprocess
- 
+
  def main():
 -    pass
 +    run()

@@ -80,7 +80,8 @@ def test_upload_exits_0_and_says_why_nothing_was_published(server, settings, sto
 def test_without_plans_every_scan_is_published_as_before(settings, storage, tmp_path) -> None:
     app = create_app(replace(settings, marketplace_plans=None), storage, run_worker=False)
     with TestClient(app) as c:
-        assert deliver(c, "installation", installation_event("created", 3, ["solo/x"], account="solo")).status_code == 202
+        event = installation_event("created", 3, ["solo/x"], account="solo")
+        assert deliver(c, "installation", event).status_code == 202
         scan = _scan(c, storage, tmp_path, "solo/x", pr=2)
         assert scan["published"] is True and scan["reason"] is None
         listed = c.get("/api/v1/marketplace/accounts", headers={"Authorization": f"Bearer {settings.admin_token}"})

@@ -125,7 +125,8 @@ def test_purchase_before_installation_is_kept_and_a_plan_missing_from_the_file_i
 
 def test_an_account_that_never_bought_is_listed_as_none_and_not_served(client, app, storage, admin_headers,
                                                                       tmp_path) -> None:
-    assert deliver(client, "installation", installation_event("created", 3003, ["solo/x"], account="solo")).status_code == 202
+    event = installation_event("created", 3003, ["solo/x"], account="solo")
+    assert deliver(client, "installation", event).status_code == 202
     drain(app)
     got = accounts(client, admin_headers)["solo"]
     assert got["state"] == "none" and got["plan"] is None and got["served"] is False

@@ -82,7 +82,7 @@ def test_always_failing_target_ends_failed_after_a_bounded_spaced_schedule(
         attempts = len(receiver.requests)
     assert attempts == retry.MAX_ATTEMPTS == 15
     assert len(waits) == 14
-    for wait, nominal in zip(waits, retry.nominal_schedule()):
+    for wait, nominal in zip(waits, retry.nominal_schedule(), strict=True):
         assert 0.8 * nominal - 2 <= wait <= 1.2 * nominal + 2, (wait, nominal)
     assert 0.8 * 85270 < sum(waits) < 1.2 * 85270, "about a day in all"
     [d] = deliveries(client, admin_headers, hook["id"])

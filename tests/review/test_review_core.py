@@ -13,7 +13,7 @@ from forge_app.core.review.render import Counts, fence, finding_comment, markers
 PATCH = """@@ -1,4 +1,5 @@
  import os
 +import subprocess
- 
+
  def a():
      pass
 @@ -20,3 +21,4 @@ def b():
@@ -64,7 +64,7 @@ def test_suggestion_only_when_the_fix_lies_in_one_hunk():
     assert anchor(inside, diff, "github") == (23, 22, True)
     assert anchor(inside, diff, "gitlab") == (22, None, True)
     across = make(2, fix=Fix(2, 22, ("y",)))  # spans two hunks
-    line, start, suggestion = anchor(across, diff, "github")
+    _, _, suggestion = anchor(across, diff, "github")
     assert suggestion is False
     body = finding_comment(across, "block", "github", as_suggestion=False)
     assert "```suggestion" not in body and "Suggested fix for lines 2–22" in body

@@ -65,8 +65,8 @@ def run(client, headers, kind: str, *, full: bool | None = None, pr: str | None 
     scan_id = start(client, headers, body)
     config = client.get(f"/api/cli/v2/scans/{body['scan_metadata']['unique_id']}/config", headers=headers)
     assert config.status_code == 200 and config.json()["status"] == "success"
-    r = client.post(f"/api/agent/scans/{scan_id}/results", json=results or capture(kind, "api_agent_scans_4242_results"),
-                    headers=headers)
+    r = client.post(f"/api/agent/scans/{scan_id}/results",
+                    json=results or capture(kind, "api_agent_scans_4242_results"), headers=headers)
     assert r.status_code == 200, r.text
     assert r.json()["errors"] == []
     done = client.post(f"/api/agent/scans/{scan_id}/complete", json=capture(kind, "api_agent_scans_4242_complete"),
@@ -162,8 +162,10 @@ def test_tokens_are_checked_on_every_endpoint(client, ci, storage):
     body = capture("diff-scan-autofix", "api_cli_v2_scans")
     run_id = start(client, ci, body)
     other = {"Authorization": f"Bearer {storage.create_upload_token('github', 'owner/other')}"}
-    for method, path in (("POST", "/api/cli/v2/scans"), ("GET", f"/api/cli/v2/scans/{body['scan_metadata']['unique_id']}/config"),
-                         ("POST", f"/api/agent/scans/{run_id}/results"), ("POST", f"/api/agent/scans/{run_id}/complete"),
+    unique_id = body["scan_metadata"]["unique_id"]
+    for method, path in (("POST", "/api/cli/v2/scans"), ("GET", f"/api/cli/v2/scans/{unique_id}/config"),
+                         ("POST", f"/api/agent/scans/{run_id}/results"),
+                         ("POST", f"/api/agent/scans/{run_id}/complete"),
                          ("POST", f"/api/agent/scans/{run_id}/error")):
         for headers in ({}, {"Authorization": "Bearer fa_upload_wrong"}):
             r = client.request(method, path, json={}, headers=headers)
@@ -247,7 +249,8 @@ def test_an_account_the_marketplace_does_not_serve_is_told_and_never_blocked(app
 
 def _unserved_story(client, ci, admin_headers) -> None:
     rule_id = "python.flask.security.audit.debug-enabled.debug-enabled"
-    assert client.put("/api/v1/policies", json={"default": "block", "rules": {}}, headers=admin_headers).status_code == 200
+    policies = client.put("/api/v1/policies", json={"default": "block", "rules": {}}, headers=admin_headers)
+    assert policies.status_code == 200
     body = capture("diff-scan-autofix", "api_cli_v2_scans")
     run_id = start(client, ci, body)
     config = client.get(f"/api/cli/v2/scans/{body['scan_metadata']['unique_id']}/config", headers=ci).json()

@@ -182,8 +182,8 @@ def test_semgrep_ci_against_forge_app(fake: FakeGitHub, tmp_path: Path) -> None:
 
     with Receiver() as receiver, forge_app_server(env, log) as server:
         assert httpx.put(f"{server}/api/v1/policies", json=POLICY, headers=admin, timeout=10).status_code == 200
-        hook = httpx.post(f"{server}/api/v1/integrations", json={"type": "webhook", "name": "SIEM", "url": receiver.url},
-                          headers=admin, timeout=10)
+        hook = httpx.post(f"{server}/api/v1/integrations",
+                          json={"type": "webhook", "name": "SIEM", "url": receiver.url}, headers=admin, timeout=10)
         assert hook.status_code == 201, hook.text
         installed = json.dumps(installation_event("created", INSTALLATION, [REPO], "octo")).encode()
         assert deliver(server, "installation", installed, str(uuid.uuid4())).status_code == 202
@@ -257,7 +257,8 @@ def test_semgrep_ci_against_forge_app(fake: FakeGitHub, tmp_path: Path) -> None:
         # Each finding notified once, when first detected: the moved os.system on main only.
         notified = [(item["semgrep_finding"]["check_id"], item["semgrep_finding"]["ref"])
                     for post in receiver.findings_posts() for item in post.json()]
-        assert sorted(notified) == [("dangerous-system-call", "refs/heads/main"), ("eval-detected", "refs/heads/feature"),
+        assert sorted(notified) == [("dangerous-system-call", "refs/heads/main"),
+                                    ("eval-detected", "refs/heads/feature"),
                                     ("insecure-hash-md5", "refs/heads/feature"), ("print-used", "refs/heads/feature")]
 
         scans = [post.json()["semgrep_scan"] for post in receiver.scan_posts()]

@@ -87,9 +87,9 @@ def describe_errors(method: str, http_method: str, params: dict[str, Any], *, ha
             # lists and objects travel as JSON text in a form and as JSON values in a JSON body
             problems.append(f"{method}: {name} is not a string")
     security = op.get("security") or []
-    if method != "oauth.v2.access" and security and "token" in declared and not has_bearer:
-        if declared["token"].get("required") or method in ("apps.uninstall",):
-            problems.append(f"{method}: no Authorization: Bearer token")
+    if (method != "oauth.v2.access" and security and "token" in declared and not has_bearer
+            and (declared["token"].get("required") or method in ("apps.uninstall",))):
+        problems.append(f"{method}: no Authorization: Bearer token")
     return problems
 
 

@@ -19,7 +19,8 @@ def test_console_add_to_slack_and_remove(slack_client, fake_slack, storage, admi
     r = client.post("/settings/slack-app/install", data={"csrf": csrf_of(page.text)}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("https://slack.test/oauth/v2/authorize?")
     state = parse_qs(urlsplit(r.headers["location"]).query)["state"][0]
-    assert client.get("/slack/oauth/callback", params={"code": fake_slack.new_code(), "state": state}).status_code == 200
+    callback = client.get("/slack/oauth/callback", params={"code": fake_slack.new_code(), "state": state})
+    assert callback.status_code == 200
     installation = storage.slack_installations()[0]
     storage.save_slack_subscription(installation.id, "C1", "security", ["octo/demo"], ["block"])
     storage.update_slack_installation(installation.id, status="needs_reinstall")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from forge_app.config import Settings
@@ -21,3 +24,14 @@ def test_a_configured_key_wins(tmp_path: Path):
     settings = Settings(database=str(tmp_path / "f.db"), secret_key="x" * 40)
     assert ensure_secret_key(settings).secret_key == "x" * 40
     assert not (tmp_path / "secret.key").exists()
+
+
+def test_a_database_server_needs_the_key_set(tmp_path: Path):
+    """Replicas on several hosts share no directory: a generated key would differ per host."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FORGE_APP_")}
+    env["FORGE_APP_DATABASE"] = "postgresql://forge@127.0.0.1:1/none"
+    done = subprocess.run([sys.executable, "-m", "forge_app.cli.main", "worker", "--once"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "FORGE_APP_SECRET_KEY must be set" in done.stderr and "secret.key" in done.stderr
+    assert list(tmp_path.iterdir()) == []  # no key file written anywhere

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 from forge_app.core.models import ReportError, Severity
@@ -247,7 +247,7 @@ _SEMGREP_SEVERITY: dict[str, Severity] = {
 }
 
 
-def semgrep_severity(word: str) -> Severity | None:
+def semgrep_severity(word: object) -> Severity | None:
     """Semgrep's severity words (old and new scales) as ours; None if unknown."""
     return _SEMGREP_SEVERITY.get(word.upper()) if isinstance(word, str) else None
 
@@ -279,7 +279,7 @@ def compile_schema_checker(root: Mapping[str, Any], ref: str = "#") -> SchemaChe
     entry = gen.function_for_ref(ref)
     namespace: dict[str, Any] = {"_M": _MISSING, "_distinct": _all_distinct, "_canon": _canon, **gen.constants}
     exec(compile("\n".join(gen.lines), "<schema-checker>", "exec"), namespace)
-    return namespace[entry]
+    return cast(SchemaChecker, namespace[entry])  # generated above: exec'd code has no static type
 
 
 _MISSING = object()

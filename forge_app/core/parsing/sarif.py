@@ -51,7 +51,8 @@ def sarif_schema() -> dict[str, Any]:
         text = resources.files("forge_app").joinpath("schemas", SCHEMA_FILE).read_text(encoding="utf-8")
     except OSError:  # an editable install made while forge_app was a namespace package cannot serve resources
         text = (Path(__file__).resolve().parents[2] / "schemas" / SCHEMA_FILE).read_text(encoding="utf-8")
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 @cache
@@ -183,7 +184,8 @@ def _repair_sarif(data: Any, source: str) -> list[str]:
             results = run.get("results") if isinstance(run, dict) else None
             for j, res in enumerate(results if isinstance(results, list) else ()):
                 if not check_result(res):
-                    errors += [(("runs", i, "results", j, *e.absolute_path), e) for e in result_validator.iter_errors(res)]
+                    errors += [(("runs", i, "results", j, *e.absolute_path), e)
+                               for e in result_validator.iter_errors(res)]
         errors += [(tuple(e.absolute_path), e) for e in log_validator.iter_errors(_without_results(data))]
         if not errors:
             break
@@ -222,7 +224,8 @@ def parse_sarif(data: Mapping[str, Any], *, source: str = "report", root: str | 
     """
     version = data.get("version")
     if version != "2.1.0":
-        raise ReportError(f"{source}: not Semgrep JSON or SARIF 2.1.0: SARIF version {version!r} is not supported", "/version")
+        raise ReportError(f"{source}: not Semgrep JSON or SARIF 2.1.0: SARIF version {version!r} is not supported",
+                          "/version")
     errors: list[str] = _repair_sarif(data, source)
     findings: list[Finding] = []
     tools: list[str] = []
@@ -383,7 +386,7 @@ class _Run:
     def component_of(self, ref: Mapping[str, Any] | None, ptr: str) -> _Component:
         if not ref:
             return self.driver
-        index = ref.get("index", -1)
+        index: int = ref.get("index", -1)  # the schema check made it an integer
         if index >= 0:
             if index >= len(self.extensions):
                 raise self.fail(f"toolComponent index {index} is out of range: the tool has "
@@ -395,7 +398,8 @@ class _Run:
         raise self.fail(f"toolComponent {ref.get('name') or ref.get('guid')!r} is not a component of this tool", ptr)
 
     def message(self, msg: Mapping[str, Any], rule: _Rule | None) -> str:
-        """`message.text`, else `message.id` from the rule's (or tool's) messageStrings, else the rule's short description."""
+        """`message.text`, else `message.id` from the rule's (or tool's) messageStrings, else the rule's
+        short description."""
         text = msg.get("text")
         templated = False
         if text is None and "id" in msg:
@@ -434,7 +438,8 @@ class _Run:
         if end < start:
             raise self.fail(f"region endLine {end} is before startLine {start}", loc_ptr + "/region")
         if end == start and start_col is not None and end_col is not None and end_col < start_col:
-            raise self.fail(f"region endColumn {end_col} is before startColumn {start_col} on one line", loc_ptr + "/region")
+            raise self.fail(f"region endColumn {end_col} is before startColumn {start_col} on one line",
+                            loc_ptr + "/region")
         snippet = _whole_line_snippet(region, physical.get("contextRegion"), self.semgrep)
         return _Where(path, start, end, start_col, end_col, snippet)
 
@@ -480,8 +485,8 @@ class _Run:
         if is_absolute_reference(uri):
             rel = try_relativize(uri, [*([self.root] if self.root else []), *self.abs_bases])
             if rel is None:
-                raise ReportError(f"file URI {uri!r} is absolute and not under the repository root or a known base URI; "
-                                  "name the checkout the scanner ran in (`root` query parameter, or "
+                raise ReportError(f"file URI {uri!r} is absolute and not under the repository root or a known "
+                                  "base URI; name the checkout the scanner ran in (`root` query parameter, or "
                                   "`forge-app upload --root`), or write originalUriBaseIds")
             return rel
         parts, top = [uri], None
@@ -519,7 +524,8 @@ class _Run:
                 change_ptr = f"{ptr}/fixes/{a}/artifactChanges/{b}"
                 if self.path_of(change["artifactLocation"], change_ptr + "/artifactLocation") != where.path:
                     continue
-                read = [_edit(rep, f"{change_ptr}/replacements/{k}", self) for k, rep in enumerate(change["replacements"])]
+                read = [_edit(rep, f"{change_ptr}/replacements/{k}", self)
+                        for k, rep in enumerate(change["replacements"])]
                 edits = [e for e in read if e is not None]
                 if len(edits) != len(read):
                     continue  # offsets or binary content: not expressible as lines
@@ -534,7 +540,8 @@ class _Run:
 
 def _component(raw: Mapping[str, Any]) -> _Component:
     rules = [_rule(d) for d in raw.get("rules") or ()]
-    comp = _Component(name=raw["name"], guid=raw.get("guid"), rules=rules, strings=raw.get("globalMessageStrings") or {})
+    comp = _Component(name=raw["name"], guid=raw.get("guid"), rules=rules,
+                      strings=raw.get("globalMessageStrings") or {})
     for r in rules:
         comp.by_id.setdefault(r.id, r)
     return comp
@@ -625,7 +632,8 @@ def _join(parts: list[str]) -> str:
 # --------------------------------------------------------------------------- snippets
 
 
-def _whole_line_snippet(region: Mapping[str, Any], context: Mapping[str, Any] | None, semgrep: bool) -> list[str] | None:
+def _whole_line_snippet(region: Mapping[str, Any], context: Mapping[str, Any] | None,
+                        semgrep: bool) -> list[str] | None:
     """The region's whole source lines, when the log gives them; else None.
 
     Preferred: a `contextRegion` snippet that is whole lines (no columns) and
@@ -728,7 +736,8 @@ def _as_whole_lines(e: _Edit, lines: list[str] | None, first: int, semgrep: bool
         return None
     prefix, suffix = head_line[:head_end], tail_line[tail_start:]
     text = e.text[:-1] if e.text.endswith("\n") and not suffix else e.text
-    if (prefix or suffix) and len(text) >= len(prefix) + len(suffix) and text.startswith(prefix) and text.endswith(suffix):
+    fits = len(text) >= len(prefix) + len(suffix) and text.startswith(prefix) and text.endswith(suffix)
+    if (prefix or suffix) and fits:
         return Fix(e.start_line, e.end_line, tuple(text.split("\n")))
     return None
 

@@ -144,7 +144,8 @@ def _ci_finding(item: Mapping[str, Any], ptr: str, f: _Fields, paths: _PathCache
     )
 
 
-def _check_span(f: _Fields, ptr: str, start_line: int, start_col: int | None, end_line: int, end_col: int | None) -> None:
+def _check_span(f: _Fields, ptr: str, start_line: int, start_col: int | None,
+                end_line: int, end_col: int | None) -> None:
     """A finding that ends before it starts is a lie, not something to guess about."""
     if end_line < start_line:
         raise ReportError(f"{f.source}: a finding ends on line {end_line}, before its start line {start_line}", ptr)
@@ -232,8 +233,9 @@ def _error_line(err: Mapping[str, Any]) -> str:
     kind = err.get("type")
     if isinstance(kind, list) and kind:
         kind = kind[0]
-    level = err.get("level") if isinstance(err.get("level"), str) else "error"
-    message = err.get("message") if isinstance(err.get("message"), str) else ""
+    raw_level, raw_message = err.get("level"), err.get("message")
+    level = raw_level if isinstance(raw_level, str) else "error"
+    message = raw_message if isinstance(raw_message, str) else ""
     first = message.strip().splitlines()[0] if message.strip() else ""
     where = f" in {err['path']}" if isinstance(err.get("path"), str) else ""
     text = f"{level}: {kind if isinstance(kind, str) else 'error'}{where}: {first}".rstrip(": ")
@@ -265,7 +267,8 @@ class _Fields:
             raise self._fail(f"expected {key!r} to be an array, found {json_type_name(value)}", pointer(key))
         return list(value)
 
-    def get_dict(self, obj: Mapping[str, Any], key: str, ptr: str, default: Any = None) -> Mapping[str, Any]:
+    def get_dict(self, obj: Mapping[str, Any], key: str, ptr: str,
+                 default: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
         value = obj.get(key)
         if value is None:
             if default is not None:
@@ -278,7 +281,7 @@ class _Fields:
     def get_str(self, obj: Mapping[str, Any], key: str, ptr: str) -> str:
         value = obj.get(key)
         if not isinstance(value, str) or not value:
-            found = "missing" if key not in obj else f"{json_type_name(value)}" if not isinstance(value, str) else "empty"
+            found = "missing" if key not in obj else ("empty" if isinstance(value, str) else json_type_name(value))
             raise self._fail(f"expected {key!r} to be a non-empty string, found {found}", f"{ptr}/{key}")
         return value
 

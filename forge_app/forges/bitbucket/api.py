@@ -16,7 +16,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
-from forge_app.forges.ratelimit import Budget
+from forge_app.forges.ratelimit import Budget, SharedWaits
 from forge_app.jobs.errors import GiveUp, RetryLater
 
 USER_AGENT = "forge-app (+https://github.com/forge-app/forge-app)"
@@ -98,7 +98,7 @@ class BitbucketApi:
     """`base_url` is the API root (e.g. https://api.bitbucket.org/2.0); paths are relative to it."""
 
     def __init__(self, base_url: str, token: str, *, transport: httpx.AsyncBaseTransport | None = None,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, waits: SharedWaits | None = None, scope: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self._origin = origin(self.base_url)
         self._token = token
@@ -107,7 +107,7 @@ class BitbucketApi:
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
         )
         self.calls = 0  # requests sent, for logs and tests
-        self.budget = Budget("Bitbucket")
+        self.budget = Budget("Bitbucket", waits, scope)  # shared with other processes when `waits` is given
 
     def __repr__(self) -> str:  # never show the token
         return f"BitbucketApi({self.base_url!r})"
@@ -145,7 +145,7 @@ class BitbucketApi:
             self.calls += 1
             response = await self._client.request(method, url, params=params, json=json, headers=headers)
             _count_answer(response.status_code)
-            self.budget.observe(response.headers)
+            self.budget.observe(response.headers, status=response.status_code)
             if response.status_code not in REDIRECTS or method != "GET":
                 return response
             location = response.headers.get("location")

@@ -159,7 +159,7 @@ class BitbucketClient:
                 await self._build_status(pr, "INPROGRESS", report.title, report.details_url)
                 self._remember(pr, {"digest": None, "annotations": []})
             return
-        docs = insights.annotations(report.new_items, report.details_url)
+        docs = insights.annotation_docs(report.new_items, report.details_url)
         report_doc = insights.report(report, len(docs))
         state = BUILD_STATES.get(report.state, "SUCCESSFUL")
         digest = self._digest(report, report_doc, docs, state, pr.source_branch)

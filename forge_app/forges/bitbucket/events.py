@@ -19,6 +19,7 @@ from forge_app.forges.bitbucket import FORGE
 from forge_app.forges.bitbucket.api import BitbucketApi, BitbucketError, job_error, seg, transport_error
 from forge_app.forges.bitbucket.commits import full_sha
 from forge_app.forges.bitbucket.connection import connection_token, split_full_name
+from forge_app.forges.ratelimit import connection_scope
 from forge_app.jobs.errors import GiveUp
 from forge_app.jobs.worker import JobContext
 from forge_app.security.crypto import SecretsUnavailable
@@ -158,7 +159,7 @@ async def handle_event(context: JobContext, job: Job) -> None:
         token = connection_token(context.settings, connection)
     except SecretsUnavailable as exc:
         raise GiveUp(str(exc)) from None
-    async with BitbucketApi(connection.base_url, token) as api:
+    async with BitbucketApi(connection.base_url, token, waits=storage, scope=connection_scope(connection)) as api:
         try:
             if payload["event"] == PUSH_EVENT:
                 await _on_push(storage, api, repo, list(payload.get("heads") or []))

@@ -86,7 +86,7 @@ def annotation(item: ReviewItem, scan_url: str | None) -> dict[str, Any]:
     return doc
 
 
-def annotations(items: Sequence[ReviewItem], scan_url: str | None) -> list[dict[str, Any]]:
+def annotation_docs(items: Sequence[ReviewItem], scan_url: str | None) -> list[dict[str, Any]]:
     return [annotation(i, scan_url) for i in annotated(items)[:MAX_ANNOTATIONS]]
 
 

@@ -19,6 +19,7 @@ from forge_app.forges.bitbucket.connection import connection_token, covering_con
 from forge_app.forges.bitbucket.events import EVENT_JOB, PR_OBJECT, handle_event, pr_scope
 from forge_app.forges.publish import publish_pull_request_scan
 from forge_app.forges.publishers import Publisher, register
+from forge_app.forges.ratelimit import connection_scope
 from forge_app.jobs.errors import GiveUp
 from forge_app.jobs.worker import JobContext
 from forge_app.security.crypto import SecretsUnavailable
@@ -39,7 +40,7 @@ async def publish_scan(context: JobContext, scan: ScanRecord, job: Job, connecti
     pr = PullRequestRef(repository=scan.repository, number=scan.pull_request, head_sha=scan.commit,
                         source_branch=known.get("source_branch") or scan.branch)
     where = f"{scan.repository} #{scan.pull_request}"
-    async with BitbucketApi(connection.base_url, token) as api:
+    async with BitbucketApi(connection.base_url, token, waits=storage, scope=connection_scope(connection)) as api:
         client = BitbucketClient(api, storage, scan.repository_id, scan.repository)
         try:
             await publish_pull_request_scan(storage, client, scan, pr, public_url=context.settings.public_url,

@@ -15,6 +15,7 @@ import httpx
 from forge_app.forges.bitbucket import FORGE
 from forge_app.forges.bitbucket.api import BitbucketApi, BitbucketError, job_error, seg, transport_error
 from forge_app.forges.bitbucket.connection import connection_token, covering_connection, split_full_name
+from forge_app.forges.ratelimit import connection_scope
 from forge_app.forges.sources import MAX_FILE_BYTES, Fetcher, SourceUnavailable, decode_text, register_source_fetcher
 from forge_app.jobs.errors import RetryLater
 from forge_app.jobs.worker import JobContext
@@ -40,7 +41,8 @@ class BitbucketSources:
                 token = connection_token(self._context.settings, self._connection)
             except SecretsUnavailable as exc:
                 raise SourceUnavailable(str(exc)) from None
-            self._api = BitbucketApi(self._connection.base_url, token)
+            self._api = BitbucketApi(self._connection.base_url, token, waits=self._context.storage,
+                                     scope=connection_scope(self._connection))
         return self._api
 
     async def aclose(self) -> None:

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 API_VERSION_HEADERS = {"X-GitHub-Api-Version": "2022-11-28"}
 DEFAULT_RATE_LIMIT_WAIT = 60.0
+APP_SCOPE = "github:app"
 
 
 class GitHubError(Exception):
@@ -114,7 +115,10 @@ class GitHubApi:
         self.tokens = InstallationTokens(storage, settings.secret_key, self._create_token)
         self._token: str | None = None
         self.requests = 0  # HTTP requests this job made (every page counts), for logs and tests
-        self.budget = Budget("GitHub")
+        # Rate-limit waits are shared by every process through storage: per installation token, and the
+        # app's own (JWT) budget apart.
+        self.budget = Budget("GitHub", storage, self._scope())
+        self.app_budget = Budget("GitHub", storage, APP_SCOPE)
         http.event_hooks["request"].append(self._count)
         http.event_hooks["response"].append(_count_answer)
         http.event_hooks["response"].append(self._watch_budget)
@@ -126,8 +130,16 @@ class GitHubApi:
     async def _count(self, request: httpx.Request) -> None:
         self.requests += 1
 
+    def _scope(self) -> str | None:
+        return f"github:installation:{self.installation_id}" if self.installation_id is not None else None
+
     async def _watch_budget(self, response: httpx.Response) -> None:
-        self.budget.observe(response.headers)
+        auth = response.request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):  # the app's JWT: the app's budget, not an installation's
+            self.app_budget.observe(response.headers, status=response.status_code)
+            return
+        self.budget.scope = self._scope()
+        self.budget.observe(response.headers, status=response.status_code)
 
     async def _send(self, gh: GitHubAPI, method: str, url: str, url_vars: dict[str, Any] | None, data: Any,
                     jwt: str | None = None, accept: str | None = None) -> Any:
@@ -157,6 +169,7 @@ class GitHubApi:
     # as the app (JWT) -----------------------------------------------------------------
     async def as_app(self, method: str, url: str, url_vars: dict[str, Any] | None = None, data: Any = b"") -> Any:
         assert self._credentials.app_id and self._credentials.private_key
+        self.app_budget.check()
         token = app_jwt(self._credentials.app_id, self._credentials.private_key)
         try:
             return await self._send(self._gh(), method, url, url_vars, data, jwt=token)
@@ -204,6 +217,7 @@ class GitHubApi:
     async def call(self, method: str, url: str, url_vars: dict[str, Any] | None = None, data: Any = b"", *,
                    accept: str | None = None) -> Any:
         """One REST call as the installation (`accept`: a media type other than the default JSON)."""
+        self.budget.scope = self._scope()
         self.budget.check()
         token = await self._installation_token()
         for attempt in (1, 2):
@@ -219,6 +233,7 @@ class GitHubApi:
 
     async def paginate(self, url: str, url_vars: dict[str, Any] | None = None) -> list[Any]:
         """Every item of a list endpoint, following `Link: rel="next"` (gidgethub's getiter)."""
+        self.budget.scope = self._scope()
         self.budget.check()
         token = await self._installation_token()
         for attempt in (1, 2):

@@ -61,7 +61,8 @@ def _get(d: Any, *keys: str) -> Any:
 
 def _visibility(payload: dict[str, Any]) -> dict[str, bool]:
     """full name -> private, for every repository a delivery describes (Marketplace plans read it)."""
-    repos = [payload.get("repository"), *(payload.get("repositories") or []), *(payload.get("repositories_added") or [])]
+    repos = [payload.get("repository"), *(payload.get("repositories") or []),
+             *(payload.get("repositories_added") or [])]
     return {r["full_name"]: r["private"] for r in repos
             if isinstance(r, dict) and isinstance(r.get("full_name"), str) and isinstance(r.get("private"), bool)}
 
@@ -104,9 +105,9 @@ def _compact(event: str, payload: dict[str, Any]) -> dict[str, Any] | None:
         number = _int(payload.get("number")) or _int(pr.get("number"))
         if number is None:
             return None
-        return {**base, "number": number, "head_sha": _get(pr, "head", "sha"), "head_ref": branch_name(_get(pr, "head", "ref")),
-                "base_ref": branch_name(_get(pr, "base", "ref")), "state": pr.get("state") or "open",
-                "merged": bool(pr.get("merged"))}
+        return {**base, "number": number, "head_sha": _get(pr, "head", "sha"),
+                "head_ref": branch_name(_get(pr, "head", "ref")), "base_ref": branch_name(_get(pr, "base", "ref")),
+                "state": pr.get("state") or "open", "merged": bool(pr.get("merged"))}
     if event == "push":
         default = base["default_branch"]
         if not default or payload.get("ref") != f"refs/heads/{default}" or payload.get("deleted"):
@@ -143,11 +144,12 @@ async def handle_event(context: JobContext, job: Job) -> None:
         _installation(storage, p)
         return
     if event == "installation_repositories":
+        listed: int = p["installation_id"]  # the parser drops these events when they name no installation
         if p.get("added"):
-            storage.upsert_github_installation(installation_id)
-            storage.link_github_repositories(installation_id, p["added"])
+            storage.upsert_github_installation(listed)
+            storage.link_github_repositories(listed, p["added"])
         if p.get("removed"):
-            storage.unlink_github_repositories(installation_id, p["removed"])
+            storage.unlink_github_repositories(listed, p["removed"])
         return
     repo = storage.ensure_repository("github", p["repository"])
     fields: dict[str, Any] = {}
@@ -190,7 +192,8 @@ async def _pull_request(context: JobContext, repo_id: int, p: dict[str, Any]) ->
     storage = context.storage
     action = p["action"]
     closed = action == "closed" or p.get("state") == "closed"
-    head_sha = p.get("head_sha").lower() if isinstance(p.get("head_sha"), str) else None
+    raw_sha = p.get("head_sha")
+    head_sha = raw_sha.lower() if isinstance(raw_sha, str) else None
     storage.record_github_pull_request(repo_id, p["number"], head_sha=head_sha, head_ref=p.get("head_ref"),
                                        base_ref=p.get("base_ref"), state="closed" if closed else "open",
                                        merged=bool(p.get("merged")))

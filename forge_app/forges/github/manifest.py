@@ -114,7 +114,8 @@ def load_manifest_template(path: Path | None = None) -> dict[str, Any]:
     return copy.deepcopy(EMBEDDED_MANIFEST)
 
 
-def build_manifest(settings: Settings, template: dict[str, Any] | None = None, *, public: bool = False) -> dict[str, Any]:
+def build_manifest(settings: Settings, template: dict[str, Any] | None = None, *,
+                   public: bool = False) -> dict[str, Any]:
     """The manifest to post to GitHub, with this server's public URLs filled in (`public`: an App
     anyone can install, which GitHub Marketplace requires)."""
     manifest = copy.deepcopy(template if template is not None else load_manifest_template())

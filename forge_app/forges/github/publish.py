@@ -15,7 +15,7 @@ from gidgethub import HTTPException
 
 from forge_app.core.review.plan import ReviewItem
 from forge_app.core.review.render import Counts, check_summary, check_title
-from forge_app.forges.base import PullRequestRef, StatusReport
+from forge_app.forges.base import PullRequestRef, StatusReport, StatusState
 from forge_app.forges.github.api import GitHubApi, as_permanent, open_http
 from forge_app.forges.github.client import GitHubClient
 from forge_app.forges.github.credentials import load_credentials
@@ -78,7 +78,7 @@ def _final_report(storage: Storage, scan: ScanRecord, url: str) -> StatusReport:
     items = [ReviewItem(sf.identity_id, sf.finding, sf.mode) for sf in stored]
     counts = Counts(scan.count_new, scan.count_fixed, scan.count_unchanged,
                     blocking=sum(1 for i in items if i.mode == "block"), by_tool=scan.tool_counts)
-    state = "failure" if scan.blocking else ("neutral" if scan.errors else "success")
+    state: StatusState = "failure" if scan.blocking else ("neutral" if scan.errors else "success")
     return StatusReport(state, check_title(counts), check_summary(counts, [], url), counts, url, items)
 
 

@@ -32,7 +32,7 @@ from forge_app.forges.gitlab.errors import (
     GitLabUnauthorized,
     GitLabUnreachable,
 )
-from forge_app.forges.ratelimit import Budget
+from forge_app.forges.ratelimit import Budget, SharedWaits
 
 T = TypeVar("T")
 PER_PAGE = 100
@@ -132,7 +132,7 @@ def translate(exc: Exception) -> GitLabError:
         if status == 401:
             return GitLabUnauthorized(message or "401 Unauthorized")
         if status == 403:
-            scope = bool(doc) and doc.get("error") == "insufficient_scope"
+            scope = doc is not None and doc.get("error") == "insufficient_scope"
             return GitLabForbidden(message or "403 Forbidden", insufficient_scope=scope)
         if status == 404:
             return GitLabNotFound(message or "404 Not Found", from_gitlab=doc is not None)
@@ -149,10 +149,11 @@ def translate(exc: Exception) -> GitLabError:
 class GitLabApi:
     """One GitLab instance and token. Blocking: callers run methods in a thread."""
 
-    def __init__(self, base_url: str, token: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, token: str, *, timeout: float = 30.0, waits: SharedWaits | None = None,
+                 scope: str | None = None) -> None:
         self.base_url = instance_url(base_url)
         self.requests_sent = 0
-        self.budget = Budget("GitLab")
+        self.budget = Budget("GitLab", waits, scope)  # shared with other processes when `waits` is given
         self.redirected_to: str | None = None  # the API root GitLab redirected us to, if any
         session = requests.Session()
         session.hooks["response"].append(self._on_response)
@@ -168,7 +169,7 @@ class GitLabApi:
 
         self.requests_sent += 1
         forge_request("gitlab", response.status_code)
-        self.budget.observe(response.headers)
+        self.budget.observe(response.headers, status=response.status_code)
         if response.is_redirect and self.redirected_to is None:
             target = str(response.headers.get("Location", ""))
             root = target.split("/api/v4", 1)[0] if "/api/v4" in target else None

@@ -79,7 +79,8 @@ class GitLabClient:
             new_path, old_path = item.get("new_path"), item.get("old_path") or item.get("new_path")
             if not isinstance(new_path, str):
                 continue
-            diff = item.get("diff") if isinstance(item.get("diff"), str) else ""
+            raw_diff = item.get("diff")
+            diff = raw_diff if isinstance(raw_diff, str) else ""
             binary = _is_binary(diff)
             out[new_path] = FileDiff(path=new_path, old_path=old_path, hunks=[] if binary else parse_hunks(diff),
                                      binary=binary, deleted=bool(item.get("deleted_file")))
@@ -148,7 +149,8 @@ class GitLabClient:
                     return existing_id
                 except GitLabNotFound:
                     log.info("the summary note on !%s was deleted; posting a new one", pr.number)
-        found = self._find_summary(await self.discussions(pr)) if look_first else None  # a crash may have left one unrecorded
+        # A crash may have left one unrecorded.
+        found = self._find_summary(await self.discussions(pr)) if look_first else None
         if found is not None:
             await self._edit_note(pr, found[0], found[1], body)
             return f"{found[0]}:{found[1]}"

@@ -74,7 +74,8 @@ class GitLabEvent:
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> GitLabEvent:
-        return cls(**{f.name: payload.get(f.name) for f in fields(cls) if f.name in payload})
+        values: dict[str, Any] = {f.name: payload.get(f.name) for f in fields(cls) if f.name in payload}
+        return cls(**values)
 
     def ignore_reason(self) -> str | None:
         """Why this event needs no work, or None when it does."""
@@ -106,7 +107,8 @@ def parse_event(kind: str, doc: Mapping[str, Any]) -> GitLabEvent | None:
         attrs = doc.get("object_attributes")
         if not isinstance(attrs, dict):
             return None
-        last_commit = attrs.get("last_commit") if isinstance(attrs.get("last_commit"), dict) else {}
+        raw_commit = attrs.get("last_commit")
+        last_commit = raw_commit if isinstance(raw_commit, dict) else {}
         iid = attrs.get("iid")
         return GitLabEvent(
             kind="merge_request", action=str(attrs.get("action") or "unknown"), project=path, project_id=pid,

@@ -24,6 +24,7 @@ from forge_app.forges.gitlab.lookup import connection_for_project
 from forge_app.forges.gitlab.webhook import JOB_KIND
 from forge_app.forges.publish import publish_pull_request_scan, scan_url
 from forge_app.forges.publishers import Publisher, register
+from forge_app.forges.ratelimit import connection_scope
 from forge_app.jobs.errors import GiveUp, RetryLater
 from forge_app.jobs.worker import JobContext
 from forge_app.security.crypto import SecretsUnavailable, decrypt
@@ -78,7 +79,8 @@ async def publish_merge_request_scan(context: JobContext, scan: ScanRecord, job:
     storage, settings = context.storage, context.settings
     assert scan.pull_request is not None
     _link_repository(storage, scan.repository_id, connection)
-    api = GitLabApi(connection.base_url, _token(context, connection))
+    api = GitLabApi(connection.base_url, _token(context, connection), waits=storage,
+                    scope=connection_scope(connection))
     client = GitLabClient(api, scan.repository)
     pr = PullRequestRef(scan.repository, scan.pull_request, scan.commit, source_branch=scan.branch)
     where = f"!{scan.pull_request} of {scan.repository}"

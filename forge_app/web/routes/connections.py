@@ -135,7 +135,8 @@ _CONNECTION = {
     "type": "object",
     "properties": {
         "id": {"type": "integer"}, "forge": {"type": "string", "enum": ["gitlab", "bitbucket"]},
-        "base_url": {"type": "string"}, "scope": {"type": "string", "enum": ["project", "group", "workspace", "repository"]},
+        "base_url": {"type": "string"},
+        "scope": {"type": "string", "enum": ["project", "group", "workspace", "repository"]},
         "target": {"type": "string"}, "webhook_url": {"type": "string"}, "info": {"type": "object"},
         "created_at": {"type": "string"},
     },
@@ -145,7 +146,8 @@ _NEW_CONNECTION = {
     "required": ["forge", "scope", "target", "token", "webhook_secret"],
     "properties": {
         "forge": {"type": "string", "enum": ["gitlab", "bitbucket"]},
-        "base_url": {"type": "string", "description": "GitLab instance URL (default https://gitlab.com) or Bitbucket API URL"},
+        "base_url": {"type": "string",
+                     "description": "GitLab instance URL (default https://gitlab.com) or Bitbucket API URL"},
         "scope": {"type": "string", "enum": ["project", "group", "workspace", "repository"]},
         "target": {"type": "string"}, "token": {"type": "string", "writeOnly": True},
         "webhook_secret": {"type": "string", "writeOnly": True},
@@ -158,9 +160,12 @@ OPENAPI_PATHS = {
     "/api/v1/connections": {
         "get": {"summary": "GitLab and Bitbucket connections", "security": [{"adminToken": []}],
                 "responses": {"200": {"description": "connections", "content": {"application/json": {"schema": {
-                    "type": "array", "items": {"$ref": "#/components/schemas/Connection"}}}}}, **error_responses(401, 403)}},
-        "post": {"summary": "Add a connection (the token is checked against the forge)", "security": [{"adminToken": []}],
-                 "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewConnection"}}}},
+                    "type": "array", "items": {"$ref": "#/components/schemas/Connection"}}}}},
+                    **error_responses(401, 403)}},
+        "post": {"summary": "Add a connection (the token is checked against the forge)",
+                 "security": [{"adminToken": []}],
+                 "requestBody": {"required": True, "content": {"application/json": {
+                     "schema": {"$ref": "#/components/schemas/NewConnection"}}}},
                  "responses": {"201": {"description": "created", **_ONE}, **error_responses(400, 401, 403)}},
     },
     "/api/v1/connections/{connection_id}": {

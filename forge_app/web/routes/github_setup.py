@@ -95,8 +95,9 @@ async def installed(request: Request) -> HTMLResponse:
     shown = html.escape(installation) if installation.isdigit() else "(unknown)"
     body = (
         f"<p>forge-app is installed (installation {shown}). GitHub now sends it pull request events.</p>"
-        "<p>Next, for each repository: mint an upload token with <code>forge-app token create --repo OWNER/NAME</code>, "
-        "store it as the CI secret <code>FORGE_APP_TOKEN</code>, and run <code>forge-app upload</code> after Semgrep "
+        "<p>Next, for each repository: mint an upload token with "
+        "<code>forge-app token create --repo OWNER/NAME</code>, store it as the CI secret "
+        "<code>FORGE_APP_TOKEN</code>, and run <code>forge-app upload</code> after Semgrep "
         "on pushes to the default branch and on pull requests.</p>"
     )
     return _page("forge-app installed", body)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
@@ -12,10 +14,20 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+READY_TIMEOUT = 3.0  # a load balancer's probe must get an answer, even while the database hangs
+
+
 async def readyz(request: Request) -> JSONResponse:
-    if request.app.state.storage.ping():
+    """Ready = the database answers now. Checked on every probe (nothing cached), off the event loop,
+    so a replica reports itself ready again as soon as the database is back, without a restart."""
+    try:
+        ok = await asyncio.wait_for(asyncio.to_thread(request.app.state.storage.ping), READY_TIMEOUT)
+    except TimeoutError:
+        ok = False
+    if ok:
         return JSONResponse({"status": "ready", "database": "ok"})
-    return JSONResponse({"error": "unavailable", "detail": "the database is not reachable"}, status_code=503)
+    return JSONResponse({"error": "unavailable", "detail": "the database is not reachable"}, status_code=503,
+                        headers={"Retry-After": "5"})
 
 
 def _render(app) -> str:

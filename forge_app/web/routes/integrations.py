@@ -318,7 +318,7 @@ def _json(ref: str, array: bool = False) -> dict[str, Any]:
 
 
 _ID = [{"name": "integration_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
-_ADMIN = [{"adminToken": []}]
+_ADMIN: list[dict[str, list[str]]] = [{"adminToken": []}]
 OPENAPI_PATHS = {
     "/api/v1/integrations": {
         "get": {"summary": "List notification integrations", "security": _ADMIN,

@@ -75,7 +75,8 @@ async def retry_job(request: Request) -> JSONResponse:
         raise ApiError(404, "not_found", "no job with this id")
     if previous in ("running", "done"):
         state = _STATE_OF_STATUS[previous]
-        raise ApiError(409, "job_not_retryable", f"the job is {state}: only dead, cancelled or queued jobs can be retried")
+        raise ApiError(409, "job_not_retryable",
+                       f"the job is {state}: only dead, cancelled or queued jobs can be retried")
     wake = getattr(request.app.state, "wake_worker", None)
     if wake is not None:
         wake()

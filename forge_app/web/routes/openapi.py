@@ -24,8 +24,8 @@ ERROR_SCHEMA = {
 
 
 def error_responses(*codes: int) -> dict[str, Any]:
-    return {str(c): {"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-            for c in codes}
+    body = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    return {str(c): {"description": "error", "content": body} for c in codes}
 
 
 DESCRIBED = ("scans", "policies", "integrations", "connections", "rules", "jobs", "semgrep_ci", "slack",
@@ -144,7 +144,8 @@ def build_spec(public_url: str) -> dict[str, Any]:
         "components": {
             "schemas": schemas,
             "securitySchemes": {
-                "uploadToken": {"type": "http", "scheme": "bearer", "description": "an upload token (forge-app token create)"},
+                "uploadToken": {"type": "http", "scheme": "bearer",
+                                "description": "an upload token (forge-app token create)"},
                 "adminToken": {"type": "http", "scheme": "bearer", "description": "FORGE_APP_ADMIN_TOKEN"},
             },
         },

@@ -93,7 +93,8 @@ OPENAPI_PATHS = {
         "patch": {"summary": "Merge into the rule board: set the listed rules (null removes one), keep the rest",
                   "security": [{"adminToken": []}], "requestBody": {"required": True, **_PATCH_BODY},
                   "responses": {"200": {"description": "policies", **_BODY}, **error_responses(400, 401, 403)}},
-        "put": {"summary": "Replace the whole rule board (rules left out are dropped; use PATCH to merge)", "security": [{"adminToken": []}],
+        "put": {"summary": "Replace the whole rule board (rules left out are dropped; use PATCH to merge)",
+                "security": [{"adminToken": []}],
                 "requestBody": {"required": True, **_BODY},
                 "responses": {"200": {"description": "policies", **_BODY}, **error_responses(400, 401, 403)}},
     }

@@ -84,7 +84,8 @@ async def delete_rule_file(request: Request) -> Response:
     name = _name(request)
     existing = _file(request, name)
     if existing is not None and existing.source == "file":
-        raise ApiError(409, "managed_by_file", f"{name} comes from {ENV}: remove it there and send SIGHUP to the server")
+        raise ApiError(409, "managed_by_file",
+                       f"{name} comes from {ENV}: remove it there and send SIGHUP to the server")
     if not request.app.state.storage.delete_rule_file(name):
         raise ApiError(404, "not_found", f"no rule file {name!r}")
     return Response(status_code=204)
@@ -105,7 +106,8 @@ _FILE: dict[str, Any] = {
 }
 OPENAPI_SCHEMAS = {"RuleFile": _FILE}
 _REF = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/RuleFile"}}}}
-_NAME = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"}}]
+_NAME = [{"name": "name", "in": "path", "required": True,
+          "schema": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"}}]
 OPENAPI_PATHS = {
     "/api/v1/rules": {"get": {
         "summary": "The rule files served to semgrep ci (FORGE_APP_RULES and this API) and files not served",

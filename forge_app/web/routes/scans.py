@@ -189,7 +189,8 @@ _SCAN_SCHEMA = {
                            "additionalProperties": {"type": "object"}},
         "tools": {"type": "array", "items": {"type": "string"}},
         "notes": {"type": "array", "items": {"type": "string"},
-                  "description": "what the uploader or the server had to guess (branch, base branch, root, fingerprints)"},
+                  "description": "what the uploader or the server had to guess "
+                                 "(branch, base branch, root, fingerprints)"},
         "baseline_scan_id": {"type": "integer", "nullable": True},
         "errors": {"type": "array", "items": {"type": "string"}},
         "error_detail": {"type": "string", "nullable": True,
@@ -250,7 +251,8 @@ OPENAPI_PATHS = {
             "summary": "Upload a scan (JSON, optionally Content-Encoding: gzip)",
             "security": [{"uploadToken": []}],
             "parameters": _META_PARAMS,
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ScanUpload"}}}},
+            "requestBody": {"required": True,
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ScanUpload"}}}},
             "responses": {
                 "201": {"description": "stored; `status` is `processing` while the server reads source files from "
                                        "the forge for findings that have neither a fingerprint from the checkout "
@@ -270,7 +272,8 @@ OPENAPI_PATHS = {
                  "schema": {"type": "string", "enum": ["new", "all"]}, "description": "include findings"},
             ],
             "responses": {
-                "200": {"description": "the scan", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Scan"}}}},
+                "200": {"description": "the scan",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Scan"}}}},
                 **error_responses(401, 403, 404),
             },
         }

@@ -196,7 +196,8 @@ async def scan_error(request: Request) -> JSONResponse:
     doc = parse_json(await read_body(request, SMALL_BODY, SMALL_BODY))
     doc = doc if isinstance(doc, dict) else {}
     exit_code = doc.get("exit_code") if type(doc.get("exit_code")) is int else None
-    stderr = doc.get("stderr") if isinstance(doc.get("stderr"), str) else ""
+    raw_stderr = doc.get("stderr")
+    stderr = raw_stderr if isinstance(raw_stderr, str) else ""
     storage.finish_ci_run(run.id, "error", exit_code, stderr[:2000] or None)
     log.warning("semgrep ci scan %s of %s failed in CI with exit code %s", run.id, repo.full_name, exit_code)
     return JSONResponse({"recorded": True})
@@ -235,7 +236,7 @@ routes = [
 
 _OBJ = {"type": "object"}
 _JSON = lambda schema: {"content": {"application/json": {"schema": schema}}}  # noqa: E731
-_AUTH = [{"uploadToken": []}]
+_AUTH: list[dict[str, list[str]]] = [{"uploadToken": []}]
 _RUN_ID = [{"name": "run_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
 
 OPENAPI_PATHS = {
@@ -245,7 +246,8 @@ OPENAPI_PATHS = {
         "requestBody": {"required": True, **_JSON({"type": "object", "required": ["project_metadata", "scan_metadata"],
                                                    "properties": {"project_metadata": _OBJ, "scan_metadata": _OBJ,
                                                                   "project_config": _OBJ}})},
-        "responses": {"200": {"description": "the scan's id", **_JSON({"type": "object", "properties": {"info": _OBJ}})},
+        "responses": {"200": {"description": "the scan's id",
+                              **_JSON({"type": "object", "properties": {"info": _OBJ}})},
                       **error_responses(400, 401, 403, 413, 422)},
     }},
     "/api/cli/v2/scans/{unique_id}/config": {"get": {
