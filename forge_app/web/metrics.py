@@ -57,6 +57,10 @@ def forge_request(forge: str, status: int | str) -> None:
 def counting_scan_requests(forge: str) -> Any:
     """Count the forge requests made inside the block (threads started from it included);
     the total goes to the `forge_app_scan_forge_requests` histogram and to the caller."""
+    outer = _scan_requests.get()
+    if outer is not None:  # an adapter already counts this publication (e.g. GitLab's version lookup)
+        yield outer
+        return
     tally: dict[str, int] = {"n": 0}
     token = _scan_requests.set(tally)
     try:
