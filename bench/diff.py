@@ -223,29 +223,36 @@ def _best_cpu(fn, repeat: int) -> float:
 
 
 def bench_dense_file(seed: int) -> None:
-    """A finding on every line of a 50,000-line, ~1.5 MB file (ruff on a generated module)."""
-    from bench.baseline import fingerprint_v0
+    """A finding on every line of a 50,000-line, ~1.7 MB file (ruff on a generated module), timed beside the
+    code before #13 (v0) and before the dense rewrite (v1), each with the frozen models of its day, in this run."""
+    from bench.baseline import fingerprint_v0, fingerprint_v1, models_v1
+    from forge_app.core.fingerprint import _Source
 
     rnd = random.Random(seed)
-    lines, findings = [], []
+    lines, findings, old = [], [], []
     for i in range(50_000):
         call = rnd.choice(CALLS)
         line = f"    r{i} = {call}  # {rnd.randrange(10**4)}"
         lines.append(line)
         col = line.index(call) + 1
         findings.append(Finding(RULES[0], "big.py", i + 1, i + 1, "m", start_col=col, end_col=col + len(call)))
+        old.append(models_v1.Finding(RULES[0], "big.py", i + 1, i + 1, "m", start_col=col, end_col=col + len(call)))
     text = "\n".join(lines) + "\n"
     print(f"fingerprint: a finding on every line of a 50,000-line file ({len(text) / 1e6:.2f} MB)")
-    old = _best_cpu(lambda: fingerprint_v0.fingerprint_findings(findings, lambda p: text), 3)
-    new = _best_cpu(lambda: fingerprint_findings(findings, lambda p: text), 3)
-    from forge_app.core.fingerprint import _Source
+    v0 = _best_cpu(lambda: fingerprint_v0.fingerprint_findings(old, lambda p: text), 3)
+    v1 = _best_cpu(lambda: fingerprint_v1.fingerprint_findings(old, lambda p: text), 3)
+    new = _best_cpu(lambda: fingerprint_findings(findings, lambda p: text), 7)
+    same = [f.fingerprint.to_dict() for f in fingerprint_findings(findings, lambda p: text)] == [
+        f.fingerprint.to_dict() for f in fingerprint_v1.fingerprint_findings(old, lambda p: text)]
+    tables = _best_cpu(lambda: _Source("big.py", text).densify(), 5)
     src = _Source("big.py", text)
-    src.densify()
-    hashes = _best_cpu(lambda: [src.fingerprint(f) for f in findings], 3)
-    print(f"  before #13 {old * 1000:.0f} ms CPU; now {new * 1000:.0f} ms CPU "
-          f"({hashes * 1000:.0f} ms of it computing the fingerprints from hashed lines; the rest hashes every "
-          f"line once and copies 50,000 frozen findings)"
-          f"  (target < 70 ms)")
+    fps = src.fingerprint_all(findings)
+    compute = _best_cpu(lambda: src.fingerprint_all(findings), 5)
+    attach = _best_cpu(lambda: list(map(Finding.with_fingerprint, findings, fps)), 5)
+    print(f"  before #13 {v0 * 1000:.0f} ms; before the dense rewrite {v1 * 1000:.0f} ms; now {new * 1000:.0f} ms CPU "
+          f"(target < 70 ms; same fingerprints as before: {same})")
+    print(f"    now = per-line tables {tables * 1000:.0f} ms + each finding's fingerprint {compute * 1000:.0f} ms "
+          f"+ 50,000 Finding copies {attach * 1000:.0f} ms (with GC on for the parts, paused in the whole)")
 
 
 def bench_pathological_groups(seed: int) -> None:

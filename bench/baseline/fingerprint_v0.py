@@ -19,7 +19,7 @@ import dataclasses
 import hashlib
 from typing import Callable, Iterable, Sequence
 
-from forge_app.core.models import Finding, Fingerprint, Fix, ReportError
+from bench.baseline.models_v1 import Finding, Fingerprint, Fix, ReportError
 
 K = 3
 """How many non-blank lines of context on each side."""

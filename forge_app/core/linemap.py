@@ -241,3 +241,45 @@ def _git_header_paths(rest: str) -> tuple[str | None, str | None]:
 
 def line_map_from_diff(text: str) -> LineMap:
     return LineMap.from_changes(parse_unified_diff(text))
+
+
+@dataclass(frozen=True)
+class ForgeDiff:
+    """A PR/MR's diff as its forge shows it (what the server reads to place comments), and the
+    commits it runs between.
+
+    `base` is set only when the forge shows that the diff starts at the base branch's tip and that
+    tip is in the head's history: then the base scan of that commit is what the diff maps from, and
+    a CI checkout of the PR's merge result holds the same files as the head (a trivial merge).
+    """
+
+    text: str  # unified diff with ---/+++ headers, every file of the PR/MR
+    head: str  # the commit the diff ends at
+    base: str | None = None
+    unknown: frozenset[str] = frozenset()  # head paths changed without lines shown (binary, too large)
+    complete: bool = True  # False: the forge cut the file list short
+
+
+def forge_line_map(diff: ForgeDiff, scanned: str, base_commit: str | None) -> tuple[LineMap | None, str]:
+    """The forge diff's line mapping for a scan of commit `scanned` whose baseline is to be read at
+    `base_commit` (None: not named by the upload), or None and why. The caller still checks that the
+    baseline it found was scanned at the diff's base (`base_commit or diff.base`)."""
+    if not diff.complete:
+        return None, "the forge listed only part of the changed files"
+    if diff.base is None:
+        return None, "the forge does not show that the base branch's tip is in the head's history"
+    if scanned.lower() != diff.head.lower():
+        return None, f"the scan is of {scanned[:12]}, the PR/MR head is {diff.head[:12]}"
+    if base_commit is not None and base_commit.lower() != diff.base.lower():
+        return None, f"the upload names base commit {base_commit[:12]}, the PR/MR diff starts at {diff.base[:12]}"
+    mapped = line_map_from_diff(diff.text)
+    if diff.unknown:  # changed without lines shown: nothing on them is pinned by the diff
+        mapped = LineMap(mapped.renames, mapped.blocks, mapped.added | diff.unknown)
+    return mapped, ""
+
+
+def file_patch(old_path: str | None, new_path: str, hunks: str) -> str:
+    """One file's hunks (GitHub's `patch`, GitLab's `diff`) with the ---/+++ header `parse_unified_diff`
+    reads (old_path None: the file is new)."""
+    old = "/dev/null" if old_path is None else f"a/{old_path}"
+    return f"--- {old}\n+++ b/{new_path}\n{hunks.rstrip(chr(10))}\n"

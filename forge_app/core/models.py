@@ -7,12 +7,27 @@ stable JSON form used by the upload envelope, the database and the CLI.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, dataclass_transform
 
 Severity = Literal["error", "warning", "info"]
 Mode = Literal["monitor", "comment", "block"]
 MODES: tuple[str, ...] = ("monitor", "comment", "block")
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
+
+_T = TypeVar("_T")
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def _record(cls: type[_T]) -> type[_T]:
+    """A slotted dataclass that type-checkers treat as frozen, built without frozen's runtime guard.
+
+    Why: a frozen dataclass sets every field through `object.__setattr__` (~0.1 us each), so a
+    16-field `Finding` costs ~1.8 us to build against ~0.3 us here; fingerprinting a dense file
+    (a finding on each of 50,000 lines) builds 50,000 of them and 50,000 `Fingerprint`s. Nothing
+    assigns to these objects (mypy refuses it: `frozen_default`); `dataclasses.replace` copies.
+    Equal fields mean equal objects, and hashing hashes the fields, as with `frozen=True`.
+    """
+    return dataclass(slots=True, unsafe_hash=True)(cls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +61,7 @@ class Fix:
         return cls(start_line, end_line, tuple(new.split("\n")))
 
 
-@dataclass(frozen=True, slots=True)
+@_record
 class Fingerprint:
     """A finding's line-move-tolerant identity (see docs/fingerprints.md).
 
@@ -96,7 +111,7 @@ class RuleInfo:
     help_uri: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@_record
 class Finding:
     rule_id: str
     path: str

@@ -15,11 +15,14 @@ checkout).
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
+from forge_app.core.linemap import ForgeDiff
+from forge_app.jobs.errors import RetryLater
 from forge_app.jobs.worker import JobContext
 from storage import Repository
 
@@ -116,3 +119,52 @@ def decode_text(data: bytes) -> str | None:
     if len(data) > MAX_FILE_BYTES or b"\x00" in data:
         return None
     return data.decode("utf-8", errors="replace")
+
+
+class DiffReader(Protocol):
+    async def pull_request_diff(self, number: int) -> ForgeDiff | None:
+        """The PR/MR's diff and the commits it runs between (core/linemap.py `ForgeDiff`); None when the
+        forge has no such PR/MR. Transient trouble raises RetryLater, a refusal SourceUnavailable."""
+
+    async def aclose(self) -> None:
+        """Release what reading opened."""
+
+
+DiffReaderFactory = Callable[[JobContext, Repository], "DiffReader | None"]
+_DIFF_READERS: dict[str, DiffReaderFactory] = {}
+
+
+def register_diff_reader(forge: str, factory: DiffReaderFactory) -> None:
+    """A forge whose PR/MR diff the server may read for identity (the diff it reads to place comments).
+    Factories answer from storage and settings only (no network), like source fetchers'."""
+    _DIFF_READERS[forge] = factory
+
+
+def diff_reader_for(context: JobContext, repository: Repository) -> DiffReader | None:
+    _load_adapters()
+    factory = _DIFF_READERS.get(repository.forge)
+    return factory(context, repository) if factory else None
+
+
+DIFF_TIMEOUT = 15.0
+"""Seconds an upload waits for its PR/MR's diff; past that, fingerprints decide alone."""
+
+
+async def read_pull_request_diff(context: JobContext, repository: Repository, number: int) -> ForgeDiff | None:
+    """The PR/MR's diff from its forge, or None: no reader, no such PR/MR, or the forge refusing, failing
+    or slower than DIFF_TIMEOUT (the diff only sharpens identity: an upload never waits long or fails for it)."""
+    reader = diff_reader_for(context, repository)
+    if reader is None:
+        return None
+    try:
+        diff = await asyncio.wait_for(reader.pull_request_diff(number), DIFF_TIMEOUT)
+    except (SourceUnavailable, RetryLater, TimeoutError) as exc:
+        log.warning("%s: the diff of PR/MR %s is unavailable (%s); fingerprints decide identity",
+                    repository.full_name, number, exc or type(exc).__name__)
+        return None
+    finally:
+        await reader.aclose()
+    if diff is not None:
+        log.info("%s: PR/MR %s diff read from %s (%s..%s)", repository.full_name, number, repository.forge,
+                 (diff.base or "?")[:12], diff.head[:12])
+    return diff

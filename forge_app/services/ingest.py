@@ -12,6 +12,7 @@ repository whose forge can hand out files is recorded in two steps instead:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 from collections import defaultdict
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 from forge_app.core.envelope import Upload
 from forge_app.core.fingerprint import fingerprint_findings, needs_source
-from forge_app.core.linemap import LineMap
+from forge_app.core.linemap import ForgeDiff, LineMap, forge_line_map
 from forge_app.core.models import Finding, ReportError
 from forge_app.core.plans import Serving, comment_instead_of_block
 from forge_app.core.policy import Policy, parse_policy
@@ -34,6 +35,8 @@ from forge_app.core.triage import (
     scan_tools,
     triage,
 )
+from forge_app.forges.sources import read_pull_request_diff
+from forge_app.jobs.worker import JobContext
 from forge_app.services import leases
 from storage import JobSpec, NewScan, PendingScan, Repository, ScanEntry, ScanRecord, Storage
 
@@ -187,6 +190,48 @@ def _ingest(storage: Storage, repo: Repository, upload: Upload, serving: Serving
 def wants_source(upload: Upload) -> bool:
     """Some finding can only get a context fingerprint from its file (see `needs_source`)."""
     return any(needs_source(f) for f in upload.findings)
+
+
+def wants_forge_diff(upload: Upload) -> bool:
+    """Whether the PR/MR's diff from the forge could decide what fingerprints may get wrong: a PR/MR scan
+    without the uploader's diff holding look-alike findings (one rule, file and code more than once, such
+    as a copy inserted below its original). Then the server reads the diff it also places comments with."""
+    if upload.pull_request is None or upload.line_changes is not None or len(upload.findings) < 2:
+        return False
+    seen: set[tuple[str, str, str]] = set()
+    for f in upload.findings:
+        key = (f.rule_id, f.path, f.fingerprint.code if f.fingerprint is not None else f.key)
+        if key in seen:
+            return True
+        seen.add(key)
+    return False
+
+
+def with_forge_diff(upload: Upload, diff: ForgeDiff | None) -> tuple[Upload, str]:
+    """The upload with the forge diff's line mapping as its `line_changes` (and the diff's base as its
+    base commit) when the diff fits it (`forge_line_map`), else as it was; and why not. Triage still
+    uses the mapping only if the baseline it finds was scanned at that base commit."""
+    if diff is None:
+        return upload, "the forge's PR/MR diff could not be read"
+    lines, why_not = forge_line_map(diff, upload.commit, upload.base_commit)
+    if lines is None:
+        return upload, why_not
+    return dataclasses.replace(upload, line_changes=lines, base_commit=upload.base_commit or diff.base,
+                               renames={**lines.renames, **upload.renames}), ""
+
+
+async def use_forge_diff(context: JobContext, repository: Repository, upload: Upload) -> Upload:
+    """The upload with its PR/MR's forge diff as line mapping when it wants one (`wants_forge_diff`) and
+    the forge's diff fits it; else unchanged. Identity is then decided from the diff first, as with the
+    uploader's own (docs/fingerprints.md, "Identity from the diff, first")."""
+    if upload.pull_request is None or not wants_forge_diff(upload):
+        return upload
+    diff = await read_pull_request_diff(context, repository, upload.pull_request)
+    used, why_not = with_forge_diff(upload, diff)
+    if why_not:
+        log.info("%s: the diff of PR/MR %s does not decide identity: %s", repository.full_name,
+                 upload.pull_request, why_not)
+    return used
 
 
 def reserve_upload(storage: Storage, repo: Repository, upload: Upload, serving: Serving | None = None) -> Ingested:

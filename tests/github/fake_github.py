@@ -102,6 +102,7 @@ class PullRequest:
     files: list[dict[str, Any]] = field(default_factory=list)
     commits: list[str] = field(default_factory=list)
     state: str = "open"
+    base_sha: str | None = None  # the base branch's tip; the PR's first commit has it as parent when set
 
 
 @dataclass
@@ -153,11 +154,13 @@ class FakeGitHub(MarketplaceFake):
             self.installations[installation_id] = {"account": account, "repos": set(repos), "suspended": False}
 
     def set_pull(self, repo: str, number: int, head_sha: str, files: list[dict[str, Any]], base_ref: str = "main",
-                 head_ref: str = "feature") -> PullRequest:
+                 head_ref: str = "feature", base_sha: str | None = None) -> PullRequest:
         with self.lock:
             pr = self.pulls.get((repo, number))
             if pr is None:
                 pr = self.pulls[(repo, number)] = PullRequest(repo, number, head_sha, base_ref, head_ref)
+            if base_sha is not None:
+                pr.base_sha = base_sha
             pr.head_sha = head_sha
             pr.files = files
             pr.commits.append(head_sha)
@@ -305,6 +308,7 @@ class FakeGitHub(MarketplaceFake):
             ("GET", pull, "token", self._get_pull),
             ("GET", repo + r"/contents/(?P<path>.+)", "token", self._contents),
             ("GET", pull + r"/files", "token", self._files),
+            ("GET", pull + r"/commits", "token", self._pull_commits),
             ("POST", pull + r"/reviews", "token", self._create_review),
             ("GET", pull + r"/reviews/(?P<review>\d+)/comments", "token", self._review_comments),
             ("GET", pull + r"/comments", "token", self._pull_comments),
@@ -370,7 +374,34 @@ class FakeGitHub(MarketplaceFake):
         if pr is None:
             return JSONResponse({"message": "Not Found"}, status_code=404)
         return JSONResponse({"number": pr.number, "state": pr.state, "merged": False,
-                             "head": {"sha": pr.head_sha, "ref": pr.head_ref}, "base": {"ref": pr.base_ref}})
+                             "head": {"sha": pr.head_sha, "ref": pr.head_ref},
+                             "base": {"ref": pr.base_ref, "sha": self._base_tip(pr)}})
+
+    @staticmethod
+    def _base_tip(pr: PullRequest) -> str:
+        """The base branch's tip: the PR's own base when the test set one, else a commit the PR does not
+        contain (the base moved on since the branch was made)."""
+        return pr.base_sha or hashlib.sha1(f"{pr.repo}:{pr.base_ref}:moved-on".encode()).hexdigest()
+
+    def _pull_commits(self, m: re.Match[str], query: str, raw: bytes, _: Any) -> Response:
+        """The PR's commits, oldest first, each the parent of the next; the first one's parent is the
+        base's tip when the PR was made from it (`base_sha`), else an older commit."""
+        pr = self._pr(m)
+        if pr is None:
+            return JSONResponse({"message": "Not Found"}, status_code=404)
+        first_parent = pr.base_sha or hashlib.sha1(f"{pr.repo}:{pr.base_ref}:older".encode()).hexdigest()
+        items, parent = [], first_parent
+        for c in dict.fromkeys(pr.commits):
+            items.append({"sha": c, "node_id": "C_" + c[:12], "url": f"{self.url}/repos/{pr.repo}/commits/{c}",
+                          "html_url": f"https://github.com/{pr.repo}/commit/{c}",
+                          "comments_url": f"{self.url}/repos/{pr.repo}/commits/{c}/comments",
+                          "commit": {"url": f"{self.url}/repos/{pr.repo}/git/commits/{c}", "message": "change",
+                                     "author": None, "committer": None, "comment_count": 0,
+                                     "tree": {"sha": c, "url": f"{self.url}/repos/{pr.repo}/git/trees/{c}"}},
+                          "author": None, "committer": None,
+                          "parents": [{"sha": parent, "url": f"{self.url}/repos/{pr.repo}/commits/{parent}"}]})
+            parent = c
+        return self._page(self.prefix + m.group(0), query, items)
 
     def _files(self, m: re.Match[str], query: str, raw: bytes, _: Any) -> Response:
         pr = self._pr(m)

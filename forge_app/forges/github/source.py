@@ -12,21 +12,33 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 from gidgethub import HTTPException
 
+from forge_app.core.linemap import ForgeDiff, file_patch
 from forge_app.forges.github.api import GitHubApi, open_http, status_of
 from forge_app.forges.github.credentials import load_credentials
-from forge_app.forges.sources import MAX_FILE_BYTES, Fetcher, SourceUnavailable, decode_text, register_source_fetcher
+from forge_app.forges.sources import (
+    MAX_FILE_BYTES,
+    DiffReader,
+    Fetcher,
+    SourceUnavailable,
+    decode_text,
+    register_diff_reader,
+    register_source_fetcher,
+)
 from forge_app.jobs.errors import GiveUp, RetryLater
 from forge_app.jobs.worker import JobContext
 from storage import Repository
 
 log = logging.getLogger(__name__)
 
+MAX_PR_FILES = 3000
+"""GitHub lists at most this many files of a PR: a list that long may be cut short."""
 OBJECT_MEDIA_TYPE = "application/vnd.github.object+json"
 RAW_MEDIA_TYPE = "application/vnd.github.raw+json"
 
@@ -95,6 +107,56 @@ class GitHubSources:
         return raw
 
 
+    # the PR's diff, for identity (forges/sources.py DiffReader) ----------------------------------
+    async def _read(self, what: str, call: Callable[[GitHubApi], Awaitable[Any]]) -> Any:
+        try:
+            return await call(self._client())
+        except HTTPException as exc:
+            status = status_of(exc)
+            if status >= 500 or status == 429:
+                raise RetryLater(f"GitHub is failing ({status}) on reading {what}; retrying later") from None
+            if status in (401, 403):
+                raise SourceUnavailable(f"GitHub answered {status} to reading {what}") from None
+            log.info("GitHub answered %s to reading %s", status, what)
+            return None
+        except GiveUp as exc:
+            raise SourceUnavailable(str(exc)) from None
+        except httpx.HTTPError as exc:
+            raise RetryLater(f"GitHub could not be reached ({type(exc).__name__}) reading {what}") from None
+
+    async def pull_request_diff(self, number: int) -> ForgeDiff | None:
+        """`GET /pulls/{n}` (head and base SHAs), `/pulls/{n}/files` (the diff from the merge base) and
+        `/pulls/{n}/commits` (up to 250, with parents): the base tip counts as the diff's base only when
+        it is a parent of one of the PR's commits, i.e. in the head's history (then it is the merge base,
+        and the PR's merge commit holds the head's files)."""
+        where = {"owner": self.owner, "repo": self.repo, "pull_number": number}
+        what = f"{self.owner}/{self.repo} PR #{number}"
+        pull = await self._read(what, lambda api: api.call("GET", "/repos/{owner}/{repo}/pulls/{pull_number}", where))
+        if not isinstance(pull, dict) or not isinstance((pull.get("head") or {}).get("sha"), str):
+            return None
+        files = await self._read(what, lambda api: api.paginate(
+            "/repos/{owner}/{repo}/pulls/{pull_number}/files?per_page=100", where))
+        commits = await self._read(what, lambda api: api.paginate(
+            "/repos/{owner}/{repo}/pulls/{pull_number}/commits?per_page=100", where))
+        if not isinstance(files, list):
+            return None
+        base_tip = (pull.get("base") or {}).get("sha")
+        parents = {p.get("sha") for c in (commits or []) if isinstance(c, dict) for p in c.get("parents") or ()
+                   if isinstance(p, dict)}
+        text, unknown = [], set()
+        for f in files:
+            path, status, patch = f.get("filename"), f.get("status"), f.get("patch")
+            if not isinstance(path, str) or status == "removed":
+                continue
+            old = None if status == "added" else f.get("previous_filename") or path
+            if patch is None and not (status == "renamed" and not f.get("changes")):
+                unknown.add(path)  # binary, or too large for GitHub to show
+                continue
+            text.append(file_patch(old, path, patch or ""))
+        return ForgeDiff("".join(text), pull["head"]["sha"], base_tip if base_tip in parents else None,
+                         frozenset(unknown), complete=len(files) < MAX_PR_FILES)
+
+
 def github_source_fetcher(context: JobContext, repository: Repository) -> Fetcher | None:
     """A fetcher when the GitHub App is configured and installed (and active) on the repository."""
     if repository.installation_id is None:
@@ -108,3 +170,12 @@ def github_source_fetcher(context: JobContext, repository: Repository) -> Fetche
 
 
 register_source_fetcher("github", github_source_fetcher)
+
+
+def github_diff_reader(context: JobContext, repository: Repository) -> DiffReader | None:
+    """The same installation's reader, for the PR's diff."""
+    fetcher = github_source_fetcher(context, repository)
+    return fetcher if isinstance(fetcher, GitHubSources) else None
+
+
+register_diff_reader("github", github_diff_reader)

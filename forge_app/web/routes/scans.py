@@ -15,7 +15,7 @@ from forge_app.core.fingerprint import fingerprint_findings
 from forge_app.core.limits import MAX_CONTAINERS, MAX_RESULTS, TooManyResults, quick_containers, quick_count
 from forge_app.forges.sources import can_fetch_sources
 from forge_app.marketplace.serving import decide_for_upload, published_fields
-from forge_app.services.ingest import ingest_upload, reserve_upload, wants_source
+from forge_app.services.ingest import ingest_upload, reserve_upload, use_forge_diff, wants_source
 from forge_app.web.auth import bearer, is_admin
 from forge_app.web.body import parse_json, read_body, require_json
 from forge_app.web.errors import ApiError, path_id
@@ -113,6 +113,7 @@ async def create_scan(request: Request) -> JSONResponse:
     # Findings with neither a checkout fingerprint nor a snippet: their files are read from the
     # forge by a complete_scan job, and the scan answers `processing` until it is done.
     serving = await decide_for_upload(request.app.state.job_context, repo)
+    upload = await use_forge_diff(request.app.state.job_context, repo, upload)
     if await can_fetch_sources(request.app.state.job_context, repo) and \
             await run_in_threadpool(wants_source, upload):
         ingested = await run_in_threadpool(reserve_upload, storage, repo, upload, serving)

@@ -24,7 +24,7 @@ from forge_app.core.fingerprint import fingerprint_findings
 from forge_app.core.semgrep_ci import block_override, check_results_body, cli_blocks, parse_scan_start, upload_document
 from forge_app.forges.sources import can_fetch_sources
 from forge_app.marketplace.serving import decide_for_repository, decide_for_upload, published_fields
-from forge_app.services.ingest import current_policy, ingest_upload, reserve_upload, wants_source
+from forge_app.services.ingest import current_policy, ingest_upload, reserve_upload, use_forge_diff, wants_source
 from forge_app.services.rules import catalog_for, rules_for_ci
 from forge_app.web.auth import bearer
 from forge_app.web.body import parse_json, read_body
@@ -131,6 +131,7 @@ async def scan_results(request: Request) -> JSONResponse:
     upload.meta["partial"] = not run.is_full_scan
     upload.meta["semgrep_ci_scan"] = run.id
     serving = await decide_for_upload(request.app.state.job_context, repo)
+    upload = await use_forge_diff(request.app.state.job_context, repo, upload)
     if await can_fetch_sources(request.app.state.job_context, repo) and await run_in_threadpool(wants_source, upload):
         ingested = await run_in_threadpool(reserve_upload, storage, repo, upload, serving)
     else:
