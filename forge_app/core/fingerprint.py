@@ -172,27 +172,28 @@ class _Dense:
         self.before += zip(*(nbh[K - 1 - d:] for d in range(K)), strict=False)
         self.after: list[tuple[str, ...]] = list(zip(*(nbh[d:] for d in range(K)), strict=False))
         self.after += (tuple(nbh[c:]) for c in range(max(0, m - K + 1), m + 1))
-        self.scopes = self._scopes(lines, hashes)
+        self.scopes = list(map([*hashes, ""].__getitem__, _headers(lines)))  # header -1: the "" at the end
 
-    @staticmethod
-    def _scopes(lines: list[str], hashes: list[str]) -> list[str]:
-        """Every line's scope hash: one stack pass over runs of equally indented lines (a run shares
-        its header; its last line is the nearest header candidate for the lines below)."""
-        rest = map(len, map(str.lstrip, lines))
-        indents = [n - r if r else -1 for n, r in zip(map(len, lines), rest, strict=False)]
-        scopes = [""] * len(lines)
-        stack: list[tuple[int, int]] = []  # (indent, line index), strictly increasing indents
-        i = 0
-        for ind, run in groupby(indents):
-            k = len(list(run))
-            if ind >= 0:
-                while stack and stack[-1][0] >= ind:
-                    stack.pop()
-                if stack and ind > 0:
-                    scopes[i:i + k] = repeat(hashes[stack[-1][1]], k)
-                stack.append((ind, i + k - 1))
-            i += k
-        return scopes
+
+def _headers(lines: list[str]) -> list[int]:
+    """Every line's scope header (the index of the nearest non-blank line above that is less indented;
+    -1 for none, a blank line or a top-level one), in one stack pass over runs of equally indented lines:
+    a run shares its header, and its last line is the nearest header candidate for the lines below."""
+    rest = map(len, map(str.lstrip, lines))
+    indents = [n - r if r else -1 for n, r in zip(map(len, lines), rest, strict=False)]
+    heads = [-1] * len(lines)
+    stack: list[tuple[int, int]] = []  # (indent, line index), strictly increasing indents
+    i = 0
+    for ind, run in groupby(indents):
+        k = len(list(run))
+        if ind >= 0:
+            while stack and stack[-1][0] >= ind:
+                stack.pop()
+            if stack:
+                heads[i:i + k] = repeat(stack[-1][1], k)
+            stack.append((ind, i + k - 1))
+        i += k
+    return heads
 
 
 class _Source:
@@ -204,7 +205,7 @@ class _Source:
     unless an earlier finding had the same).
     """
 
-    __slots__ = ("_dense", "_hashes", "_indents", "_parents", "lines", "path", "text")
+    __slots__ = ("_dense", "_hashes", "_heads", "_indents", "_parents", "lines", "path", "text")
 
     def __init__(self, path: str, text: str) -> None:
         self.path = path
@@ -215,6 +216,7 @@ class _Source:
         self._dense: _Dense | None = None
         self._indents: dict[int, int] = {}  # line index -> indentation (-1: blank)
         self._parents: dict[int, int] = {}  # line index -> its scope's header line index (-1: none)
+        self._heads: list[int] | None = None  # every line's header, once a walk was long (`_headers`)
 
     def densify(self) -> None:
         """Every line's hash, context tuples and scope at once."""
@@ -246,6 +248,8 @@ class _Source:
         header at once instead, so any file costs linear time."""
         if self._dense is not None:
             return self._dense.scopes[i]
+        if self._heads is not None:
+            return self._line_hash(self._heads[i]) if self._heads[i] >= 0 else ""
         parents = self._parents
         known = parents.get(i)
         if known is not None:
@@ -262,7 +266,7 @@ class _Source:
             j = p if p is not None else j - 1
             steps += 1
             if steps > SCOPE_WALK:
-                self.densify()
+                self._heads = _headers(self.lines)
                 return self.scope(i)
         parents[i] = j
         return self._line_hash(j) if j >= 0 else ""

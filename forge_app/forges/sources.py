@@ -146,6 +146,15 @@ def diff_reader_for(context: JobContext, repository: Repository) -> DiffReader |
     return factory(context, repository) if factory else None
 
 
+async def can_read_diffs(context: JobContext, repository: Repository) -> bool:
+    """Whether the repository's forge is set up to hand out its PR/MR diffs (no network)."""
+    reader = diff_reader_for(context, repository)
+    if reader is None:
+        return False
+    await reader.aclose()
+    return True
+
+
 DIFF_TIMEOUT = 15.0
 """Seconds an upload waits for its PR/MR's diff; past that, fingerprints decide alone."""
 
@@ -161,6 +170,10 @@ async def read_pull_request_diff(context: JobContext, repository: Repository, nu
     except (SourceUnavailable, RetryLater, TimeoutError) as exc:
         log.warning("%s: the diff of PR/MR %s is unavailable (%s); fingerprints decide identity",
                     repository.full_name, number, exc or type(exc).__name__)
+        return None
+    except Exception:  # an answer of a shape nobody expected: the upload must not fail for it
+        log.exception("%s: reading the diff of PR/MR %s failed; fingerprints decide identity",
+                      repository.full_name, number)
         return None
     finally:
         await reader.aclose()

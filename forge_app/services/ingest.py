@@ -35,7 +35,7 @@ from forge_app.core.triage import (
     scan_tools,
     triage,
 )
-from forge_app.forges.sources import read_pull_request_diff
+from forge_app.forges.sources import can_read_diffs, read_pull_request_diff
 from forge_app.jobs.worker import JobContext
 from forge_app.services import leases
 from storage import JobSpec, NewScan, PendingScan, Repository, ScanEntry, ScanRecord, Storage
@@ -224,14 +224,21 @@ async def use_forge_diff(context: JobContext, repository: Repository, upload: Up
     """The upload with its PR/MR's forge diff as line mapping when it wants one (`wants_forge_diff`) and
     the forge's diff fits it; else unchanged. Identity is then decided from the diff first, as with the
     uploader's own (docs/fingerprints.md, "Identity from the diff, first")."""
-    if upload.pull_request is None or not wants_forge_diff(upload):
+    if upload.pull_request is None or not wants_forge_diff(upload) or not await can_read_diffs(context, repository):
         return upload
     diff = await read_pull_request_diff(context, repository, upload.pull_request)
-    used, why_not = with_forge_diff(upload, diff)
-    if why_not:
-        log.info("%s: the diff of PR/MR %s does not decide identity: %s", repository.full_name,
-                 upload.pull_request, why_not)
-    return used
+    try:
+        used, why_not = with_forge_diff(upload, diff)
+    except Exception:  # a diff text nobody expected: the upload must not fail for it
+        log.exception("%s: the diff of PR/MR %s could not be mapped", repository.full_name, upload.pull_request)
+        used, why_not = upload, "the forge's PR/MR diff could not be read"
+    if not why_not:
+        return used
+    log.info("%s: the diff of PR/MR %s does not decide identity: %s", repository.full_name,
+             upload.pull_request, why_not)
+    note = (f"look-alike findings were told apart by their fingerprints only: {why_not} (upload with "
+            "--base-commit from a checkout that has the base commit to decide them by the diff)")
+    return dataclasses.replace(upload, notes=[*upload.notes, note])
 
 
 def reserve_upload(storage: Storage, repo: Repository, upload: Upload, serving: Serving | None = None) -> Ingested:

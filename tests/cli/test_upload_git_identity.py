@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +47,53 @@ def test_a_copy_below_the_untouched_original_is_new_through_upload(server, stora
     done = run_upload(args, env, repo.root)
     scan_id = int(done.stdout.strip().rsplit("/", 1)[1])
     assert [r.finding.start_line for r in storage.scan_findings(scan_id, ["unchanged"])] == [15]
+
+
+def _ruff_sarif(root: Path, files: dict[str, str]) -> dict:
+    """What ruff 0.17.6 writes: S101 on the `assert` keyword alone, absolute `file://` URIs, and once a
+    fix whose description text is null (issue #13, cases 2 and 3)."""
+    results = []
+    for path, text in sorted(files.items()):
+        for n, line in enumerate(text.split("\n"), 1):
+            col = line.find("assert")
+            if col < 0:
+                continue
+            region = {"startLine": n, "startColumn": col + 1, "endLine": n, "endColumn": col + 7}
+            uri = (root / path).resolve().as_uri()
+            change = {"artifactLocation": {"uri": uri}, "replacements": [{"deletedRegion": region}]}
+            results.append({
+                "ruleId": "S101", "level": "error", "message": {"text": "Use of `assert` detected"},
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri}, "region": region}}],
+                "fixes": [{"description": {"text": None}, "artifactChanges": [change]}] if n == 2 else [],
+            })
+    return {"version": "2.1.0", "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+            "runs": [{"tool": {"driver": {"name": "ruff", "version": "0.17.6", "rules": [{"id": "S101"}]}},
+                      "results": results}]}
+
+
+def test_keyword_regions_absolute_uris_and_a_null_description_through_upload(server, storage, tmp_path):
+    repo = Repo(tmp_path / "r")
+    base_src = "def t():\n    assert a == 1\n    x = 1\n    assert b == 2\n"
+    base = repo.commit({"t.py": base_src, ".gitignore": "ruff.sarif\n"}, "base")
+    token = storage.create_upload_token("github", "octo/demo")
+    env = {"FORGE_APP_URL": server, "FORGE_APP_TOKEN": token}
+    (repo.root / "ruff.sarif").write_text(json.dumps(_ruff_sarif(repo.root, repo.files())))
+    done = run_upload(["ruff.sarif", "--commit", base, "--repo", "octo/demo", "--branch", "main"], env, repo.root)
+    assert done.returncode == 0, done.stderr
+    assert "2 new, 0 fixed, 0 unchanged" in done.stdout
+
+    head = repo.commit({"t.py": "def t():\n    assert a == 3\n    x = 1\n"}, "change one assert, delete one")
+    (repo.root / "ruff.sarif").write_text(json.dumps(_ruff_sarif(repo.root, repo.files())))
+    for extra in (["--base-commit", base], []):  # with the diff, and with the fingerprints alone
+        done = run_upload(["ruff.sarif", "--commit", head, "--repo", "octo/demo", "--branch", "feature",
+                           "--base-branch", "main", "--pr", "4", *extra], env, repo.root)
+        assert done.returncode == 0, done.stderr
+        # The changed assert is new and both old ones are fixed: widened to their lines, the keyword
+        # regions no longer match each other by count alone.
+        assert "1 new, 2 fixed, 0 unchanged" in done.stdout, (extra, done.stdout)
+        scan_id = int(done.stdout.strip().rsplit("/", 1)[1])
+        rows = storage.scan_findings(scan_id)
+        assert sorted((r.status, r.finding.path, r.finding.start_line) for r in rows) == [
+            ("fixed", "t.py", 2), ("fixed", "t.py", 4), ("new", "t.py", 2)]
+        errors = storage.scan(scan_id).errors
+        assert any("description" in e and "ignored" in e for e in errors), errors

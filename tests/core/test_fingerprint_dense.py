@@ -8,6 +8,7 @@ import hashlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from forge_app.core import fingerprint as fpmod
 from forge_app.core.fingerprint import fingerprint_findings
 from forge_app.core.models import Finding, Fingerprint
 
@@ -99,6 +100,19 @@ def test_dense_and_sparse_fingerprints_follow_the_definition(case: tuple[str, li
     text, findings = case
     done = fingerprint_findings(findings, lambda path: text)
     assert [f.rule_id for f in done] == [f.rule_id for f in findings]
+    for before, after in zip(findings, done, strict=True):
+        assert after.fingerprint == reference(before, text), before
+
+
+@settings(max_examples=150, deadline=None)
+@given(files())
+def test_long_scope_walks_switch_to_every_lines_header_and_agree(case: tuple[str, list[Finding]]) -> None:
+    text, findings = case
+    walk, fpmod.SCOPE_WALK = fpmod.SCOPE_WALK, 1  # any walk past one line indexes every line's header
+    try:
+        done = fingerprint_findings(findings, lambda path: text)
+    finally:
+        fpmod.SCOPE_WALK = walk
     for before, after in zip(findings, done, strict=True):
         assert after.fingerprint == reference(before, text), before
 

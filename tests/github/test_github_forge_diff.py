@@ -34,6 +34,7 @@ def test_the_pull_request_diff_keeps_the_untouched_original(client, storage, fak
     assert scan["baseline_scan_id"] == base["id"]
     assert sorted(f["line"] for f in scan["new_findings"]) == COPIES
     assert places(storage.scan_findings(scan["id"])) == RIGHT
+    assert not any("fingerprints only" in n for n in scan["notes"])
     read = [(r["method"], r["path"]) for r in fake_github.since(mark)]
     assert ("GET", PULL) in read and ("GET", PULL + "/files") in read and ("GET", PULL + "/commits") in read
 
@@ -47,6 +48,8 @@ def test_a_base_that_moved_on_leaves_identity_to_the_fingerprints(client, storag
     scan = _pr_scan(client, token)
     assert scan["counts"] == {"new": 2, "fixed": 0, "unchanged": 1}
     assert places(storage.scan_findings(scan["id"])) == CONTEXT_ALONE
+    assert any("fingerprints only: the forge does not show that the base branch's tip is in the head's history"
+               in n for n in scan["notes"]), scan["notes"]
 
 
 def test_a_scan_of_another_commit_than_the_pull_request_head_is_not_mapped(client, storage, fake_github):
@@ -85,3 +88,11 @@ def test_a_scan_without_look_alike_findings_reads_no_diff(client, storage, fake_
     scan = upload(client, token, commit=HEAD_SHA, findings=findings(one), pr=PR, branch="feature", base_branch="main")
     assert scan["counts"] == {"new": 0, "fixed": 0, "unchanged": 1}
     assert fake_github.since(mark) == []  # nothing for the diff to decide: no request to GitHub
+
+
+def test_a_diff_answer_of_an_unexpected_shape_costs_only_the_diff(client, storage, fake_github):
+    token = install(fake_github, storage)
+    _base_scan(client, token)
+    fake_github.set_pull(REPO, PR, HEAD_SHA, [{"filename": None, "status": 7}, "not an object"], base_sha=BASE_SHA)
+    scan = _pr_scan(client, token)
+    assert scan["status"] == "done" and places(storage.scan_findings(scan["id"])) == CONTEXT_ALONE
