@@ -97,3 +97,29 @@ def test_keyword_regions_absolute_uris_and_a_null_description_through_upload(ser
             ("fixed", "t.py", 2), ("fixed", "t.py", 4), ("new", "t.py", 2)]
         errors = storage.scan(scan_id).errors
         assert any("description" in e and "ignored" in e for e in errors), errors
+
+
+def test_two_scanners_on_one_branch_through_upload(server, storage, tmp_path):
+    """A bandit SARIF upload, then a semgrep upload, to one branch (issue #13, case 4): the second is
+    compared with semgrep's own history, not with bandit's, so nothing of bandit's is fixed; a PR
+    uploading both reports at once is compared with each tool's baseline and counted per tool."""
+    repo = Repo(tmp_path / "r")
+    src = "def t():\n    assert a == 1\n    assert b == 2\n"
+    base = repo.commit({"t.py": src, ".gitignore": "*.sarif\n*.json\n"}, "base")
+    token = storage.create_upload_token("github", "octo/demo")
+    env = {"FORGE_APP_URL": server, "FORGE_APP_TOKEN": token}
+    bandit = _ruff_sarif(repo.root, repo.files())
+    bandit["runs"][0]["tool"]["driver"].update(name="Bandit", version="1.9.4")
+    (repo.root / "bandit.sarif").write_text(json.dumps(bandit))
+    (repo.root / "semgrep.json").write_text(json.dumps(scan(repo.files(), r"assert b", "python.assert-b")))
+    branch = ["--commit", base, "--repo", "octo/demo", "--branch", "main"]
+    done = run_upload(["bandit.sarif", *branch], env, repo.root)
+    assert done.returncode == 0 and "2 new, 0 fixed, 0 unchanged" in done.stdout, done.stdout + done.stderr
+    done = run_upload(["semgrep.json", *branch], env, repo.root)
+    assert done.returncode == 0 and "1 new, 0 fixed, 0 unchanged" in done.stdout, done.stdout + done.stderr
+
+    done = run_upload(["bandit.sarif", "semgrep.json", "--commit", base, "--repo", "octo/demo", "--branch",
+                       "feature", "--base-branch", "main", "--pr", "5", "--base-commit", base], env, repo.root)
+    assert done.returncode == 0 and "0 new, 0 fixed, 3 unchanged" in done.stdout, done.stdout + done.stderr
+    assert "per tool: Bandit 0 new, 0 fixed, 2 unchanged; semgrep 0 new, 0 fixed, 1 unchanged" in done.stdout, \
+        done.stdout
