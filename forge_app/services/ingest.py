@@ -195,12 +195,15 @@ def wants_source(upload: Upload) -> bool:
 def wants_forge_diff(upload: Upload) -> bool:
     """Whether the PR/MR's diff from the forge could decide what fingerprints may get wrong: a PR/MR scan
     without the uploader's diff holding look-alike findings (one rule, file and code more than once, such
-    as a copy inserted below its original). Then the server reads the diff it also places comments with."""
+    as a copy inserted below its original; findings that came without their code, as from `semgrep ci`,
+    count as look-alikes of every finding of their rule in their file). Then the server reads the diff it
+    also places comments with."""
     if upload.pull_request is None or upload.line_changes is not None or len(upload.findings) < 2:
         return False
     seen: set[tuple[str, str, str]] = set()
     for f in upload.findings:
-        key = (f.rule_id, f.path, f.fingerprint.code if f.fingerprint is not None else f.key)
+        fp = f.fingerprint  # without its code (fallback, none), any finding of the rule in the file may be one
+        key = (f.rule_id, f.path, "" if fp is None or fp.fallback else fp.code)
         if key in seen:
             return True
         seen.add(key)

@@ -4,9 +4,13 @@ diff decides identity first when its base is the base scan's commit (docs/finger
 
 from __future__ import annotations
 
+from tests.cli.test_diff_git import PATTERN, RULE
+from tests.conftest import drain
 from tests.github.gh_helpers import PR, REPO, sha, upload
 from tests.github.test_github_source_fetch import install
+from tests.support.gitrepo import scan
 from tests.web.forge_diff_story import BASE, CONTEXT_ALONE, COPIES, HEAD, RIGHT, findings, github_files, places
+from tests.web.source_story import get_scan, post_raw
 
 BASE_SHA = sha("forge-diff:base")
 HEAD_SHA = sha("forge-diff:head")
@@ -96,3 +100,32 @@ def test_a_diff_answer_of_an_unexpected_shape_costs_only_the_diff(client, storag
     fake_github.set_pull(REPO, PR, HEAD_SHA, [{"filename": None, "status": 7}, "not an object"], base_sha=BASE_SHA)
     scan = _pr_scan(client, token)
     assert scan["status"] == "done" and places(storage.scan_findings(scan["id"])) == CONTEXT_ALONE
+
+
+def _without_code(files: dict[str, str]) -> dict:
+    """Raw `semgrep scan --json` without login: no code, no fingerprint (the server reads the files)."""
+    report = scan(files, PATTERN, RULE)
+    for r in report["results"]:
+        r["extra"]["lines"] = "requires login"
+    return report
+
+
+def test_a_raw_report_without_code_is_decided_by_the_diff_once_its_files_are_read(client, app, storage,
+                                                                                   fake_github):
+    # The server's whole path: findings without code are look-alikes of each other, so the upload reads
+    # the PR's diff; the scan waits (`processing`) for its files, then is triaged with the diff.
+    token = install(fake_github, storage)
+    fake_github.add_commit(REPO, BASE_SHA, BASE)
+    fake_github.add_commit(REPO, HEAD_SHA, HEAD)
+    base = post_raw(client, token, _without_code(BASE), commit=BASE_SHA)
+    drain(app)
+    fake_github.set_pull(REPO, PR, HEAD_SHA, github_files(BASE, HEAD), base_sha=BASE_SHA)
+
+    pr = post_raw(client, token, _without_code(HEAD), commit=HEAD_SHA, branch="feature", pr=PR)
+    assert pr["status"] == "processing"
+    drain(app)
+
+    done = get_scan(client, token, pr["id"])
+    assert done["status"] == "done" and done["baseline_scan_id"] == base["id"]
+    assert done["counts"] == {"new": 2, "fixed": 0, "unchanged": 1}
+    assert places(storage.scan_findings(pr["id"])) == RIGHT
