@@ -216,9 +216,11 @@ def run_bare(body: bytes, args: argparse.Namespace, log: Path) -> Result:
         stop(proc)
 
 
-def run_forge_app(body: bytes, args: argparse.Namespace, tmp: Path) -> tuple[Result, str]:
+def run_forge_app(body: bytes, args: argparse.Namespace, tmp: Path, root: Path = ROOT) -> tuple[Result, str]:
+    """`forge-app serve` from the checkout at `root` (default: this one) under the burst."""
     from storage import open_storage
 
+    tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
     db = tmp / "forge-app.db"
     env = {**os.environ, "FORGE_APP_DATABASE": str(db), "GITHUB_WEBHOOK_SECRET": SECRET,
@@ -228,12 +230,12 @@ def run_forge_app(body: bytes, args: argparse.Namespace, tmp: Path) -> tuple[Res
     with (tmp / "serve.log").open("w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "forge_app.cli.main", "serve", "--port", str(port),
                                  *args.serve_arg],
-                                stdout=out, stderr=out, cwd=ROOT, env=env)
+                                stdout=out, stderr=out, cwd=root, env=env)
     worker = None
     if args.separate_worker:
         with (tmp / "worker.log").open("w") as out:
             worker = subprocess.Popen([sys.executable, "-m", "forge_app.cli.main", "worker"],
-                                      stdout=out, stderr=out, cwd=ROOT, env=env)
+                                      stdout=out, stderr=out, cwd=root, env=env)
     try:
         wait_ready(port, proc)
         result = generate(port, args, proc.pid)
@@ -276,6 +278,9 @@ def main() -> int:
     parser.add_argument("--separate-worker", action="store_true",
                         help="also start `forge-app worker` (use with --serve-arg=--no-worker)")
     parser.add_argument("--skip-bare", action="store_true", help="only measure forge-app (no ratio)")
+    parser.add_argument("--compare-root", type=Path, action="append", default=[],
+                        help="also measure forge-app from another checkout (e.g. a worktree of the commit before a "
+                             "change), in the same run; its code is what `python -m forge_app` finds there")
     args = parser.parse_args()
     body = FIXTURE.read_bytes()
     tmp = Path(tempfile.mkdtemp(prefix="forge-bench-webhooks-"))
@@ -283,8 +288,12 @@ def main() -> int:
           f"(after {args.warmup:g} s warm-up), {os.cpu_count()} CPUs, load generator: {args.generator}")
     bare = Result(elapsed=1.0) if args.skip_bare else run_bare(body, args, tmp / "bare.log")
     print(bare.line("bare Starlette + HMAC (ceiling)"))
-    app, check = run_forge_app(body, args, tmp)
+    app, check = run_forge_app(body, args, tmp / "app")
     print(app.line("forge-app serve (default)"))
+    for other in args.compare_root:
+        before, before_check = run_forge_app(body, args, tmp / f"compare-{other.name}", other.resolve())
+        print(before.line(f"forge-app serve from {other.name}"))
+        print(f"  ratio to bare {before.rate / bare.rate if bare.rate else float('nan'):.2f}; {before_check}")
     ratio = app.rate / bare.rate if bare.rate else float("nan")
     p99 = app.p(0.99)
     print(f"ratio to bare: {ratio:.2f} (target >= 0.5); p99 {p99:.1f} ms (target < 50 ms); "

@@ -105,7 +105,7 @@ def test_server_errors_are_retried(client, storage, app, setup: Setup) -> None:
     setup.gitlab.inject("GET", r"/versions$", 502, body="<html>Bad Gateway</html>")
     drain(app)
     [job] = publish_jobs(storage)
-    assert job["status"] == "queued" and "GitLab unavailable" in job["last_error"]
+    assert job["status"] == "queued" and "GitLab is failing (502)" in job["last_error"]
     assert run_later(app, 3600) and publish_jobs(storage)[0]["status"] == "done"
     assert len(diff_threads(setup.mr)) == 2
 

@@ -1,4 +1,4 @@
-"""The ForgeClient for Bitbucket Cloud pull requests, driven by forges/publish.py.
+"""The ForgeClient for Bitbucket Cloud pull requests, driven by forges/flow.py.
 
 Inline comments anchor on added lines (`inline.to`); the summary is one ordinary PR
 comment edited in place; a fixed finding's comment gets a reply, then is resolved, and
@@ -18,10 +18,10 @@ from typing import Any
 
 from forge_app.core.review.patch import FileDiff, parse_git_diff
 from forge_app.core.review.plan import PlannedComment
-from forge_app.core.review.render import Flavour, is_summary, markers_in
+from forge_app.core.review.render import is_summary, markers_in
 from forge_app.forges.base import PostedComment, PullRequestRef, StatusReport
-from forge_app.forges.bitbucket import REPORT_ID, STATUS_KEY, insights
-from forge_app.forges.bitbucket.api import BitbucketApi, seg
+from forge_app.forges.bitbucket import RENDERING, REPORT_ID, STATUS_KEY, insights
+from forge_app.forges.bitbucket.http import BitbucketApi, seg
 from storage import ReviewComment, Storage
 
 BUILD_STATES = {"in_progress": "INPROGRESS", "success": "SUCCESSFUL", "neutral": "SUCCESSFUL", "failure": "FAILED"}
@@ -35,7 +35,8 @@ def _comment_body(raw: str, **extra: Any) -> dict[str, Any]:
 
 
 class BitbucketClient:
-    flavour: Flavour = "bitbucket"
+    forge = "bitbucket"
+    rendering = RENDERING
 
     def __init__(self, api: BitbucketApi, storage: Storage, repository_id: int, full_name: str) -> None:
         workspace, _, slug = full_name.partition("/")

@@ -16,7 +16,7 @@ from forge_app.core.escape import plain
 from forge_app.core.review.plan import COMMENTED_MODES, ReviewItem
 from forge_app.forges.base import StatusReport
 from forge_app.forges.github import CHECK_NAME
-from forge_app.forges.github.api import GitHubApi
+from forge_app.forges.github.http import GitHubApi
 from storage import Storage
 
 ANNOTATIONS_PER_REQUEST = 50  # GitHub's limit

@@ -16,10 +16,11 @@ from gidgethub import HTTPException
 
 from forge_app.core.review.patch import FileDiff, parse_hunks
 from forge_app.core.review.plan import PlannedComment
-from forge_app.core.review.render import Flavour, is_summary, markers_in
+from forge_app.core.review.render import is_summary, markers_in
 from forge_app.forges.base import PostedComment, PullRequestRef, StatusReport
-from forge_app.forges.github.api import GitHubApi, status_of
+from forge_app.forges.github import RENDERING
 from forge_app.forges.github.checks import CheckRuns
+from forge_app.forges.github.http import GitHubApi, status_of
 from storage import ReviewComment, Storage
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,8 @@ mutation($threadId: ID!) {
 
 
 class GitHubClient:
-    flavour: Flavour = "github"
+    forge = "github"
+    rendering = RENDERING
 
     def __init__(self, api: GitHubApi, storage: Storage, repository_id: int, full_name: str) -> None:
         self.api = api

@@ -15,10 +15,11 @@ from typing import Any, TypeVar
 
 from forge_app.core.review.patch import FileDiff, parse_hunks
 from forge_app.core.review.plan import PlannedComment
-from forge_app.core.review.render import Flavour, is_summary, markers_in
+from forge_app.core.review.render import is_summary, markers_in
 from forge_app.forges.base import PostedComment, PullRequestRef, StatusReport
-from forge_app.forges.gitlab.api import GitLabApi, project_ref
+from forge_app.forges.gitlab import RENDERING
 from forge_app.forges.gitlab.errors import GitLabNotFound, GitLabRejected
+from forge_app.forges.gitlab.http import GitLabApi, project_ref
 from forge_app.forges.gitlab.positions import DiffFile, DiffRefs, added_line_position, added_lines_old_counter
 from forge_app.forges.gitlab.status import status_body
 from storage import ReviewComment
@@ -39,7 +40,8 @@ def _is_binary(diff: str) -> bool:
 
 
 class GitLabClient:
-    flavour: Flavour = "gitlab"
+    forge = "gitlab"
+    rendering = RENDERING
 
     def __init__(self, api: GitLabApi, project: str | int) -> None:
         self.api = api

@@ -1,5 +1,5 @@
 """GitLab's job handlers: publishing an MR scan (`publish_scan`) and processing webhook
-deliveries (`gitlab_event`). Registered with the publisher registry at import.
+deliveries (`gitlab_event`). Listed in forges/gitlab/forge.py.
 
 A scan is published on the MR version whose head is the scanned commit. When the MR
 has moved on (a newer push), or is closed or merged, only the commit status is set:
@@ -16,14 +16,12 @@ from typing import Any
 from forge_app.core.review.plan import ReviewItem
 from forge_app.core.review.render import Counts, check_summary, check_title
 from forge_app.forges.base import PullRequestRef, StatusReport, StatusState
-from forge_app.forges.gitlab.api import GitLabApi
+from forge_app.forges.flow import Publisher, publish_pull_request_scan, scan_url
 from forge_app.forges.gitlab.client import GitLabClient, latest_version
 from forge_app.forges.gitlab.errors import GitLabError, to_job_error
 from forge_app.forges.gitlab.events import GitLabEvent
+from forge_app.forges.gitlab.http import GitLabApi
 from forge_app.forges.gitlab.lookup import connection_for_project
-from forge_app.forges.gitlab.webhook import JOB_KIND
-from forge_app.forges.publish import publish_pull_request_scan, scan_url
-from forge_app.forges.publishers import Publisher, register
 from forge_app.forges.ratelimit import connection_scope
 from forge_app.jobs.errors import GiveUp, RetryLater
 from forge_app.jobs.worker import JobContext
@@ -161,5 +159,3 @@ async def handle_event(context: JobContext, job: Job) -> None:
         storage.remember_forge_object(repo.id, f"branch:{event.default_branch}", "gitlab_head", {"sha": event.after})
     log.info("GitLab %s for %s processed", event.name, event.project)
 
-
-register("gitlab", publisher_for_scan, {JOB_KIND: handle_event})

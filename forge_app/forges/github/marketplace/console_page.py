@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from forge_app.console.web import page, render, storage_of
-from forge_app.web.routes.marketplace import list_accounts
+from forge_app.forges.github.marketplace.routes import list_accounts
 
 
 @page

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Awaitable, Callable
 
 from forge_app.core.review.plan import PlannedComment, ReviewItem, plan_review
 from forge_app.core.review.render import (
@@ -21,10 +22,14 @@ from forge_app.core.review.render import (
     summary_comment,
 )
 from forge_app.forges.base import ForgeClient, PullRequestRef, StatusReport, StatusState
+from forge_app.jobs.worker import JobContext
 from forge_app.web.metrics import counting_scan_requests
-from storage import ScanRecord, Storage
+from storage import Job, ScanRecord, Storage
 
 log = logging.getLogger(__name__)
+
+Publisher = Callable[[JobContext, ScanRecord, Job], Awaitable[None]]
+"""What a forge's `publisher` factory hands out for a scan it can publish."""
 
 
 def scan_url(public_url: str, scan_id: int) -> str:
@@ -86,10 +91,10 @@ async def publish_pull_request_scan(
     retrying: bool = False, max_inline: int = DEFAULT_MAX_INLINE,
 ) -> None:
     """Publish, counting the forge requests it costs (job log and `forge_app_scan_forge_requests`)."""
-    with counting_scan_requests(client.flavour) as tally:
+    with counting_scan_requests(client.forge) as tally:
         await _publish(storage, client, scan, pr, public_url=public_url, retrying=retrying, max_inline=max_inline)
     log.info("scan %s on %s #%s: %d %s API requests", scan.id, scan.repository, scan.pull_request, tally["n"],
-             client.flavour)
+             client.forge)
 
 
 async def _publish(
@@ -128,7 +133,7 @@ async def _publish(
 
     plan = plan_review(new_items, present_identities={sf.identity_id for sf in stored},
                        posted={i: rc.resolved for i, rc in ledger.items()}, diff=diff,
-                       flavour=client.flavour, counts=counts, scan_url=url)
+                       style=client.rendering, counts=counts, scan_url=url)
     # The inline comments this scan may show: what fits in the request budget of a first
     # publication, from a cost model of the scan alone (so a re-upload or a retried job shows the
     # same ones), less those already on the PR.
@@ -185,10 +190,10 @@ async def _publish_summary(storage: Storage, client: ForgeClient, scan: ScanReco
     if not outside and existing is None:
         return
     # Compare without the scan link: a re-upload of the same results should not edit the note.
-    content = _with_note(summary_comment(outside, counts, None, client.flavour), note)
+    content = _with_note(summary_comment(outside, counts, None, client.rendering), note)
     if existing is not None and existing.get("id") and existing.get("content") == content:
         return
-    body = _with_note(summary_comment(outside, counts, url, client.flavour), note)
+    body = _with_note(summary_comment(outside, counts, url, client.rendering), note)
     known_id = existing.get("id") if existing else None
     maybe_posted = existing is not None and not known_id  # an earlier run may have posted it unrecorded
     if existing is None:
