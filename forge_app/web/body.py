@@ -141,10 +141,14 @@ _DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x2E for b in range(256))  # digi
 _LONG_DIGIT_RUN = b"0" * 19  # an integer outside the signed 64-bit range has at least 19 digits
 
 
+_NOT_OPENERS = bytes(b for b in range(256) if b not in b"{[")
+
+
 def _few_containers(body: bytes, max_depth: int) -> bool:
     """At most `max_depth` opening brackets that can be structural, so nothing nests deeper.
-    `{/` is never structural: GitHub's payloads are full of URL templates such as `{/sha}`."""
-    brackets = body.count(b"{") + body.count(b"[")
+    `{/` is never structural: GitHub's payloads are full of URL templates such as `{/sha}`.
+    (One pass of `translate` keeps the brackets: cheaper than two `count`s.)"""
+    brackets = len(body.translate(None, _NOT_OPENERS))
     return brackets <= max_depth or brackets - body.count(b"{/") <= max_depth
 
 
