@@ -57,6 +57,21 @@ class ForgeClient(Protocol):
     forge: str  # the forge's name, for logs and metrics
     rendering: Rendering  # how that forge shows review text
 
+    def comment_requests(self, count: int) -> int:
+        """Requests `post_comments` makes for `count` comments (GitHub: 2 per review of 50;
+        GitLab and Bitbucket, which have no batch endpoint: one each). The request budget
+        (forges/publish.py) decides from this how many inline comments a scan may post."""
+
+    def opening_requests(self) -> int:
+        """Requests a first publication makes before its comments (GitHub: the check run and the
+        changed files; GitLab: the MR versions and diff; Bitbucket: the diff and its redirect)."""
+
+    def closing_requests(self, report: StatusReport) -> int:
+        """Requests the final `set_status(report)` makes on a commit that shows nothing yet
+        (check-run annotation pages, Code Insights report and annotation batches, commit status).
+        With `opening_requests`, a cost model of the scan alone: the same scan always gets the
+        same inline comments, whatever was published before."""
+
     async def changed_files(self, pr: PullRequestRef) -> dict[str, FileDiff]:
         """The PR's diff, every page of it, keyed by new path."""
 

@@ -8,6 +8,7 @@ only when a thread must be resolved or reopened.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -99,6 +100,16 @@ class GitHubClient:
             for fingerprint in markers_in(c.get("body") or ""):
                 found.setdefault(fingerprint, PostedComment(0, str(c["id"])))
         return found
+
+    def comment_requests(self, count: int) -> int:
+        """A review of up to 50 comments, then one page listing what it created."""
+        return 2 * math.ceil(count / COMMENTS_PER_REVIEW)
+
+    def opening_requests(self) -> int:
+        return 2  # the check run (in progress), the changed files
+
+    def closing_requests(self, report: StatusReport) -> int:
+        return self.checks.report_requests(report)
 
     async def post_comments(self, pr: PullRequestRef, comments: Sequence[PlannedComment]) -> list[PostedComment]:
         chunks = [list(comments[i : i + COMMENTS_PER_REVIEW]) for i in range(0, len(comments), COMMENTS_PER_REVIEW)]

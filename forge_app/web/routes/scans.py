@@ -120,6 +120,9 @@ async def create_scan(request: Request) -> JSONResponse:
         ingested = await run_in_threadpool(reserve_upload, storage, repo, upload, serving)
     else:
         ingested = await run_in_threadpool(ingest_upload, storage, repo, upload, serving)
+    # The scan was committed with synchronous=NORMAL (safe from a process crash); one fsync'ed
+    # commit of the intake writer makes it safe from power loss too before the 201 says "stored".
+    await storage.sync_intake()
     request.app.state.metrics.inc("forge_app_scans_total", "Scans uploaded", repository_forge=repo.forge)
     request.app.state.wake_worker()
     scan = storage.scan(ingested.scan_id)

@@ -140,6 +140,7 @@ async def scan_results(request: Request) -> JSONResponse:
         ingested = await run_in_threadpool(ingest_upload, storage, repo, upload, serving)
     cli_blocking = any(cli_blocks(f) for f in upload.findings)
     await run_in_threadpool(storage.attach_ci_results, run.id, ingested.scan_id, cli_blocking)
+    await storage.sync_intake()  # durable like an upload's 201: power-loss safe before the answer
     request.app.state.metrics.inc("forge_app_scans_total", "Scans uploaded", repository_forge=repo.forge)
     request.app.state.wake_worker()
     log.info("semgrep ci scan %s: %d finding(s) stored as scan %s (%s)", run.id, len(upload.findings),
