@@ -60,7 +60,7 @@ class ForgeClient(Protocol):
     def comment_requests(self, count: int) -> int:
         """Requests `post_comments` makes for `count` comments (GitHub: 2 per review of 50;
         GitLab and Bitbucket, which have no batch endpoint: one each). The request budget
-        (forges/publish.py) decides from this how many inline comments a scan may post."""
+        (forges/flow.py) decides from this how many inline comments a scan may post."""
 
     def opening_requests(self) -> int:
         """Requests a first publication makes before its comments (GitHub: the check run and the
