@@ -7,7 +7,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     FORGE_APP_DATABASE=/data/forge-app.db
 
 WORKDIR /app
-COPY pyproject.toml README.md app.yml ./
+COPY pyproject.toml README.md ./
 COPY forge_app ./forge_app
 COPY storage ./storage
 RUN pip install --no-compile . \

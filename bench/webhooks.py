@@ -52,6 +52,7 @@ class Result:
     accepted_ids: list[str] = field(default_factory=list)
     errors: int = 0
     elapsed: float = 0.0
+    cpu_seconds: float | None = None  # the server process's CPU (user + system) during the measured phase
     # wrk reports these directly (it keeps no per-request list)
     answers: int | None = None
     accepted_total: int | None = None
@@ -71,9 +72,15 @@ class Result:
     def accepted(self) -> int:
         return self.accepted_total if self.accepted_total is not None else len(self.accepted_ids)
 
+    @property
+    def cpu_per_answer(self) -> float | None:
+        """Server CPU per answer (ms): unlike the rate, hardly moved by other load on the machine."""
+        return self.cpu_seconds / self.count * 1000 if self.cpu_seconds is not None and self.count else None
+
     def line(self, label: str) -> str:
+        cpu = f"  server CPU {self.cpu_per_answer * 1000:.0f} us/answer" if self.cpu_per_answer else ""
         return (f"{label:<34} {self.rate:8.0f}/s  p50 {self.p(0.5):6.1f} ms  p99 {self.p(0.99):7.1f} ms  "
-                f"max {self.p(1.0):7.1f} ms  answers {self.count}  statuses {self.statuses}  errors {self.errors}")
+                f"max {self.p(1.0):7.1f} ms  answers {self.count}  statuses {self.statuses}  errors {self.errors}{cpu}")
 
     @property
     def rate(self) -> float:
@@ -134,7 +141,14 @@ async def load(port: int, body: bytes, seconds: float, connections: int, warmup:
     return result
 
 
-def load_wrk(port: int, body_path: Path, seconds: float, connections: int, warmup: float) -> Result:
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process and all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_wrk(port: int, body_path: Path, seconds: float, connections: int, warmup: float,
+             pid: int | None = None) -> Result:
     """The same load from wrk (C, two threads): the load generator then takes little of the CPU."""
     signature = "sha256=" + hmac.new(SECRET.encode(), body_path.read_bytes(), hashlib.sha256).hexdigest()
     result = Result(elapsed=seconds, answers=0, accepted_total=0)
@@ -143,6 +157,7 @@ def load_wrk(port: int, body_path: Path, seconds: float, connections: int, warmu
             continue
         env = {**os.environ, "BENCH_BODY": str(body_path), "BENCH_SIGNATURE": signature,
                "BENCH_RUN": f"{phase}-{uuid.uuid4()}"}
+        cpu_before = process_cpu(pid) if pid is not None and phase == "measure" else None
         out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{duration:g}s", "--timeout", "30s",
                               "-s", str(ROOT / "bench/webhooks.lua"), f"http://127.0.0.1:{port}"],
                              env=env, capture_output=True, text=True, check=True).stdout
@@ -150,6 +165,8 @@ def load_wrk(port: int, body_path: Path, seconds: float, connections: int, warmu
         fields = dict(kv.split("=") for kv in line.split()[1:])
         result.accepted_total = (result.accepted_total or 0) + int(fields["accepted"])
         if phase == "measure":
+            if cpu_before is not None and pid is not None:
+                result.cpu_seconds = process_cpu(pid) - cpu_before
             result.answers = int(fields["requests"])
             result.statuses = {202: int(fields["accepted"])}
             if int(fields["other"]):
@@ -159,9 +176,9 @@ def load_wrk(port: int, body_path: Path, seconds: float, connections: int, warmu
     return result
 
 
-def generate(port: int, args: argparse.Namespace) -> Result:
+def generate(port: int, args: argparse.Namespace, pid: int | None = None) -> Result:
     if args.generator == "wrk":
-        return load_wrk(port, FIXTURE, args.seconds, args.connections, args.warmup)
+        return load_wrk(port, FIXTURE, args.seconds, args.connections, args.warmup, pid)
     return asyncio.run(load(port, FIXTURE.read_bytes(), args.seconds, args.connections, args.warmup))
 
 
@@ -194,14 +211,16 @@ def run_bare(body: bytes, args: argparse.Namespace, log: Path) -> Result:
                                 stdout=out, stderr=out, cwd=ROOT)
     try:
         wait_ready(port, proc)
-        return generate(port, args)
+        return generate(port, args, proc.pid)
     finally:
         stop(proc)
 
 
-def run_forge_app(body: bytes, args: argparse.Namespace, tmp: Path) -> tuple[Result, str]:
+def run_forge_app(body: bytes, args: argparse.Namespace, tmp: Path, root: Path = ROOT) -> tuple[Result, str]:
+    """`forge-app serve` from the checkout at `root` (default: this one) under the burst."""
     from storage import open_storage
 
+    tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
     db = tmp / "forge-app.db"
     env = {**os.environ, "FORGE_APP_DATABASE": str(db), "GITHUB_WEBHOOK_SECRET": SECRET,
@@ -211,15 +230,15 @@ def run_forge_app(body: bytes, args: argparse.Namespace, tmp: Path) -> tuple[Res
     with (tmp / "serve.log").open("w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "forge_app.cli.main", "serve", "--port", str(port),
                                  *args.serve_arg],
-                                stdout=out, stderr=out, cwd=ROOT, env=env)
+                                stdout=out, stderr=out, cwd=root, env=env)
     worker = None
     if args.separate_worker:
         with (tmp / "worker.log").open("w") as out:
             worker = subprocess.Popen([sys.executable, "-m", "forge_app.cli.main", "worker"],
-                                      stdout=out, stderr=out, cwd=ROOT, env=env)
+                                      stdout=out, stderr=out, cwd=root, env=env)
     try:
         wait_ready(port, proc)
-        result = generate(port, args)
+        result = generate(port, args, proc.pid)
         storage = open_storage(str(db))
         drain_started = time.perf_counter()
         while storage.count_jobs("queued") and time.perf_counter() - drain_started < 120:
@@ -259,6 +278,9 @@ def main() -> int:
     parser.add_argument("--separate-worker", action="store_true",
                         help="also start `forge-app worker` (use with --serve-arg=--no-worker)")
     parser.add_argument("--skip-bare", action="store_true", help="only measure forge-app (no ratio)")
+    parser.add_argument("--compare-root", type=Path, action="append", default=[],
+                        help="also measure forge-app from another checkout (e.g. a worktree of the commit before a "
+                             "change), in the same run; its code is what `python -m forge_app` finds there")
     args = parser.parse_args()
     body = FIXTURE.read_bytes()
     tmp = Path(tempfile.mkdtemp(prefix="forge-bench-webhooks-"))
@@ -266,12 +288,19 @@ def main() -> int:
           f"(after {args.warmup:g} s warm-up), {os.cpu_count()} CPUs, load generator: {args.generator}")
     bare = Result(elapsed=1.0) if args.skip_bare else run_bare(body, args, tmp / "bare.log")
     print(bare.line("bare Starlette + HMAC (ceiling)"))
-    app, check = run_forge_app(body, args, tmp)
+    app, check = run_forge_app(body, args, tmp / "app")
     print(app.line("forge-app serve (default)"))
+    for other in args.compare_root:
+        before, before_check = run_forge_app(body, args, tmp / f"compare-{other.name}", other.resolve())
+        print(before.line(f"forge-app serve from {other.name}"))
+        print(f"  ratio to bare {before.rate / bare.rate if bare.rate else float('nan'):.2f}; {before_check}")
     ratio = app.rate / bare.rate if bare.rate else float("nan")
     p99 = app.p(0.99)
     print(f"ratio to bare: {ratio:.2f} (target >= 0.5); p99 {p99:.1f} ms (target < 50 ms); "
           f"errors {app.errors} (target 0)")
+    if bare.cpu_per_answer and app.cpu_per_answer:
+        print(f"server CPU per answer, bare / forge-app: {bare.cpu_per_answer / app.cpu_per_answer:.2f} "
+              "(the rate ratio the CPU alone allows; other load on the machine moves it much less)")
     print(check)
     print(f"logs in {tmp}")
     return 0

@@ -145,17 +145,13 @@ class Settings:
         """Plans configured: only accounts with an active plan are served."""
         return self.marketplace_plans is not None
 
-    def missing_for_startup(self, *, github_app_stored: bool = False) -> list[str]:
-        """Human hints logged at start-up for what is not configured yet."""
+    def missing_for_startup(self) -> list[str]:
+        """Human hints logged at start-up for what is not configured yet (each forge adds its own)."""
         hints = []
         if not self.admin_token:
             hints.append("FORGE_APP_ADMIN_TOKEN is not set: "
                          "the admin API (/api/v1/policies, integrations, connections) is closed")
         if not self.secret_key:
             hints.append("FORGE_APP_SECRET_KEY is not set: "
-                         "forge tokens and the GitHub App key cannot be stored (openssl rand -base64 32)")
-        github_app_env = self.github_app_id and self.github_private_key and self.github_webhook_secret
-        if not github_app_stored and not github_app_env:
-            hints.append("no GitHub App configured: run `forge-app github setup` "
-                         "or set GITHUB_APP_ID, GITHUB_PRIVATE_KEY(_PATH), GITHUB_WEBHOOK_SECRET")
+                         "forge tokens and app keys cannot be stored (openssl rand -base64 32)")
         return hints

@@ -19,12 +19,22 @@ _SECRET_PATTERNS = [
 ]
 
 
+# A literal every pattern above needs (on the case-folded text): a line without any of them,
+# such as every access-log line, is let through after one cheap search instead of nine.
+_CANDIDATE = re.compile(r"authorization|fa_upload_|gh[pousr]_|glpat-|xox[abpr]-|whsec_|-----begin|token|secret"
+                        r"|password|private_key|://")
+
+
 def _mask(m: re.Match[str]) -> str:
     """The secret replaced by ***, the delimiters around it (groups 1 and 2) kept."""
     return m.group(1) + "***" + (m.group(2) if m.lastindex and m.lastindex >= 2 else "")
 
 
 def redact(text: str) -> str:
+    # casefold() maps ſ and K to s and k as (?i) does; ı (dotless i) is the one letter (?i) matches
+    # that casefold() leaves alone.
+    if not _CANDIDATE.search(text.casefold().replace("ı", "i")):
+        return text
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(_mask, text)
     return text

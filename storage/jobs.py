@@ -27,16 +27,24 @@ HEARTBEAT_SECONDS = 5.0
 STATES = {"queued": "queued", "running": "running", "dead": "failed", "done": "done", "cancelled": "cancelled"}
 
 
+DEFAULT_MAX_ATTEMPTS = 12
+
+
+def job_payload(payload: dict[str, Any]) -> str:
+    """orjson: intake writes one per delivery, and it is several times faster than json."""
+    return orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def insert_job(
     db: sqlite_utils.Database, kind: str, payload: dict[str, Any], *, key: str | None = None,
-    group: str | None = None, run_at: float | None = None, max_attempts: int = 12,
+    group: str | None = None, run_at: float | None = None, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
 ) -> int | None:
     """Insert inside the caller's transaction; a duplicate key returns None and changes nothing."""
-    cur = db.conn.execute(  # orjson: intake writes one per delivery, and it is several times faster
+    now = utcnow()
+    cur = db.conn.execute(
         "INSERT OR IGNORE INTO jobs (kind, payload, idempotency_key, group_key, status, attempts, max_attempts, "
         "run_at, created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)",
-        [kind, orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS).decode(), key, group, max_attempts,
-         run_at if run_at is not None else time.time(), utcnow(), utcnow()],
+        [kind, job_payload(payload), key, group, max_attempts, run_at if run_at is not None else time.time(), now, now],
     )
     return int(cur.lastrowid) if cur.rowcount else None
 

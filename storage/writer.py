@@ -1,9 +1,11 @@
 """Group commit for intake: one writer thread commits many deliveries per transaction.
 
 Webhook receivers hand their write (a function of the open database) to `submit`; the
-writer thread takes whatever is waiting, up to MAX_BATCH, runs each in its own savepoint
-(a duplicate delivery fails alone), commits once with `synchronous=FULL` (one fsync for
-the whole batch) and only then resolves the callers' futures. So an answered delivery
+writer thread takes whatever is waiting, up to MAX_BATCH, runs them in one transaction
+(a run of writes with a `bulk` function, such as deliveries, in a few multi-row
+statements: every statement hands the GIL back to the web loop), commits once with
+`synchronous=FULL` (one fsync for the whole batch) and only then resolves the callers'
+futures. So an answered delivery
 survives a process crash and a power loss, and 64 concurrent deliveries cost about one
 fsync instead of 64 lock hand-offs between threads.
 """
@@ -18,6 +20,8 @@ import os
 import queue
 import sqlite3
 import threading
+import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -38,45 +42,114 @@ def synchronous_level() -> str:
 Write = Callable[[sqlite_utils.Database], Any]
 
 
+def _runs(batch: list[tuple[Write, Any]]) -> list[tuple[Callable[..., list[Any]] | None, list[tuple[Write, Any]]]]:
+    """Consecutive writes that share a `bulk` function (e.g. deliveries) go together; others alone."""
+    runs: list[tuple[Callable[..., list[Any]] | None, list[tuple[Write, Any]]]] = []
+    for item in batch:
+        bulk = getattr(item[0], "bulk", None)
+        if bulk is not None and runs and runs[-1][0] == bulk:
+            runs[-1][1].append(item)
+        else:
+            runs.append((bulk, [item]))
+    return runs
+
+
+def _flatten(items: list[Any]) -> list[Pending]:
+    return [w for item in items for w in (item.items if isinstance(item, _LoopBatch) else [item])]
+
+
+def _size(item: Any) -> int:
+    return len(item.items) if isinstance(item, _LoopBatch) else 1
+
+
 class _WriteFailed(Exception):
     """A write raised inside a shared batch: redo the batch with a savepoint per write."""
 
 
-def _resolve(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
-    """On the caller's loop: hand each waiting receiver its result."""
-    for future, ok, value in items:
-        if future.done():
-            continue  # the request went away (client disconnected): the write stands anyway
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
+class _LoopQueue:
+    """The writes of one event loop, handed to the writer thread as ONE item per commit.
+
+    Everything here runs on the loop's thread. While a batch is being committed, new writes
+    gather in `pending`; when the commit's results come back (one cross-thread call), they are
+    handed over together. A queue put and a wake-up per delivery cost more than its insert."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, writer: GroupWriter) -> None:
+        self.loop = loop
+        self.writer = writer
+        self.pending: list[tuple[Write, asyncio.Future[Any]]] = []
+        self.in_flight = False
+        self.scheduled = False
+
+    def add(self, write: Write) -> asyncio.Future[Any]:
+        future = self.loop.create_future()
+        self.pending.append((write, future))
+        if not self.in_flight and not self.scheduled:
+            self.scheduled = True
+            self.loop.call_soon(self.hand_over)  # after this loop turn: its other deliveries join
+        return future
+
+    def hand_over(self) -> None:
+        self.scheduled = False
+        if self.in_flight or not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        self.in_flight = True
+        self.writer._put(_LoopBatch(self, batch))
+
+    def done(self, results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+        """On the loop: hand each waiting receiver its result, then the writes that waited."""
+        self.in_flight = False
+        for future, ok, value in results:
+            if future.done():
+                continue  # the request went away (client disconnected): the write stands anyway
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        self.hand_over()
+
+
+class _LoopBatch:
+    __slots__ = ("items", "owner")
+
+    def __init__(self, owner: _LoopQueue, items: list[tuple[Write, asyncio.Future[Any]]]) -> None:
+        self.owner = owner
+        self.items = items
+
+
+Pending = tuple[Write, Any]  # (write, concurrent or asyncio future)
 
 
 class GroupWriter:
     def __init__(self, path: str, synchronous: str | None = None) -> None:
         self.path = path
         self.synchronous = synchronous or synchronous_level()
-        self._queue: queue.Queue[tuple[Write, concurrent.futures.Future[Any]] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[Write, concurrent.futures.Future[Any]] | _LoopBatch | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopQueue] = weakref.WeakKeyDictionary()
         self.batches = 0
         self.writes = 0
+        self.last_commit = 0.0  # time.monotonic() of the last commit: a worker in this process makes way
 
     def submit(self, write: Write) -> concurrent.futures.Future[Any]:
         """Queue `write(db)`; the future resolves once its transaction is committed (or fails)."""
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._ensure_thread()
-        self._queue.put((write, future))
+        self._put((write, future))
         return future
 
     async def run(self, write: Write) -> Any:
-        """`submit` for the event loop. The writer resolves a whole batch of these with ONE
-        cross-thread call per loop: a wake-up per delivery costs more than the insert."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        """`submit` for the event loop: the loop's writes go to the writer thread together, one
+        batch per commit, and come back with one cross-thread call."""
+        loop = asyncio.get_running_loop()
+        owner = self._loops.get(loop)
+        if owner is None:
+            owner = self._loops[loop] = _LoopQueue(loop, self)
+        return await owner.add(write)
+
+    def _put(self, item: tuple[Write, concurrent.futures.Future[Any]] | _LoopBatch) -> None:
         self._ensure_thread()
-        self._queue.put((write, future))  # type: ignore[arg-type]
-        return await future
+        self._queue.put(item)
 
     def _ensure_thread(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -101,8 +174,9 @@ class GroupWriter:
             item = self._queue.get()
             if item is None:
                 break
-            batch = [item]
-            while len(batch) < MAX_BATCH:
+            items = [item]
+            size = _size(item)
+            while size < MAX_BATCH:
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
@@ -110,45 +184,57 @@ class GroupWriter:
                 if more is None:
                     self._queue.put(None)
                     break
-                batch.append(more)
+                items.append(more)
+                size += _size(more)
             if db is None:
                 try:
                     db = self._connect()
                 except Exception as exc:  # unreachable now: these callers get an error (a 503), the thread lives on
-                    self._fail(None, batch, exc)
+                    log.error("intake batch of %d writes failed: %s", size, exc)
+                    self._deliver(items, [(future, False, exc) for _, future in _flatten(items)])
                     continue
-            self._commit(db, batch)
+            self._commit(db, items)
         if db is not None:
             db.conn.close()
 
-    def _commit(self, db: sqlite_utils.Database, batch: list[tuple[Write, concurrent.futures.Future[Any]]]) -> None:
+    def _commit(self, db: sqlite_utils.Database,
+                items: list[tuple[Write, concurrent.futures.Future[Any]] | _LoopBatch]) -> None:
         """One transaction for the whole batch; if any write raises, the batch is redone one
         write per savepoint so only that write fails (writes report duplicates by value, so
         this is rare)."""
+        batch = _flatten(items)
         try:
-            results = self._run(db, batch, isolate=False)
-        except _WriteFailed:
             try:
+                results = self._run(db, batch, isolate=False)
+            except _WriteFailed:
                 results = self._run(db, batch, isolate=True)
-            except Exception as exc:
-                self._fail(db, batch, exc)
-                return
-        except Exception as exc:
-            self._fail(db, batch, exc)
-            return
-        self.batches += 1
-        self.writes += len(batch)
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, bool, Any]]] = {}
-        for future, ok, value in results:
-            if isinstance(future, asyncio.Future):
-                by_loop.setdefault(future.get_loop(), []).append((future, ok, value))
-            elif ok:
+        except Exception as exc:  # the transaction itself failed (disk full, locked too long)
+            log.error("intake batch of %d writes failed: %s", len(batch), exc)
+            results = [(future, False, exc) for _, future in batch]
+        else:
+            self.batches += 1
+            self.writes += len(batch)
+            self.last_commit = time.monotonic()
+        self._deliver(items, results)
+
+    @staticmethod
+    def _deliver(items: list[tuple[Write, concurrent.futures.Future[Any]] | _LoopBatch],
+                 results: list[tuple[Any, bool, Any]]) -> None:
+        """Each caller its result: a loop's whole batch with one cross-thread call."""
+        outcome = iter(results)
+        for item in items:
+            if isinstance(item, _LoopBatch):
+                mine = [next(outcome) for _ in item.items]
+                with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
+                    item.owner.loop.call_soon_threadsafe(item.owner.done, mine)
+                continue
+            future, ok, value = next(outcome)
+            if future.done():
+                continue
+            if ok:
                 future.set_result(value)
             else:
                 future.set_exception(value)
-        for loop, items in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
-                loop.call_soon_threadsafe(_resolve, items)
 
     @staticmethod
     def _run(db: sqlite_utils.Database, batch: list[tuple[Write, concurrent.futures.Future[Any]]], *,
@@ -156,13 +242,14 @@ class GroupWriter:
         results: list[tuple[concurrent.futures.Future[Any], bool, Any]] = []
         db.conn.execute("BEGIN IMMEDIATE")
         try:
-            for n, (write, future) in enumerate(batch):
-                if not isolate:
+            if not isolate:
+                for bulk, run in _runs(batch):
                     try:
-                        results.append((future, True, write(db)))
+                        values = bulk(db, [w for w, _ in run]) if bulk is not None else [run[0][0](db)]
                     except Exception as exc:
                         raise _WriteFailed() from exc
-                    continue
+                    results.extend((future, True, value) for (_, future), value in zip(run, values, strict=True))
+            for n, (write, future) in enumerate(batch if isolate else ()):
                 db.conn.execute(f"SAVEPOINT w{n}")
                 try:
                     value = write(db)
@@ -178,18 +265,6 @@ class GroupWriter:
                 db.conn.execute("ROLLBACK")
             raise
         return results
-
-    @staticmethod
-    def _fail(db: sqlite_utils.Database | None, batch: list[tuple[Write, concurrent.futures.Future[Any]]],
-              exc: Exception) -> None:
-        """The transaction itself failed (disk full, locked too long): nothing stored, every caller told."""
-        log.error("intake batch of %d writes failed: %s", len(batch), exc)
-        for _, future in batch:
-            if isinstance(future, asyncio.Future):
-                with contextlib.suppress(RuntimeError):  # that loop is closed
-                    future.get_loop().call_soon_threadsafe(_resolve, [(future, False, exc)])
-            elif not future.done():
-                future.set_exception(exc)
 
     def close(self) -> None:
         if self._thread is not None and self._thread.is_alive():

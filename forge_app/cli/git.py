@@ -36,7 +36,7 @@ def resolve(root: Path | str, ref: str) -> str | None:
 def line_map(root: Path | str, base: str, head: str | None) -> LineMap | None:
     """The complete diff base..head (renames found by git's similarity, -U0) as a LineMap,
     with paths relative to `root`. Without `head`: base against the files in the checkout,
-    which is what a scanner in CI read (on GitHub that is a merge commit, not the PR's head)."""
+    which is what a scanner in CI read (on some CIs that is a merge commit, not the PR's head)."""
     if base.startswith("-") or (head or "").startswith("-"):
         return None
     out = _git(root, "-c", "core.quotepath=off", "diff", "--no-color", "--no-ext-diff", "--no-textconv",

@@ -16,19 +16,31 @@ VERBS: dict[str, tuple[str, str]] = {
     "upload": ("forge_app.cli.upload", "upload Semgrep JSON or SARIF results from CI"),
     "diff": ("forge_app.cli.diff", "offline: classify head findings against base findings"),
     "token": ("forge_app.cli.token", "manage upload tokens (token create)"),
-    "github": ("forge_app.cli.github", "GitHub App helpers (github setup)"),
     "slack": ("forge_app.cli.slack", "Slack app helpers (manifest)"),
     "migrate-data": ("forge_app.cli.migrate_data", "copy an installation from SQLite to PostgreSQL (idempotent)"),
 }
 
 
+def _verbs() -> dict[str, tuple[str, str]]:
+    """The verbs above, then each forge's own (an app's setup helpers), in registry order."""
+    from forge_app.forges.registry import FORGES
+
+    verbs = dict(VERBS)
+    for forge in FORGES.values():
+        verbs.update(forge.cli_verbs)
+    return verbs
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="forge-app",
-                                     description="Code-scanning review app for GitHub, GitLab and Bitbucket.")
+    from forge_app.forges.registry import FORGES
+
+    titles = [f.title for f in FORGES.values()]
+    forges = ", ".join(titles[:-1]) + f" and {titles[-1]}" if len(titles) > 1 else "".join(titles)
+    parser = argparse.ArgumentParser(prog="forge-app", description=f"Code-scanning review app for {forges}.")
     parser.add_argument("--version", action="version", version=f"forge-app {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     sub.required = True
-    for verb, (module_name, help_text) in VERBS.items():
+    for verb, (module_name, help_text) in _verbs().items():
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:

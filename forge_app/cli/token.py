@@ -6,6 +6,7 @@ import argparse
 import re
 
 from forge_app.cli.common import CliError, add_init_flag, fail, load_settings, note
+from forge_app.forges.registry import names
 
 REPO_RE = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)+$")
 
@@ -18,8 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
              "(FORGE_APP_DATABASE, default ./data/forge-app.db: run this where the server runs).")
     create = sub.add_parser("create", help="mint an upload token for one repository (printed once)",
                             description=about)
-    create.add_argument("--repo", required=True, help="owner/name (GitLab: group/subgroup/project)")
-    create.add_argument("--forge", choices=["github", "gitlab", "bitbucket"], default="github",
+    create.add_argument("--repo", required=True, help="owner/name (or group/subgroup/project)")
+    create.add_argument("--forge", choices=names(), default=names()[0],
                         help="the forge hosting the repository (default: %(default)s)")
     add_init_flag(create)
 

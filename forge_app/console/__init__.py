@@ -20,8 +20,9 @@ _SCAN_API = re.compile(r"^/api/v1/scans/(\d{1,15})$")
 
 
 def console_routes() -> list[BaseRoute]:
-    from forge_app.console import auth_pages, connection_pages, marketplace_page, project_pages, rule_pages
+    from forge_app.console import auth_pages, connection_pages, project_pages, rule_pages
     from forge_app.console import integration_pages as ip
+    from forge_app.forges.registry import FORGES
 
     return [
         Route("/", auth_pages.home, methods=["GET"]),
@@ -44,11 +45,10 @@ def console_routes() -> list[BaseRoute]:
         Route("/settings/integrations/{integration_id}/delete", ip.delete_submit, methods=["POST"]),
         Route("/settings/connections", connection_pages.connections_page, methods=["GET"]),
         Route("/settings/connections", connection_pages.add_connection, methods=["POST"]),
-        Route("/settings/connections/github-setup", connection_pages.github_setup, methods=["POST"]),
         Route("/settings/connections/{connection_id}/delete", connection_pages.delete_connection_confirm,
               methods=["GET"]),
         Route("/settings/connections/{connection_id}/delete", connection_pages.delete_connection, methods=["POST"]),
-        Route("/settings/marketplace", marketplace_page.marketplace_page, methods=["GET"]),
+        *(route for forge in FORGES.values() for route in forge.console_routes),
         Mount("/console/static", app=StaticFiles(directory=str(STATIC)), name="console-static"),
     ]
 

@@ -1,4 +1,5 @@
-"""Settings → Connections: GitLab and Bitbucket connections, and the GitHub App's status.
+"""Settings → Connections: connections to the forges reached through them, and each forge's own panel
+(an app's status), from the registry.
 
 A connection is added with the API's own parsing and the same check against the forge
 (`verify_connection`); tokens and webhook secrets are stored encrypted and never shown.
@@ -11,10 +12,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from forge_app.console.web import Form, PageError, action, int_param, page, queries, redirect, render, storage_of
-from forge_app.forges.connections import ConnectionCheckError, verify_connection
-from forge_app.forges.github import registration
-from forge_app.forges.github.credentials import load_credentials
+from forge_app.console.web import Form, PageError, action, int_param, page, redirect, render, storage_of
+from forge_app.forges.connections import ConnectionCheckError
+from forge_app.forges.registry import FORGES, verify_connection
 from forge_app.security.crypto import encrypt
 from forge_app.web.errors import ApiError
 from forge_app.web.routes.connections import SCOPES, parse_connection
@@ -23,14 +23,14 @@ from forge_app.web.routes.connections import SCOPES, parse_connection
 def _context(request: Request, values: dict[str, str] | None = None) -> dict[str, Any]:
     settings = request.app.state.settings
     storage = storage_of(request)
-    creds = load_credentials(settings, storage)
     return dict(
         title="Connections", connections=storage.connections(), scopes=SCOPES,
         webhook_base=f"{settings.public_url}/webhooks",
-        github={"configured": creds.can_authenticate, "app_id": creds.app_id, "slug": creds.slug,
-                "install_url": registration.install_url(settings, creds.slug) if creds.slug else None,
-                "installations": queries(request).github_installations()},
-        values=values or {"forge": "gitlab", "scope": "project", "base_url": "", "target": ""},
+        panels=[f.connections_panel(request) for f in FORGES.values() if f.connections_panel is not None],
+        values=values or {"forge": next(iter(SCOPES)), "scope": next(iter(SCOPES.values()))[0], "base_url": "",
+                          "target": ""},
+        connection_forges={name: FORGES[name].title for name in SCOPES},
+        connection_kinds={name: FORGES[name].connections for name in SCOPES},
     )
 
 
@@ -83,14 +83,3 @@ async def delete_connection(request: Request, form: Form) -> Response:
     c = _connection(request)
     storage_of(request).delete_connection(c.id)
     return redirect("/settings/connections?deleted=1")
-
-
-@action
-async def github_setup(request: Request, form: Form) -> Response:
-    """A fresh one-time link to the manifest flow (what `forge-app github setup` prints)."""
-    settings = request.app.state.settings
-    try:
-        code = registration.page_code(settings, storage_of(request), None)
-    except registration.RegistrationError as exc:
-        raise PageError(exc.status if exc.status < 500 else 400, "GitHub App setup", exc.detail) from None
-    return redirect(f"/github/setup?token={code}")

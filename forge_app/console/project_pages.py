@@ -13,9 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from forge_app.console.chart import open_findings_svg
-from forge_app.console.links import ForgeWeb, web_base
+from forge_app.console.links import ForgeWeb
 from forge_app.console.web import PageError, int_param, page, queries, render, storage_of
 from forge_app.core.models import SEVERITIES
+from forge_app.forges.registry import FORGES
 from storage.console import PRESENT, FindingFilter
 
 FINDINGS_PER_PAGE = 50
@@ -25,11 +26,14 @@ STATUSES = ("new", "fixed", "unchanged")
 
 def forge_web(request: Request, forge: str, full_name: str) -> ForgeWeb:
     settings = request.app.state.settings
-    gitlab_base = None
-    if forge == "gitlab":
-        connection = storage_of(request).connection_for("gitlab", full_name)
-        gitlab_base = connection.base_url if connection else None
-    return ForgeWeb(forge, full_name, web_base(forge, settings.github_web_url, settings.bitbucket_api_url, gitlab_base))
+    known = FORGES.get(forge)
+    if known is None:
+        return ForgeWeb(None, full_name, None)
+    connection_base = None
+    if known.connections is not None:
+        connection = storage_of(request).connection_for(forge, full_name)
+        connection_base = connection.base_url if connection else None
+    return ForgeWeb(known.links, full_name, known.links.web_root(settings, connection_base))
 
 
 def pager(request: Request, total: int, per_page: int, param: str = "page") -> dict[str, Any]:

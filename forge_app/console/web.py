@@ -24,7 +24,9 @@ from storage.console import ConsoleQueries
 
 FORM_LIMIT = 64 * 1024
 _HERE = Path(__file__).parent
-_ENV = Environment(loader=FileSystemLoader(str(_HERE / "templates")), autoescape=select_autoescape(["html"]),
+# A forge's own console templates live in its package: "<forge>/templates/<name>.html".
+_ENV = Environment(loader=FileSystemLoader([str(_HERE / "templates"), str(_HERE.parent / "forges")]),
+                   autoescape=select_autoescape(["html"]),
                    trim_blocks=True, lstrip_blocks=True)
 _FALLBACK_KEY = secrets.token_bytes(32)  # no FORGE_APP_SECRET_KEY: sessions last as long as the process
 

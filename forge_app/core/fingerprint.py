@@ -451,6 +451,6 @@ def _with_fix(f: Finding, src: _Source) -> Finding:
     done = f.with_fingerprint(f.fingerprint, fix) if f.fingerprint is not None else f
     if f.snippet is None:
         # The code the fix replaces, read with it: a forge that shows fixes as a diff
-        # (Bitbucket's fenced `diff`) needs its `-` lines.
+        # (a fenced `diff`) needs its `-` lines.
         done = dataclasses.replace(done, snippet="\n".join(lines))
     return done

@@ -279,7 +279,7 @@ def forge_line_map(diff: ForgeDiff, scanned: str, base_commit: str | None) -> tu
 
 
 def file_patch(old_path: str | None, new_path: str, hunks: str) -> str:
-    """One file's hunks (GitHub's `patch`, GitLab's `diff`) with the ---/+++ header `parse_unified_diff`
+    """One file's hunks (a forge's per-file `patch` or `diff`) with the ---/+++ header `parse_unified_diff`
     reads (old_path None: the file is new)."""
     old = "/dev/null" if old_path is None else f"a/{old_path}"
     return f"--- {old}\n+++ b/{new_path}\n{hunks.rstrip(chr(10))}\n"

@@ -1,6 +1,6 @@
 """Marketplace plans and the serving decision, pure: no I/O, no clock.
 
-Whoever sells forge-app on GitHub Marketplace maps each listing plan to limits in a
+Whoever sells forge-app on a marketplace listing maps each listing plan to limits in a
 plans file; whether a scan of a repository is published follows from the account's plan,
 the repository's visibility and how many of the account's repositories already have
 scans. The decision is made once, when the scan is uploaded, so it is a database read
@@ -99,16 +99,16 @@ def parse_plans(text: str, source: str = "the plans file") -> dict[str, PlanLimi
 
 
 def decide(account: AccountPlan | None, plans: Mapping[str, PlanLimits], *, private: bool | None,
-           scanned_before: int) -> Serving:
+           scanned_before: int, listing: str = "the marketplace listing") -> Serving:
     """Is a scan of this repository published?
 
     `private` is the repository's visibility (None: not known yet, taken as private, since a
     public repository is the one a free plan covers); `scanned_before` counts the account's
     OTHER repositories that had scans before this one, so a repository over the limit never
-    takes the place of one already served."""
+    takes the place of one already served. `listing` names the listing in the reason."""
     if account is None or account.state == "none":
         login = account.login if account else "this account"
-        return Serving(False, f"{login} has no plan on the GitHub Marketplace listing", NO_PLAN)
+        return Serving(False, f"{login} has no plan on {listing}", NO_PLAN)
     if account.state != "active" or not account.plan_name:
         return Serving(False, f"the plan of {account.login} was cancelled", NO_PLAN)
     limits = plans.get(account.plan_name)
@@ -129,3 +129,20 @@ def decide(account: AccountPlan | None, plans: Mapping[str, PlanLimits], *, priv
 def comment_instead_of_block(result: Triage) -> Triage:
     """A plan without `block`: every block rule acts as a comment rule (check, `blocking`, exit code)."""
     return Triage([replace(e, mode="comment") if e.mode == "block" else e for e in result.entries])
+
+
+SERVING_META = "marketplace"
+"""The key of a scan's meta holding its serving decision (set by the server, never taken from an upload)."""
+
+
+def scan_serving(meta: object) -> Serving | None:
+    """The serving decision a scan's meta holds (None: its forge decided none when it was uploaded)."""
+    return Serving.from_meta(meta.get(SERVING_META)) if isinstance(meta, dict) else None
+
+
+def published_fields(meta: object) -> dict[str, Any]:
+    """`published` / `reason` of the scans API: true and null unless a serving decision withheld the scan."""
+    serving = scan_serving(meta)
+    if serving is None or serving.served:
+        return {"published": True, "reason": None}
+    return {"published": False, "reason": serving.reason}

@@ -2,7 +2,7 @@
 
 A webhook body is untrusted text: a delivery can carry a 10 MB `head.ref`, and whatever the
 parser keeps is stored and later rendered. Git allows long ref names, but no forge creates
-branch names near 1 KB (GitHub and GitLab refuse far shorter ones), so anything longer, or
+branch names near 1 KB (the big ones refuse far shorter ones), so anything longer, or
 holding a control character, is dropped rather than stored.
 """
 

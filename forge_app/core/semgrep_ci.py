@@ -81,8 +81,8 @@ def upload_document(meta: Mapping[str, Any], results: Any) -> dict[str, Any]:
         "meta": {"ci_provider": f"semgrep ci ({meta.get('scan_environment') or 'git'})",
                  **{k: meta[k] for k in _META_FIELDS if isinstance(meta.get(k), str)}},
     }
-    # GitLab sends the merge base (`base_sha`); GitHub the base branch's head (`base_branch_head_commit`), the
-    # same commit `forge-app upload` takes from the event's `pull_request.base.sha`.
+    # Some CIs give the merge base (`base_sha`), others the base branch's head (`base_branch_head_commit`), the
+    # same commit `forge-app upload` takes from a pull request event's `base.sha`.
     base = meta.get("base_sha") or meta.get("base_branch_head_commit")
     if isinstance(base, str) and SHA_RE.match(base.lower()) and doc["pull_request"] not in (None, ""):
         doc["base_commit"] = base.lower()

@@ -1,4 +1,4 @@
-"""Reading a repository's files at a commit from its forge. Each adapter registers itself here.
+"""Reading a repository's files at a commit from its forge (a forge's `source_fetcher`).
 
 An upload whose findings carry neither a fingerprint from the uploader's checkout nor a
 code snippet (raw `semgrep scan --json` without login writes "requires login") can only
@@ -16,7 +16,6 @@ checkout).
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections.abc import Callable, Iterable
 from typing import Protocol
@@ -50,46 +49,23 @@ class SourceUnavailable(Exception):
 
 
 FetcherFactory = Callable[[JobContext, Repository], "Fetcher | None"]
-_FACTORIES: dict[str, FetcherFactory] = {}
 
 
-def register_source_fetcher(forge: str, factory: FetcherFactory) -> None:
-    _FACTORIES[forge] = factory
-
-
-def _load_adapters() -> None:
-    for name in ("github", "gitlab", "bitbucket"):
-        try:
-            importlib.import_module(f"forge_app.forges.{name}.source")
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith(f"forge_app.forges.{name}"):
-                continue  # this forge has no source fetcher
-            raise
-
-
-def fetcher_for(context: JobContext, repository: Repository) -> Fetcher | None:
-    _load_adapters()
-    factory = _FACTORIES.get(repository.forge)
-    return factory(context, repository) if factory else None
-
-
-async def can_fetch_sources(context: JobContext, repository: Repository) -> bool:
-    """Whether the repository's forge is set up to hand out its files (no network)."""
-    fetcher = fetcher_for(context, repository)
+async def can_fetch_sources(fetcher: Fetcher | None) -> bool:
+    """Whether the repository's forge is set up to hand out its files (`registry.fetcher_for`; no network)."""
     if fetcher is None:
         return False
     await fetcher.aclose()
     return True
 
 
-async def read_sources(context: JobContext, repository: Repository, commit: str,
+async def read_sources(fetcher: Fetcher | None, repository: Repository, commit: str,
                        paths: Iterable[str]) -> tuple[dict[str, str | None], list[str]]:
     """Each path fetched once at `commit`: ({path: text or None}, notes for the scan's errors).
 
     A path left out (no fetcher, over MAX_FILES, the forge refusing) is simply not in the
     answer: its findings keep the fingerprints they have."""
     wanted = list(paths)
-    fetcher = fetcher_for(context, repository)
     if fetcher is None or not wanted:
         if fetcher is not None:
             await fetcher.aclose()
@@ -131,24 +107,13 @@ class DiffReader(Protocol):
 
 
 DiffReaderFactory = Callable[[JobContext, Repository], "DiffReader | None"]
-_DIFF_READERS: dict[str, DiffReaderFactory] = {}
+"""A forge's `diff_reader` (registry.diff_reader_for): answers from storage and settings only (no network),
+like source fetcher factories; None when the forge cannot hand out the PR/MR's diff for this repository."""
 
 
-def register_diff_reader(forge: str, factory: DiffReaderFactory) -> None:
-    """A forge whose PR/MR diff the server may read for identity (the diff it reads to place comments).
-    Factories answer from storage and settings only (no network), like source fetchers'."""
-    _DIFF_READERS[forge] = factory
-
-
-def diff_reader_for(context: JobContext, repository: Repository) -> DiffReader | None:
-    _load_adapters()
-    factory = _DIFF_READERS.get(repository.forge)
-    return factory(context, repository) if factory else None
-
-
-async def can_read_diffs(context: JobContext, repository: Repository) -> bool:
-    """Whether the repository's forge is set up to hand out its PR/MR diffs (no network)."""
-    reader = diff_reader_for(context, repository)
+async def can_read_diffs(reader: DiffReader | None) -> bool:
+    """Whether the repository's forge is set up to hand out its PR/MR diffs (`registry.diff_reader_for`;
+    no network)."""
     if reader is None:
         return False
     await reader.aclose()
@@ -159,10 +124,11 @@ DIFF_TIMEOUT = 15.0
 """Seconds an upload waits for its PR/MR's diff; past that, fingerprints decide alone."""
 
 
-async def read_pull_request_diff(context: JobContext, repository: Repository, number: int) -> ForgeDiff | None:
-    """The PR/MR's diff from its forge, or None: no reader, no such PR/MR, or the forge refusing, failing
-    or slower than DIFF_TIMEOUT (the diff only sharpens identity: an upload never waits long or fails for it)."""
-    reader = diff_reader_for(context, repository)
+async def read_pull_request_diff(reader: DiffReader | None, repository: Repository,
+                                 number: int) -> ForgeDiff | None:
+    """The PR/MR's diff from its forge (`reader`: registry.diff_reader_for), or None: no reader, no such
+    PR/MR, or the forge refusing, failing or slower than DIFF_TIMEOUT (the diff only sharpens identity:
+    an upload never waits long or fails for it)."""
     if reader is None:
         return None
     try:

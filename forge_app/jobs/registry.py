@@ -12,15 +12,15 @@ log = logging.getLogger(__name__)
 
 async def publish_scan(context: JobContext, job: Job) -> None:
     """Publish a PR/MR scan on its forge (review comments, check/status)."""
-    from forge_app.forges.publishers import publisher_for
+    from forge_app.forges.registry import publisher_for
 
     scan = context.storage.scan(int(job.payload["scan_id"]))
     if scan is None:
         return
     publisher = publisher_for(context, scan)
     if publisher is None:
-        log.info("scan %s of %s: no %s connection configured, nothing to publish", scan.id, scan.repository,
-                 scan.forge)
+        log.info("scan %s of %s: %s is not set up for it (no connection or installation), nothing to publish",
+                 scan.id, scan.repository, scan.forge)
         return
     await publisher(context, scan, job)
 
@@ -48,15 +48,9 @@ def default_handlers() -> dict[str, Handler]:
         pass
     else:
         handlers.update(extra_handlers())
-    try:
-        from forge_app.forges.publishers import extra_handlers as forge_handlers
-    except ImportError:
-        pass
-    else:
-        handlers.update(forge_handlers())
-    from forge_app.marketplace.jobs import handlers as marketplace_handlers
+    from forge_app.forges.registry import job_handlers
 
-    handlers.update(marketplace_handlers())
+    handlers.update(job_handlers())
     from forge_app.slackapp.jobs import extra_handlers as slack_handlers  # the Slack app (#18)
     handlers.update(slack_handlers())
     return handlers

@@ -2,8 +2,8 @@
 
 Runs inside the worker when it is idle, in batches of BATCH rows, each its own short
 transaction, so the write lock is never held for long. Delivery rows are the
-redelivery de-duplication record, so they are kept at least MIN_DAYS (GitHub lets an
-operator redeliver a delivery for 3 days; GitLab and Bitbucket retry for less).
+redelivery de-duplication record, so they are kept at least MIN_DAYS (the longest a forge
+lets an operator redeliver a delivery is 3 days; automatic retries stop sooner).
 """
 
 from __future__ import annotations

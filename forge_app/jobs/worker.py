@@ -37,6 +37,7 @@ BASE_DELAY = 5.0
 MAX_DELAY = 3600.0
 IDLE_POLL = 2.0
 STOP_GRACE = 20.0  # a stopping worker lets its job run this long, then gives it back
+BUSY_SHARE = 0.25  # of its time a worker that yields to intake spends on jobs while deliveries arrive
 
 
 @dataclass
@@ -62,26 +63,44 @@ def _count_run(kind: str, outcome: str) -> None:
 
 
 class _Heartbeat:
-    """Renews one job's lease from its own thread, so a busy event loop cannot starve it."""
+    """Renews the lease of the worker's current job from its own thread, so a busy event loop
+    cannot starve it. One thread per worker for its whole life: starting a thread per job
+    cost more than many jobs themselves during a webhook burst."""
 
-    def __init__(self, storage: Storage, job_id: int, worker_id: str, lease: float, every: float) -> None:
+    def __init__(self, storage: Storage, worker_id: str, lease: float, every: float) -> None:
+        self._storage, self._worker_id, self._lease, self._every = storage, worker_id, lease, every
+        self._job: int | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(storage, job_id, worker_id, lease, every),
-                                        name=f"heartbeat-{job_id}", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
 
-    def _run(self, storage: Storage, job_id: int, worker_id: str, lease: float, every: float) -> None:
-        while not self._stop.wait(every):
+    def watch(self, job_id: int) -> None:
+        self._job = job_id
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="forge-app-heartbeat", daemon=True)
+            self._thread.start()
+
+    def unwatch(self) -> None:
+        self._job = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            job_id = self._job
+            if job_id is None:
+                continue
             try:
-                if not storage.heartbeat_job(job_id, worker_id, lease=lease):
-                    log.warning("job %s: lease lost (another worker may run it now)", job_id)
-                    return
+                renewed = self._storage.heartbeat_job(job_id, self._worker_id, lease=self._lease)
             except Exception:  # a locked database must not kill the heartbeat: try again next beat
                 log.exception("job %s: heartbeat failed", job_id)
+                continue
+            if not renewed and self._job == job_id:  # not merely finished meanwhile
+                log.warning("job %s: lease lost (another worker may run it now)", job_id)
+                self._job = None
 
-    def stop(self) -> None:
+    def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
 
 def local_identity() -> str:
@@ -122,7 +141,8 @@ def reclaim_dead_local_leases(storage: Storage, host: str | None = None) -> int:
 
 class Worker:
     def __init__(self, context: JobContext, handlers: dict[str, Handler], worker_id: str | None = None, *,
-                 lease: float = LEASE_SECONDS, heartbeat: float = HEARTBEAT_SECONDS) -> None:
+                 lease: float = LEASE_SECONDS, heartbeat: float = HEARTBEAT_SECONDS,
+                 yield_to: Callable[[], bool] | None = None) -> None:
         self.context = context
         self.handlers = handlers
         self.worker_id = worker_id or f"{local_identity()}:{os.getpid()}:{id(self):x}"
@@ -132,6 +152,8 @@ class Worker:
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._current: tuple[Job, asyncio.Task[None]] | None = None
+        self._beat = _Heartbeat(context.storage, self.worker_id, lease, heartbeat)
+        self.yield_to = yield_to
         self.stopped = threading.Event()
 
     def _call(self, fn: Callable[[], None]) -> None:
@@ -173,7 +195,9 @@ class Worker:
     async def run_once(self, now: float | None = None) -> bool:
         """Run at most one due job; True if one ran."""
         storage = self.context.storage
-        job = await asyncio.to_thread(storage.claim_job, self.worker_id, now=now, lease=self.lease)
+        # Called directly: the worker's loop runs nothing else meanwhile, and a thread-pool
+        # hand-off per job cost the web loop more (GIL) than the claim itself.
+        job = storage.claim_job(self.worker_id, now=now, lease=self.lease)
         if job is None:
             return False
         with bind(job_id=job.id, job_kind=job.kind, scan_id=job.payload.get("scan_id"),
@@ -185,10 +209,10 @@ class Worker:
         storage = self.context.storage
         handler = self.handlers.get(job.kind)
         if handler is None:
-            await asyncio.to_thread(storage.fail_job, job.id, f"no handler for job kind {job.kind!r}")
+            storage.fail_job(job.id, f"no handler for job kind {job.kind!r}")
             _count_run(job.kind, "dead")
             return
-        beat = _Heartbeat(storage, job.id, self.worker_id, self.lease, self.heartbeat)
+        self._beat.watch(job.id)
         task = asyncio.ensure_future(handler(self.context, job))
         self._current = (job, task)
         try:
@@ -213,7 +237,7 @@ class Worker:
             _count_run(job.kind, "done")
         finally:
             self._current = None
-            beat.stop()
+            self._beat.unwatch()
 
     def _retry(self, job: Job, error: str, delay: float | None) -> None:
         if job.attempts >= job.max_attempts:
@@ -225,11 +249,22 @@ class Worker:
         self.context.storage.retry_job(job.id, time.time() + wait, error)
         _count_run(job.kind, "retry")
 
+    async def _make_way(self, spent: float) -> None:
+        """Webhooks are arriving (`yield_to`): pause so this worker takes at most BUSY_SHARE of
+        the time. Its jobs can wait a little; a delivery a forge gets no answer to within 10 s is
+        failed (in-process, the worker also competes for Python's GIL with the web loop)."""
+        pause = min(1.0, max(0.002, spent * (1 - BUSY_SHARE) / BUSY_SHARE))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=pause)
+
     async def drain(self, limit: int = 1000) -> int:
         """Run due jobs until none is left (tests and `worker --once`)."""
         ran = 0
-        while ran < limit and await self.run_once():
-            ran += 1
+        try:
+            while ran < limit and await self.run_once():
+                ran += 1
+        finally:
+            self._beat.close()
         return ran
 
     async def run_forever(self) -> None:
@@ -246,6 +281,7 @@ class Worker:
         pruner = Pruner(self.context.storage, self.context.settings.retention_days)
         try:
             while not self._stop.is_set():
+                started = time.monotonic()
                 try:
                     ran = await self.run_once()
                 except Exception as exc:
@@ -254,6 +290,8 @@ class Worker:
                 if self._stop.is_set():
                     break
                 if ran:
+                    if self.yield_to is not None and self.yield_to():
+                        await self._make_way(time.monotonic() - started)
                     continue
                 try:
                     await pruner.maybe_prune()
@@ -267,6 +305,7 @@ class Worker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
         finally:
+            self._beat.close()
             log.info("job worker %s stopped", self.worker_id)
             self.stopped.set()
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from forge_app.config import DEFAULT_BITBUCKET_API_URL, Settings
+from forge_app.config import Settings
+from forge_app.forges.registry import FORGES
 from storage import ScanRecord
 
 
 def pull_request_url(scan: ScanRecord, settings: Settings) -> str | None:
-    """GitHub (FORGE_APP_GITHUB_WEB_URL) and Bitbucket Cloud; None elsewhere (a GitLab
-    connection's base URL is not needed for a notification to be useful)."""
-    if scan.pull_request is None:
+    """Where the forge's web root follows from the settings alone; None elsewhere (a forge whose
+    web address comes with a connection is not looked up: the notification is useful without it)."""
+    forge = FORGES.get(scan.forge)
+    if scan.pull_request is None or forge is None:
         return None
-    repo = quote(scan.repository, safe="/")
-    if scan.forge == "github":
-        return f"{settings.github_web_url}/{repo}/pull/{scan.pull_request}"
-    if scan.forge == "bitbucket" and settings.bitbucket_api_url == DEFAULT_BITBUCKET_API_URL:
-        return f"https://bitbucket.org/{repo}/pull-requests/{scan.pull_request}"
-    return None
+    root = forge.links.web_root(settings, None)
+    if root is None:
+        return None
+    return f"{root}/{quote(scan.repository, safe='/')}/{forge.links.pull_request}/{scan.pull_request}"

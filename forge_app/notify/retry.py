@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+
+from forge_app.core.retry_after import parse_retry_after as core_retry_after
 
 MAX_ATTEMPTS = 15
 BASE_DELAY = 10.0
@@ -34,25 +35,9 @@ def nominal_schedule() -> list[float]:
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), clamped
-    to [1 s, 6 h] so a receiver can slow us down but not park a delivery for weeks."""
-    if not value:
-        return None
-    value = value.strip()
-    seconds: float | None = None
-    if value.isdigit():
-        seconds = float(value)
-    else:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - now
-    return max(MIN_RETRY_AFTER, min(MAX_DELAY, seconds))
+    """Seconds to wait from a Retry-After header (core.retry_after), clamped to [1 s, 6 h] so a
+    receiver can slow us down but not park a delivery for weeks."""
+    return core_retry_after(value, now, minimum=MIN_RETRY_AFTER, maximum=MAX_DELAY)
 
 
 def iso(ts: float) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from forge_app.forges.registry import fetcher_for
 from forge_app.forges.sources import read_sources
 from forge_app.jobs.errors import GiveUp
 from forge_app.jobs.worker import JobContext
@@ -34,7 +35,8 @@ async def complete_scan(context: JobContext, job: Job) -> None:
         storage.fail_scan(scan_id, "the scan's repository no longer exists")
         return
     try:
-        sources, notes = await read_sources(context, repo, scan.commit, paths_needing_source(findings))
+        fetcher = fetcher_for(context, repo)
+        sources, notes = await read_sources(fetcher, repo, scan.commit, paths_needing_source(findings))
         done = await asyncio.to_thread(complete_upload, storage, scan, findings, sources, notes)
     except GiveUp as exc:
         _fail(context, scan_id, str(exc))

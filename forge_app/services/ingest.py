@@ -23,7 +23,7 @@ from forge_app.core.envelope import Upload
 from forge_app.core.fingerprint import fingerprint_findings, needs_source
 from forge_app.core.linemap import ForgeDiff, LineMap, forge_line_map
 from forge_app.core.models import Finding, ReportError
-from forge_app.core.plans import Serving, comment_instead_of_block
+from forge_app.core.plans import SERVING_META, Serving, comment_instead_of_block
 from forge_app.core.policy import Policy, parse_policy
 from forge_app.core.semgrep_ci import carry_over
 from forge_app.core.triage import (
@@ -35,6 +35,7 @@ from forge_app.core.triage import (
     scan_tools,
     triage,
 )
+from forge_app.forges.registry import diff_reader_for
 from forge_app.forges.sources import can_read_diffs, read_pull_request_diff
 from forge_app.jobs.worker import JobContext
 from forge_app.services import leases
@@ -123,7 +124,7 @@ def _triage(storage: Storage, repo: Repository, findings: Sequence[Finding], tar
     return result, baselines[0][0] if baselines else None
 
 
-MARKETPLACE_META = "marketplace"  # the serving decision (forge_app/marketplace/serving.py), set by the server only
+MARKETPLACE_META = SERVING_META  # the serving decision (a forge's `serving`, e.g. a plan), set by the server only
 
 
 def _meta(upload: Upload, serving: Serving | None = None, keep_lines: bool = False) -> dict:
@@ -227,9 +228,10 @@ async def use_forge_diff(context: JobContext, repository: Repository, upload: Up
     """The upload with its PR/MR's forge diff as line mapping when it wants one (`wants_forge_diff`) and
     the forge's diff fits it; else unchanged. Identity is then decided from the diff first, as with the
     uploader's own (docs/fingerprints.md, "Identity from the diff, first")."""
-    if upload.pull_request is None or not wants_forge_diff(upload) or not await can_read_diffs(context, repository):
+    if upload.pull_request is None or not wants_forge_diff(upload) \
+            or not await can_read_diffs(diff_reader_for(context, repository)):
         return upload
-    diff = await read_pull_request_diff(context, repository, upload.pull_request)
+    diff = await read_pull_request_diff(diff_reader_for(context, repository), repository, upload.pull_request)
     try:
         used, why_not = with_forge_diff(upload, diff)
     except Exception:  # a diff text nobody expected: the upload must not fail for it
@@ -319,3 +321,4 @@ def _complete(storage: Storage, repo: Repository, scan: ScanRecord, target: _Tar
             jobs=_follow_ups(repo, scan.pull_request),
         ),
     )
+

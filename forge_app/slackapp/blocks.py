@@ -30,6 +30,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from forge_app.core.models import MODES
+from forge_app.forges.base import WebLinks
 
 LISTED = 20
 SECTION_MAX = 3000
@@ -70,15 +71,14 @@ class MessageFinding:
     url: str | None  # the file at that line on the forge, when known
 
 
-def file_url(forge: str, repository: str, commit: str, path: str, line: int, *, github_web_url: str,
-             bitbucket_cloud: bool) -> str | None:
-    """Quoted, so a path cannot close the link or inject another one."""
+def file_url(links: WebLinks | None, web_root: str | None, repository: str, commit: str, path: str,
+             line: int) -> str | None:
+    """Quoted, so a path cannot close the link or inject another one. None where the forge's web root
+    is not known from the settings alone."""
+    if links is None or web_root is None:
+        return None
     repo, p = quote(repository, safe="/"), quote(path, safe="/")
-    if forge == "github":
-        return f"{github_web_url}/{repo}/blob/{quote(commit, safe='')}/{p}#L{line}"
-    if forge == "bitbucket" and bitbucket_cloud:
-        return f"https://bitbucket.org/{repo}/src/{quote(commit, safe='')}/{p}#lines-{line}"
-    return None
+    return links.line(f"{web_root}/{repo}", quote(commit, safe=""), p, line)
 
 
 def _finding_text(f: MessageFinding) -> str:

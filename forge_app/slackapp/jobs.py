@@ -13,6 +13,7 @@ from typing import Any
 
 from slack_sdk.webhook import WebhookClient
 
+from forge_app.forges.registry import FORGES
 from forge_app.jobs.errors import RetryLater
 from forge_app.jobs.worker import Handler, JobContext
 from forge_app.notify.rules import repository_matches
@@ -347,16 +348,15 @@ async def handle_post(context: JobContext, job: Job) -> None:
     if installation is None or installation.status != "active":
         return
     claimed = storage.slack_notified_identities(sub.id, scan.id)
-    from forge_app.config import DEFAULT_BITBUCKET_API_URL
-
+    forge = FORGES.get(scan.forge)
+    links = forge.links if forge is not None else None
+    web_root = forge.links.web_root(settings, None) if forge is not None else None
     items = []
     for sf in storage.scan_findings(scan.id, ["new"]):
         if sf.identity_id not in claimed:
             continue
         f = sf.finding
-        url = file_url(scan.forge, scan.repository, scan.commit, f.path, f.start_line,
-                       github_web_url=settings.github_web_url,
-                       bitbucket_cloud=settings.bitbucket_api_url == DEFAULT_BITBUCKET_API_URL)
+        url = file_url(links, web_root, scan.repository, scan.commit, f.path, f.start_line)
         items.append(MessageFinding(f.rule_id, f.severity, f.path, f.start_line, f.message, sf.mode, url))
     if not items:
         return

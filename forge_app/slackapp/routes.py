@@ -220,7 +220,7 @@ async def commands(request: Request) -> Response:
     repo = (form.get("text") or "").strip()
     if repo and not storage.is_known_repository(repo):
         return _ephemeral(f"forge-app does not know the repository {repo}. A repository is known once forge-app "
-                          "has a scan of it or reaches it through a GitHub installation or a connection.")
+                          "has a scan of it or reaches it through an app installation or a connection.")
     payload = {"installation_id": installation.id, "channel_id": channel_id,
                "channel_name": form.get("channel_name"), "user_id": form.get("user_id"),
                "trigger_id": form.get("trigger_id"), "response_url": form.get("response_url"), "repository": repo}

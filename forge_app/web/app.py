@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute
 
 from forge_app.config import Settings
+from forge_app.forges.registry import FORGES, with_connections
 from forge_app.jobs.registry import default_handlers
 from forge_app.jobs.worker import JobContext, Worker, WorkerThread
 from forge_app.web import errors
@@ -27,11 +28,12 @@ log = logging.getLogger(__name__)
 
 
 def _routes() -> list[BaseRoute]:
-    from forge_app.web.routes import health, openapi, policies, scans
+    from forge_app.web.routes import health, openapi, policies, scans, webhooks
 
-    routes: list[BaseRoute] = [*health.routes, *openapi.routes, *scans.routes, *policies.routes]
-    optionals = ("integrations", "connections", "webhooks", "marketplace", "github_setup", "semgrep_ci", "rules",
-                 "jobs")
+    # Webhooks first: Starlette tries routes in order, and a burst of deliveries should not pay
+    # for matching ~20 other paths each (their paths overlap no other route's).
+    routes: list[BaseRoute] = [*webhooks.routes, *health.routes, *openapi.routes, *scans.routes, *policies.routes]
+    optionals = ("integrations", "connections", "semgrep_ci", "rules", "jobs")
     for optional in optionals:
         try:
             module = __import__(f"forge_app.web.routes.{optional}", fromlist=["routes"])
@@ -41,6 +43,8 @@ def _routes() -> list[BaseRoute]:
             raise
         routes.extend(module.routes)
     routes.extend(importlib.import_module("forge_app.slackapp.routes").routes)  # the Slack app (#18)
+    for forge in FORGES.values():
+        routes.extend(forge.routes)  # forge-specific pages and webhooks (e.g. an app's setup flow)
     return routes
 
 
@@ -52,23 +56,25 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None,
         settings = ensure_secret_key(Settings.from_env())
     storage = storage or open_storage(settings.database)
     context = JobContext(storage=storage, settings=settings)
-    worker = Worker(context, default_handlers())
+    # While deliveries arrive, the in-process worker takes at most a quarter of the time: it
+    # shares Python's GIL with the web loop, and webhooks must be answered within seconds.
+    worker = Worker(context, default_handlers(), yield_to=storage.intake_busy)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        from forge_app.forges.github.credentials import load_credentials
-
-        creds = load_credentials(settings, storage)
-        stored = bool(creds.can_authenticate and creds.webhook_secret)
-        for hint in settings.missing_for_startup(github_app_stored=stored):
+        hints = settings.missing_for_startup()
+        for forge in FORGES.values():
+            hints += forge.startup_hints(settings, storage) if forge.startup_hints is not None else []
+        for hint in hints:
             log.warning("%s", hint)
-        if not storage.connections():
-            log.info("no GitLab or Bitbucket connection yet: add one with POST /api/v1/connections "
-                     "(docs/gitlab.md, docs/bitbucket.md)")
-        if settings.marketplace:
-            from forge_app.marketplace.jobs import schedule_daily
-
-            schedule_daily(storage, settings)
+        connected = with_connections()
+        if connected and not storage.connections():
+            log.info("no %s connection yet: add one with POST /api/v1/connections (%s)",
+                     " or ".join(f.title for f in connected.values()),
+                     ", ".join(f"docs/{name}.md" for name in connected))
+        for forge in FORGES.values():
+            if forge.on_start is not None:
+                forge.on_start(settings, storage)
         log.info("forge-app ready: database %s, public URL %s", settings.database, settings.public_url)
         thread = WorkerThread(worker) if run_worker else None
         if thread is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import zlib
+from itertools import compress
 from typing import Any
 
 import orjson
@@ -100,12 +101,22 @@ def parse_json(body: bytes, *, check: bool = True) -> Any:
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, "invalid_json", _describe(body, exc)) from None
     if check:
-        check_shape(doc)
+        check_shape(doc, body=body)
     return doc
 
 
-def check_shape(doc: Any, max_depth: int = MAX_DEPTH) -> None:
-    """Iteratively, so a deep document cannot exhaust the stack here either."""
+def check_shape(doc: Any, max_depth: int = MAX_DEPTH, *, body: bytes | None = None) -> None:
+    """Iteratively, so a deep document cannot exhaust the stack here either.
+
+    Given the `body` it was parsed from and no longer than MAX_STRING, no string can be too
+    long (a decoded string is never longer than its JSON text); when its bytes also rule out
+    deep nesting and long numbers (a typical 28 KB `pull_request` delivery does), nothing is
+    walked; otherwise only containers and integers are, with C-level iteration."""
+    if body is not None and len(body) <= MAX_STRING:
+        if _few_containers(body, max_depth) and _LONG_DIGIT_RUN not in body.translate(_DIGITS):
+            return  # nesting bounded by the number of brackets; no number long enough to overflow
+        _check_containers_and_ints(doc, max_depth)
+        return
     stack: list[tuple[Any, int]] = [(doc, 1)]
     while stack:
         value, depth = stack.pop()
@@ -124,6 +135,48 @@ def check_shape(doc: Any, max_depth: int = MAX_DEPTH) -> None:
         if isinstance(value, dict) and any(len(k) > MAX_STRING for k in value):
             raise ApiError(400, "invalid_json", f"the body holds a key longer than {MAX_STRING // 1024} KB")
         stack.extend((child, depth + 1) for child in children)
+
+
+_DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x2E for b in range(256))  # digits to "0", the rest to "."
+_LONG_DIGIT_RUN = b"0" * 19  # an integer outside the signed 64-bit range has at least 19 digits
+
+
+_NOT_OPENERS = bytes(b for b in range(256) if b not in b"{[")
+
+
+def _few_containers(body: bytes, max_depth: int) -> bool:
+    """At most `max_depth` opening brackets that can be structural, so nothing nests deeper.
+    `{/` is never structural: webhook payloads can be full of URL templates such as `{/sha}`.
+    (One pass of `translate` keeps the brackets: cheaper than two `count`s.)"""
+    brackets = len(body.translate(None, _NOT_OPENERS))
+    return brackets <= max_depth or brackets - body.count(b"{/") <= max_depth
+
+
+_IS_CONTAINER = {dict, list}.__contains__
+_IS_INT = {int}.__contains__  # bool is not int here, as in check_shape
+
+
+def _check_containers_and_ints(doc: Any, max_depth: int) -> None:
+    """Level by level: each container's values are sorted by type in C (map/compress), and
+    only arrays, objects and integers are looked at from Python."""
+    level = [doc] if type(doc) is dict or type(doc) is list else []
+    if type(doc) is int and not INT_MIN <= doc <= INT_MAX:
+        raise ApiError(400, "invalid_json", "the body holds an integer outside the signed 64-bit range")
+    depth = 0
+    while level:
+        depth += 1
+        if depth > max_depth:
+            raise ApiError(400, "invalid_json", f"the body is nested more than {max_depth} levels deep")
+        below: list[Any] = []
+        for container in level:
+            values = list(container.values()) if type(container) is dict else container
+            types = list(map(type, values))
+            below.extend(compress(values, map(_IS_CONTAINER, types)))
+            if int in types:
+                ints = list(compress(values, map(_IS_INT, types)))
+                if min(ints) < INT_MIN or max(ints) > INT_MAX:
+                    raise ApiError(400, "invalid_json", "the body holds an integer outside the signed 64-bit range")
+        level = below
 
 
 def _describe(body: bytes, exc: orjson.JSONDecodeError) -> str:

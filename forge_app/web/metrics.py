@@ -37,9 +37,20 @@ SCAN_FORGE_REQUESTS = Histogram("forge_app_scan_forge_requests", "Forge API requ
                                 ["forge"], buckets=(2, 4, 6, 8, 10, 15, 20, 30, 50, 100, 250, 1000))
 
 
+_children: dict[tuple[Any, ...], Any] = {}  # labelled metrics looked up once: labels() costs more than inc()
+
+
+def _child(metric: Any, *values: str) -> Any:
+    key = (metric, *values)
+    child = _children.get(key)
+    if child is None:
+        child = _children.setdefault(key, metric.labels(*values))
+    return child
+
+
 def webhook_delivery(forge: str, outcome: str) -> None:
     """outcome: accepted, duplicate or rejected."""
-    WEBHOOK_DELIVERIES.labels(forge=forge, outcome=outcome).inc()
+    _child(WEBHOOK_DELIVERIES, forge, outcome).inc()
 
 
 _scan_requests: contextvars.ContextVar[dict[str, int] | None] = contextvars.ContextVar("scan_requests", default=None)
@@ -57,6 +68,10 @@ def forge_request(forge: str, status: int | str) -> None:
 def counting_scan_requests(forge: str) -> Any:
     """Count the forge requests made inside the block (threads started from it included);
     the total goes to the `forge_app_scan_forge_requests` histogram and to the caller."""
+    outer = _scan_requests.get()
+    if outer is not None:  # an adapter already counts this publication (e.g. a version lookup first)
+        yield outer
+        return
     tally: dict[str, int] = {"n": 0}
     token = _scan_requests.set(tally)
     try:
@@ -123,8 +138,8 @@ class LatencyMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
-            HTTP_LATENCY.labels(method=scope.get("method", ""), route=getattr(route, "path", "other"),
-                                status=str(status["code"])).observe(time.perf_counter() - started)
+            _child(HTTP_LATENCY, scope.get("method", ""), getattr(route, "path", "other"),
+                   str(status["code"])).observe(time.perf_counter() - started)
 
 
 class Metrics:

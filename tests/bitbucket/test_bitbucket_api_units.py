@@ -14,7 +14,7 @@ from forge_app.core.review.plan import ReviewItem
 from forge_app.core.review.render import Counts
 from forge_app.forges.base import StatusReport
 from forge_app.forges.bitbucket import insights
-from forge_app.forges.bitbucket.api import BitbucketApi, BitbucketError, job_error, retry_after_seconds
+from forge_app.forges.bitbucket.http import BitbucketApi, BitbucketError, job_error, retry_after_seconds
 from forge_app.jobs.errors import GiveUp, RetryLater
 
 BASE = "https://api.bitbucket.org/2.0"

@@ -29,10 +29,11 @@ from forge_app.config import Settings
 from forge_app.core.review.plan import ReviewItem, plan_review
 from forge_app.core.review.render import Counts
 from forge_app.forges.base import PullRequestRef, StatusReport
-from forge_app.forges.bitbucket.api import BitbucketApi
+from forge_app.forges.bitbucket import RENDERING as BITBUCKET_STYLE
 from forge_app.forges.bitbucket.client import BitbucketClient
 from forge_app.forges.bitbucket.commits import full_sha
 from forge_app.forges.bitbucket.connection import verify
+from forge_app.forges.bitbucket.http import BitbucketApi
 from forge_app.forges.connections import ConnectionRequest
 from storage import NewScan, ReviewComment, Storage
 from tests.bitbucket.bitbucket_api_check import check_request, described_route
@@ -63,7 +64,7 @@ async def conversation(base_url: str, storage: Storage, head: str) -> dict[str, 
         await client.set_status(pr, StatusReport("in_progress", "Publishing scan results", "", counts, SCAN_URL))
         diff = await client.changed_files(pr)
         plan = plan_review(items, present_identities=[i.identity_id for i in items], posted={}, diff=diff,
-                           flavour="bitbucket", counts=counts, scan_url=SCAN_URL)
+                           style=BITBUCKET_STYLE, counts=counts, scan_url=SCAN_URL)
         posted = await client.post_comments(pr, plan.comments)
         summary_id = await client.upsert_summary(pr, "<!-- forge-app:summary -->\nfirst", None)
         await client.upsert_summary(pr, "<!-- forge-app:summary -->\nedited", summary_id)

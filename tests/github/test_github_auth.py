@@ -9,8 +9,8 @@ import time
 import jwt
 import pytest
 
-from forge_app.forges.github.api import GitHubApi, graphql_url, open_http, rate_limit_delay
 from forge_app.forges.github.credentials import load_credentials
+from forge_app.forges.github.http import GitHubApi, graphql_url, open_http, rate_limit_delay
 from forge_app.forges.github.tokens import app_jwt
 from tests.github.fake_github import app_key
 

@@ -4,6 +4,7 @@ crash recovery, request budgets."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from pathlib import Path
 
@@ -42,37 +43,36 @@ def evals(n: int) -> str:
     return "".join(f"x{i} = eval(s{i})\n" for i in range(n))
 
 
-def test_request_budget_for_1_10_200_findings(client, app, storage, fake_github, tmp_path: Path) -> None:
+def test_request_budget_for_1_10_60_1000_findings(client, app, storage, fake_github, tmp_path: Path) -> None:
+    """At most 6 + ceil(n/50) GitHub requests per PR scan with n new findings (issue #10): inline
+    comments go in reviews of 50 (capped by FORGE_APP_MAX_INLINE_COMMENTS), annotations 50 per update."""
     costs = {}
-    for n, number in ((1, 11), (10, 12), (200, 13)):
+    for n, number in ((1, 11), (10, 12), (60, 13), (1000, 14)):
         head = {f"pkg/mod{number}.py": "import ast\n" + evals(n)}
         open_pull_request(client, storage, fake_github, tmp_path, {}, head, head_sha=sha(f"budget{n}"), rules=EVAL,
                           pr=number, repo=f"octo/budget{n}")
         mark = fake_github.mark()
         drain(app)
-        requests = fake_github.since(mark)
+        requests = [r for r in fake_github.since(mark) if not r["path"].endswith("/access_tokens")]
         costs[n] = requests
+        assert len(requests) <= 6 + math.ceil(n / 50), (n, [f"{r['method']} {r['path']}" for r in requests])
         # FORGE_APP_MAX_INLINE_COMMENTS (50): the rest are listed in the summary note
         assert len(fake_github.comments_of(f"octo/budget{n}", number)) == min(n, 50)
-        reviews = fake_github.reviews_of(f"octo/budget{n}", number)
-        assert len(reviews) == 1
-        summaries = list(fake_github.issue_comments.values())
+        assert len(fake_github.reviews_of(f"octo/budget{n}", number)) == 1
         if n > 50:
-            assert any("150 of these are on changed lines but past this scan's limit of 50" in c["body"]
-                       for c in summaries)
+            assert any(f"{n - 50} of these are on changed lines but past this scan's limit of 50" in c["body"]
+                       for c in fake_github.issue_comments.values())
         run = fake_github.runs_of(f"octo/budget{n}")[0]
         assert len(run["annotations"]) == n and run["conclusion"] == "success"
     metrics = client.get("/metrics").text
     assert 'forge_app_forge_requests_total{forge="github",status="201"}' in metrics
-    assert 'forge_app_scan_forge_requests_bucket{forge="github",le="10.0"}' in metrics
+    assert 'forge_app_scan_forge_requests_count{forge="github"}' in metrics  # the per-scan histogram
     for n, requests in costs.items():
         print(f"\n{n} new finding(s): {len(requests)} GitHub API requests: "
               + ", ".join(f"{r['method']} {r['path'].split('/octo/')[-1]}" for r in requests))
-    # One installation token for all three (cached), then 5 requests for 1 or 10 findings; for 200, the
-    # inline comments are capped at 50 (one review) and the summary note lists the other 150: 9, within
-    # the budget of 6 + ceil(n/50) = 10 (the check run's 200 annotations take 4 updates of 50).
-    assert sum(1 for reqs in costs.values() for r in reqs if r["path"].endswith("/access_tokens")) == 1
-    assert [sum(1 for r in costs[n] if not r["path"].endswith("/access_tokens")) for n in (1, 10, 200)] == [5, 5, 9]
+    # 1 or 10 findings: check run created, files, review, its comments, check run completed. 60: and the
+    # summary note. 1,000: and 19 more pages of 50 annotations (25, within the budget of 26).
+    assert [len(costs[n]) for n in (1, 10, 60, 1000)] == [5, 5, 7, 25]
 
 
 def test_more_than_30_files_are_paginated(client, app, storage, fake_github, tmp_path: Path) -> None:

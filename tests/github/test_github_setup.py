@@ -7,13 +7,15 @@ import html
 import json
 import re
 from argparse import Namespace
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import yaml
 from starlette.testclient import TestClient
 
 from forge_app.forges.github.credentials import load_credentials
-from forge_app.forges.github.manifest import APP_YML, EMBEDDED_MANIFEST, build_manifest, load_manifest_template
+from forge_app.forges.github.manifest import APP_YML, ManifestError, build_manifest, load_manifest_template
 from forge_app.web.app import create_app
 from tests.github.fake_github import app_key
 from tests.github.gh_helpers import deliver, payload
@@ -30,12 +32,21 @@ def form_of(page: str) -> tuple[str, dict]:
 
 
 def test_app_yml_is_the_source_of_truth() -> None:
-    parsed = load_manifest_template(APP_YML)
-    assert parsed == EMBEDDED_MANIFEST  # the embedded copy (used without a source tree) is in sync
+    parsed = load_manifest_template()
+    root = Path(__file__).resolve().parents[2] / "app.yml"
+    assert root.is_symlink() and root.read_bytes() == APP_YML.read_bytes()  # one file, readable at the root
+    assert parsed == yaml.safe_load(root.read_text()) and parsed["name"] == "forge-app"
     assert parsed["default_permissions"] == {"pull_requests": "write", "checks": "write", "statuses": "write",
                                              "contents": "read", "metadata": "read"}
     assert set(parsed["default_events"]) >= {"pull_request", "push", "check_suite", "check_run"}
     assert "installation" not in parsed["default_events"]
+
+
+def test_a_manifest_that_is_not_a_mapping_is_refused(tmp_path) -> None:
+    for text in ("- just\n- a list\n", "name: [unclosed\n"):
+        (tmp_path / "app.yml").write_text(text)
+        with pytest.raises(ManifestError):
+            load_manifest_template(tmp_path / "app.yml")
 
 
 def test_manifest_urls_point_at_this_server(settings) -> None:
@@ -98,7 +109,7 @@ def test_setup_needs_a_secret_key(settings, storage) -> None:
 
 
 def test_cli_prints_a_working_link(settings, storage, monkeypatch, capsys) -> None:
-    from forge_app.cli import github as cli
+    from forge_app.forges.github import cli
 
     monkeypatch.setenv("FORGE_APP_DATABASE", settings.database)
     monkeypatch.setenv("FORGE_APP_SECRET_KEY", settings.secret_key)
@@ -125,7 +136,7 @@ def test_cli_prints_a_working_link(settings, storage, monkeypatch, capsys) -> No
 def test_cli_without_secret_key_uses_a_generated_local_key(settings, monkeypatch, capsys) -> None:
     from pathlib import Path
 
-    from forge_app.cli import github as cli
+    from forge_app.forges.github import cli
 
     monkeypatch.setenv("FORGE_APP_DATABASE", settings.database)
     monkeypatch.delenv("FORGE_APP_SECRET_KEY", raising=False)

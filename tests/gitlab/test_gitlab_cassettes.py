@@ -28,9 +28,10 @@ from forge_app.core.review.plan import PlannedComment, ReviewItem
 from forge_app.core.review.render import Counts, finding_comment, summary_comment
 from forge_app.forges.base import PullRequestRef, StatusReport
 from forge_app.forges.connections import ConnectionRequest
-from forge_app.forges.gitlab.api import GitLabApi
+from forge_app.forges.gitlab import RENDERING as GITLAB_STYLE
 from forge_app.forges.gitlab.client import GitLabClient
 from forge_app.forges.gitlab.connection import check_connection
+from forge_app.forges.gitlab.http import GitLabApi
 from storage import ReviewComment
 from tests.gitlab.fake_gitlab import OUTSIDE_CONTRACT, FakeGitLab
 from tests.support.openapi_check import api_description
@@ -79,7 +80,7 @@ def _seed(fake: FakeGitLab) -> tuple[str, str]:
 
 
 def _comment(identity: int, finding: Finding, line: int, start: int | None, suggestion: bool) -> PlannedComment:
-    body = finding_comment(finding, "block" if suggestion else "comment", "gitlab", as_suggestion=suggestion,
+    body = finding_comment(finding, "block" if suggestion else "comment", GITLAB_STYLE, as_suggestion=suggestion,
                            scan_url="https://forge-app.example.com/api/v1/scans/9")
     return PlannedComment(ReviewItem(identity, finding, "comment"), PATH, line, start, body, suggestion)
 
@@ -99,9 +100,10 @@ async def _review(base_url: str, head: str) -> dict[str, Any]:
     debug = Finding("python.debug-true", PATH, 7, 8, "debug in production",
                     fingerprint=Fingerprint("c599567226d1523cd4126ff0a09420ea", "fedcba9876543210"))
     posted = await client.post_comments(pr, [_comment(1, yaml_load, 6, None, True), _comment(2, debug, 8, 7, False)])
-    summary = summary_comment([(Finding("python.os", PATH, 1, 1, "os imported"), "comment")], counts, url, "gitlab")
-    summary_id = await client.upsert_summary(pr, summary, None)
-    assert await client.upsert_summary(pr, summary.replace("**2** new", "**1** new"), summary_id) == summary_id
+    summary = summary_comment([(Finding("python.os", PATH, 1, 1, "os imported"), "comment")], counts, url, GITLAB_STYLE)
+    posted_id = await client.upsert_summary(pr, summary, None)  # `:<note id>`: one request
+    summary_id = await client.upsert_summary(pr, summary.replace("**2** new", "**1** new"), posted_id)
+    assert summary_id.endswith(posted_id)  # its discussion looked up on the first edit
     markers = await client.existing_markers(pr)
     fixed = ReviewComment(1, 1, "fp", posted[0].comment_id, posted[0].thread_id, 9, PATH, 6, False)
     await client.resolve(pr, fixed, "✅ Fixed in 0123456789ab.")
@@ -119,13 +121,13 @@ def _check(base_url: str) -> list[dict[str, Any]]:
 
 EXPECTED_REVIEW = {
     "files": {PATH: [2, 6, 7, 8]},
-    "posted": [(1, "5002", "3fb39737f829d26f16404e86ffd4c5f6dfafa3be"),
-               (2, "5003", "1fefd12f48d44885706f40a77e085fe5aa84a4b5")],
-    "summary": "47f4cd09f7f824bb492c693ee1af54ac3cbfd3e1:5004",
+    "posted": [(1, "5001", "3fb39737f829d26f16404e86ffd4c5f6dfafa3be"),
+               (2, "5002", "1fefd12f48d44885706f40a77e085fe5aa84a4b5")],
+    "summary": "47f4cd09f7f824bb492c693ee1af54ac3cbfd3e1:5003",
     "markers": ["8c3db75233e0365583ac10719f8583f3", "c599567226d1523cd4126ff0a09420ea"],
-    # status, versions, diffs, 2 discussions, summary (list, post, list, edit), list markers,
-    # list threads (a retry must not reply twice), reply, resolve, status
-    "requests": 14,
+    # versions, diffs, 2 discussions, summary (post; on its first edit: list, edit), list markers,
+    # list threads (a retry must not reply twice), reply, resolve, status ("running" is not sent)
+    "requests": 13,
 }
 
 

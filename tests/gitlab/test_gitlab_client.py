@@ -6,8 +6,8 @@ import asyncio
 
 from forge_app.core.review.render import SUMMARY_MARKER, marker
 from forge_app.forges.base import PullRequestRef
-from forge_app.forges.gitlab.api import GitLabApi
 from forge_app.forges.gitlab.client import GitLabClient
+from forge_app.forges.gitlab.http import GitLabApi
 from tests.gitlab.fake_gitlab import FakeGitLab, sha_of
 
 TOKEN = "glpat-client-0123456789"

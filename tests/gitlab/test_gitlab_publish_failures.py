@@ -105,7 +105,7 @@ def test_server_errors_are_retried(client, storage, app, setup: Setup) -> None:
     setup.gitlab.inject("GET", r"/versions$", 502, body="<html>Bad Gateway</html>")
     drain(app)
     [job] = publish_jobs(storage)
-    assert job["status"] == "queued" and "GitLab unavailable" in job["last_error"]
+    assert job["status"] == "queued" and "GitLab is failing (502)" in job["last_error"]
     assert run_later(app, 3600) and publish_jobs(storage)[0]["status"] == "done"
     assert len(diff_threads(setup.mr)) == 2
 
@@ -136,16 +136,16 @@ def test_read_only_token_gives_up(client, storage, app, setup: Setup) -> None:
     assert job["status"] == "failed" and "lacks the `api` scope" in job["last_error"]
 
 
-def test_a_retried_job_tolerates_a_status_already_running(client, storage, app, setup: Setup) -> None:
+def test_a_job_retried_after_a_server_error_sets_the_status_once(client, storage, app, setup: Setup) -> None:
     upload(client, setup, {PATH: HEAD}, setup.head_sha)
-    setup.gitlab.inject("GET", r"/diffs$", 500)  # after the running status was set
+    setup.gitlab.inject("GET", r"/diffs$", 500)
     drain(app)
     assert run_later(app, 3600)
     assert publish_jobs(storage)[0]["status"] == "done"
     [status] = setup.gitlab.statuses[(PROJECT_ID, setup.head_sha)]
-    assert status["history"] == ["running", "success"]
-    refused = [r for r in setup.gitlab.requests if "statuses" in r.path and r.status == 400]
-    assert len(refused) == 1  # the second `running` (GitLab: cannot transition), taken in stride
+    # No "running" status first: within the request budget that request buys an inline comment.
+    assert status["history"] == ["success"]
+    assert [r for r in setup.gitlab.requests if "statuses" in r.path and r.status >= 400] == []
 
 
 def test_an_invalid_position_falls_back_to_a_plain_thread(client, storage, app, setup: Setup) -> None:
@@ -212,7 +212,8 @@ def test_a_deleted_summary_note_is_posted_again(client, storage, app, setup: Set
     summaries = [d for d in setup.mr.discussions if d["individual_note"]]
     assert len(summaries) == 1 and "python.os" in summaries[0]["notes"][0]["body"]
     stored = storage.forge_object(repo.id, f"pr:{IID}", "summary")
-    assert stored["id"] == f"{summaries[0]['id']}:{summaries[0]['notes'][0]['id']}"
+    # Posting costs one request: the note's discussion is looked up when it is first edited.
+    assert stored["id"] == f":{summaries[0]['notes'][0]['id']}"
 
 
 FIXED = HEAD.replace("    return eval(name)\n", "    return name\n")

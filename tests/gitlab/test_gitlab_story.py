@@ -230,9 +230,10 @@ def test_merge_request_story(client: Any, admin_headers: dict[str, str], storage
     assert "python.command-injection" in summaries[0]["notes"][0]["body"]
     every_body = "\n".join(n["body"] for d in mr.discussions for n in d["notes"])
     assert "python.debug-print" not in every_body and "python.subprocess-shell-true" not in every_body
-    # The commit status: running, then failed because of the block rule.
+    # The commit status: failed because of the block rule (no "running" first: within the request
+    # budget, that request buys an inline comment).
     [status] = gitlab.statuses[(PROJECT_ID, head_sha)]
-    assert status["history"] == ["running", "failed"] and status["name"] == "forge-app"
+    assert status["history"] == ["failed"] and status["name"] == "forge-app"
     assert status["ref"] == "feature/reports" and status["target_url"] == scan["url"]
     assert status["description"].startswith("1 blocking finding(s) introduced · 5 new, 0 fixed, 1 unchanged")
     assert client.get(scan["url"].replace("http://testserver", ""),
@@ -248,7 +249,7 @@ def test_merge_request_story(client: Any, admin_headers: dict[str, str], storage
     writes = [r for r in since(gitlab, mark) if r.method != "GET"]
     assert [(r.method, r.path.rsplit("/", 2)[-2]) for r in writes if "statuses" not in r.path] in (
         [], [("PUT", "notes")])  # at most the summary edited in place (it links the newest scan)
-    assert [s["history"] for s in gitlab.statuses[(PROJECT_ID, head_sha)]] == [["running", "failed"]] * 2
+    assert [s["history"] for s in gitlab.statuses[(PROJECT_ID, head_sha)]] == [["failed"]] * 2
     assert again["counts"] == scan["counts"]
 
     # 5. A fixing commit: the thread gets a reply naming the commit, THEN is resolved.
@@ -266,7 +267,7 @@ def test_merge_request_story(client: Any, admin_headers: dict[str, str], storage
     assert [m for m, _ in calls] == ["POST", "PUT"] and calls[0][1].endswith("/notes")
     others = [d for d in diffnotes if d is not thread]
     assert all(len(d["notes"]) == 1 and not FakeGitLab.resolved(d) for d in others)
-    assert gitlab.statuses[(PROJECT_ID, fixed_sha)][0]["history"] == ["running", "success"]
+    assert gitlab.statuses[(PROJECT_ID, fixed_sha)][0]["history"] == ["success"]
 
     # 6. A re-indent (and every line moved down by one) adds nothing.
     before = snapshot(mr)
@@ -279,9 +280,10 @@ def test_merge_request_story(client: Any, admin_headers: dict[str, str], storage
     assert snapshot(mr) == before
     assert not [r for r in since(gitlab, mark) if r.method == "POST" and "statuses" not in r.path]
     assert reindented["counts"]["new"] == fixed["counts"]["new"] == 4
-    assert gitlab.statuses[(PROJECT_ID, reindented_sha)][0]["history"] == ["running", "success"]
+    assert gitlab.statuses[(PROJECT_ID, reindented_sha)][0]["history"] == ["success"]
 
-    # What one MR scan cost: status, versions, diffs, 3 discussions, summary (post, list), status.
-    # (The summary is looked for before posting only when an earlier run may have posted it.)
-    assert len(first_publish) == 9, [(r.method, r.path) for r in first_publish]
+    # What one MR scan cost: versions, diffs, 3 discussions, the summary note, the status: 7, the
+    # request budget of 5 new findings (6 + 1). (The summary is looked for before posting only when
+    # an earlier run may have posted it, and its discussion only when it is first edited.)
+    assert len(first_publish) == 7, [(r.method, r.path) for r in first_publish]
     assert storage.jobs(status="failed") == []

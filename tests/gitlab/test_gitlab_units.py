@@ -10,7 +10,6 @@ import pytest
 
 from forge_app.core.review.render import Counts
 from forge_app.forges.base import StatusReport
-from forge_app.forges.gitlab.api import _retry_after, instance_url, project_ref, translate
 from forge_app.forges.gitlab.errors import (
     GitLabForbidden,
     GitLabNotFound,
@@ -21,6 +20,7 @@ from forge_app.forges.gitlab.errors import (
     GitLabUnreachable,
     to_job_error,
 )
+from forge_app.forges.gitlab.http import _retry_after, instance_url, project_ref, translate
 from forge_app.forges.gitlab.positions import (
     DiffFile,
     DiffRefs,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import pytest
 
-from forge_app.forges.gitlab import webhook
+from forge_app.forges import registry
 from forge_app.forges.gitlab.publish import MR_OBJECT
 from forge_app.security.crypto import encrypt
 from storage import Storage
@@ -81,7 +82,9 @@ def test_malformed_json_is_400(client, storage: Storage) -> None:
 
 def test_body_size_is_limited(client, storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
     connect(storage)
-    monkeypatch.setattr(webhook, "MAX_WEBHOOK_BYTES", 1000)
+    gitlab = registry.FORGES["gitlab"]
+    monkeypatch.setitem(registry.FORGES, "gitlab",
+                        dataclasses.replace(gitlab, webhook=dataclasses.replace(gitlab.webhook, max_bytes=1000)))
     r = post(client, mr_open())
     assert r.status_code == 413
 

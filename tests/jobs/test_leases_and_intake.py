@@ -143,3 +143,78 @@ def test_a_starting_worker_frees_the_jobs_of_a_dead_local_process_at_once(storag
     again = storage.claim_job("w2")
     assert again is not None and again.id == a and storage.claim_job("w3") is None
     assert b
+
+
+def test_an_upload_is_answered_only_after_an_fsynced_commit_covers_it(client, storage, upload_token):
+    """The 201 of an upload means what a webhook's 202 means: the intake writer (synchronous=FULL)
+    committed after the scan was stored, so the WAL holding it was fsync'ed before the answer."""
+    from tests.web.scan_helpers import finding, upload
+
+    writer = storage.intake_writer()
+    assert writer is not None and writer.synchronous == "FULL"
+    scans_seen_by_fsynced_commits: list[int] = []
+    real_run = writer.run
+
+    async def watching_run(write):
+        def watched(db):
+            scans_seen_by_fsynced_commits.append(db.conn.execute("SELECT COUNT(*) FROM scans").fetchone()[0])
+            return write(db)
+        return await real_run(watched)
+
+    writer.run = watching_run
+    r = client.post("/api/v1/scans", json=upload([finding()]), headers={"Authorization": f"Bearer {upload_token}"})
+    assert r.status_code == 201, r.text
+    assert scans_seen_by_fsynced_commits == [1]
+
+
+def test_a_failing_write_in_a_batch_of_deliveries_fails_alone(tmp_path):
+    s = open_storage(str(tmp_path / "b.db"))
+    s.accept_delivery("github", "old", "pull_request", kind="github_event", payload={})
+    writer = s.intake_writer()
+
+    def broken(db):
+        raise ValueError("this write is broken")
+
+    futures = [s.submit_delivery("github", f"n{i}", "pull_request", kind="github_event", payload={"i": i},
+                                 group="g") for i in range(20)]
+    failing = writer.submit(broken)
+    futures += [s.submit_delivery("github", d, "pull_request", kind="github_event", payload={})
+                for d in ("old", "n3", "late")]
+    assert [f.result(5) for f in futures] == [True] * 20 + [False, False, True]
+    try:
+        failing.result(5)
+    except ValueError as exc:
+        assert "broken" in str(exc)
+    else:
+        raise AssertionError("the broken write should have failed")
+    assert s.delivery_counts("github") == {"deliveries": 22, "jobs": 22, "matched_jobs": 0}
+    [job] = [j for j in s.jobs(kind="github_event") if j["idempotency_key"] == "github:n7"]
+    assert job["payload"] == {"i": 7} and job["group_key"] == "g" and job["status"] == "queued"
+    s.close()
+
+
+def test_a_worker_makes_way_while_deliveries_arrive(storage, settings):
+    """With intake busy, the in-process worker pauses ~3x as long as each job took (BUSY_SHARE),
+    so answering webhooks comes first; without it, jobs run back to back."""
+    spans: list[tuple[float, float]] = []
+
+    async def job(ctx, j):
+        begun = time.monotonic()
+        await asyncio.sleep(0.02)
+        spans.append((begun, time.monotonic()))
+
+    def gaps(busy: bool) -> list[float]:
+        spans.clear()
+        for i in range(3):
+            storage.enqueue_job("k", {}, key=f"{busy}-{i}")
+        worker = Worker(JobContext(storage, settings), {"k": job}, "w", yield_to=lambda: busy)
+        runner = WorkerThread(worker)
+        runner.start()
+        deadline = time.monotonic() + 10
+        while len(spans) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        runner.stop(grace=1)
+        return [spans[i + 1][0] - spans[i][1] for i in range(2)]
+
+    assert all(gap >= 0.05 for gap in gaps(busy=True))  # 3 x 20 ms, less timer slack
+    assert all(gap < 0.5 for gap in gaps(busy=False))  # no pause (generous: the machine may be loaded)

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from starlette.testclient import TestClient
 
-from forge_app.marketplace.jobs import purge_expired
+from forge_app.forges.github.marketplace.jobs import purge_expired
 from forge_app.web.app import create_app
 from tests.cli.test_upload_cli_live import checkout, github_env, run_upload, server  # noqa: F401 (fixtures)
 from tests.conftest import drain

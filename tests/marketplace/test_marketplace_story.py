@@ -134,7 +134,7 @@ def setup(client: Any, code: str, installation_id: int) -> Any:
 
 def test_cancelled_account_data_with_reviews_is_deleted_after_30_days(client, app, storage, fake_github,
                                                                       tmp_path) -> None:
-    from forge_app.marketplace.jobs import purge_expired
+    from forge_app.forges.github.marketplace.jobs import purge_expired
 
     install(client, fake_github)
     deliver_listing(client, purchase_event("purchased", PRO))

@@ -91,7 +91,7 @@ def test_stubbed_listing_routes(storage, fake_github, env, monkeypatch, capsys) 
 
 
 def test_daily_job_syncs_and_queues_the_next_day(client, app, storage, fake_github, env) -> None:
-    from forge_app.marketplace.jobs import DAILY
+    from forge_app.forges.github.marketplace.jobs import DAILY
 
     fake_github.mp_plan(PRO[0], "Pro")
     fake_github.mp_account(PRO[0], ORG_ID, "octo")

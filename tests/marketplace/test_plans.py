@@ -9,7 +9,7 @@ import pytest
 from forge_app.cli.main import main
 from forge_app.config import ConfigError, Settings
 from forge_app.core.plans import LIMIT_REACHED, NO_PLAN, AccountPlan, PlanLimits, PlansError, decide, parse_plans
-from forge_app.marketplace.ledger import Purchase, PurchaseEvent, apply_event
+from forge_app.forges.github.marketplace.ledger import Purchase, PurchaseEvent, apply_event
 
 PLANS = {"Free": PlanLimits(None, False, False), "Team": PlanLimits(3, True, True)}
 

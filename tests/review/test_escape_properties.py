@@ -17,10 +17,13 @@ from cmarkgfm.cmark import Options
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from forge_app.core.escape import bitbucket, gfm, html, mrkdwn, plain
+from forge_app.core.escape import gfm, html, mrkdwn, plain, python_markdown
 from forge_app.core.escape.urls import safe_url
 from forge_app.core.models import Finding, Fingerprint, RuleInfo
 from forge_app.core.review.render import Counts, finding_comment, marker, markers_in, summary_comment
+from forge_app.forges.bitbucket import RENDERING as BITBUCKET_STYLE
+from forge_app.forges.github import RENDERING as GITHUB_STYLE
+from forge_app.forges.gitlab import RENDERING as GITLAB_STYLE
 
 ZWSP = "\u200b"
 ATTACK = ("`x` <img src=x onerror=alert(1)> [click me](https://evil.example/phish) @octo/admins `y` "
@@ -156,7 +159,7 @@ def test_gfm_links_only_to_http(label: str, url: str) -> None:
 @given(TRICKY)
 @example(ATTACK)
 def test_bitbucket_text_is_inert(value: str) -> None:
-    page = _bitbucket("Message: " + bitbucket.text(value))
+    page = _bitbucket("Message: " + python_markdown.text(value))
     assert [t for t, _ in page.tags] == ["p"]
     rendered = "".join(page.text)
     for i, ch in enumerate(rendered):
@@ -170,9 +173,9 @@ def test_bitbucket_text_is_inert(value: str) -> None:
 @given(TRICKY)
 @example(ATTACK)
 def test_bitbucket_block_and_code_are_inert(value: str) -> None:
-    page = _bitbucket(bitbucket.block(value))
+    page = _bitbucket(python_markdown.block(value))
     assert {t for t, _ in page.tags} <= {"p", "br"}
-    page = _bitbucket("Rule " + bitbucket.code(value) + " at x")
+    page = _bitbucket("Rule " + python_markdown.code(value) + " at x")
     assert [t for t, _ in page.tags] == ["p", "code"]
     assert "".join(page.text).strip() == "Rule  at x"
 
@@ -181,7 +184,7 @@ def test_bitbucket_block_and_code_are_inert(value: str) -> None:
 @given(TRICKY, TRICKY)
 def test_bitbucket_table_cells_stay_cells(code_value: str, text_value: str) -> None:
     md = ("| A | B | C |\n|---|---|---|\n"
-          f"| {bitbucket.code(code_value, in_table=True)} | {bitbucket.text(text_value) or 'x'} | end |")
+          f"| {python_markdown.code(code_value, in_table=True)} | {python_markdown.text(text_value) or 'x'} | end |")
     page = _bitbucket(md)
     assert [t for t, _ in page.tags].count("td") == 3
     assert {t for t, _ in page.tags} <= {"table", "thead", "tbody", "tr", "th", "td", "code"}
@@ -239,7 +242,7 @@ def _finding(rule_id: str, path: str, message: str, help_uri: str, cwe: str) -> 
 @example(ATTACK, ATTACK, ATTACK, "javascript:alert(1)", ATTACK)
 def test_finding_comment_holds_only_our_constructs(rule_id, path, message, help_uri, cwe) -> None:
     f = _finding(rule_id, path, message, help_uri, cwe)
-    for flavour in ("github", "gitlab"):
+    for flavour in (GITHUB_STYLE, GITLAB_STYLE):
         body = finding_comment(f, "block", flavour, as_suggestion=False, key="f" * 32 + "#7")
         page = _gfm(body)
         assert {t for t, _ in page.tags} <= {"p", "strong", "code", "a", "br"}
@@ -247,7 +250,7 @@ def test_finding_comment_holds_only_our_constructs(rule_id, path, message, help_
         assert hrefs == ([safe_url(help_uri)] if safe_url(help_uri) else [])
         _no_references("".join(page.text).replace("#7", ""))
         assert markers_in(body) == {"f" * 32 + "#7"}
-    body = finding_comment(f, "block", "bitbucket", as_suggestion=False, key="f" * 32 + "#7")
+    body = finding_comment(f, "block", BITBUCKET_STYLE, as_suggestion=False, key="f" * 32 + "#7")
     page = _bitbucket(body)
     assert {t for t, _ in page.tags} <= {"p", "strong", "code", "a", "br"}
     assert markers_in(body) == {"f" * 32 + "#7"}
@@ -257,7 +260,7 @@ def test_finding_comment_holds_only_our_constructs(rule_id, path, message, help_
 @given(st.lists(st.tuples(TRICKY, TRICKY, TRICKY), min_size=1, max_size=4))
 def test_summary_table_rows_keep_four_cells(rows) -> None:
     outside = [(_finding(r, p, m, "", ""), "comment") for r, p, m in rows]
-    for flavour, render in (("github", _gfm), ("gitlab", _gfm), ("bitbucket", _bitbucket)):
+    for flavour, render in ((GITHUB_STYLE, _gfm), (GITLAB_STYLE, _gfm), (BITBUCKET_STYLE, _bitbucket)):
         page = render(summary_comment(outside, Counts(1, 0, 0), "https://forge-app.example/scans/1", flavour))
         assert [t for t, _ in page.tags].count("td") == 4 * len(rows)
         assert [a["href"] for t, a in page.tags if t == "a"] == ["https://forge-app.example/scans/1"]
@@ -268,7 +271,7 @@ def test_summary_table_rows_keep_four_cells(rows) -> None:
 def test_a_marker_copied_into_a_message_is_not_a_marker() -> None:
     copied = f"see {marker('e' * 32 + '#9')} and <!-- forge-app:finding={'d' * 32}#8 -->"
     f = _finding("r", "a.py", copied, "", "")
-    body = finding_comment(f, "comment", "github", as_suggestion=False, key="f" * 32 + "#7")
+    body = finding_comment(f, "comment", GITHUB_STYLE, as_suggestion=False, key="f" * 32 + "#7")
     assert markers_in(body) == {"f" * 32 + "#7"}
     forged = "**forge-app** · hi\n\n<!-- forge-app:finding=" + "e" * 32 + "#9 sig=" + "0" * 32 + " -->"
     assert markers_in(forged) == set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from forge_app.core.models import Finding
 from forge_app.core.review.plan import PlannedComment, ReviewItem
-from forge_app.forges.publish import _with_note, cap_comments
+from forge_app.forges.flow import _with_note, cap_comments
 
 
 def _planned(i: int, mode: str, severity: str) -> PlannedComment:

@@ -9,6 +9,8 @@ from forge_app.core.models import Finding, Fingerprint, Fix
 from forge_app.core.review.patch import parse_git_diff, parse_hunks
 from forge_app.core.review.plan import ReviewItem, anchor, plan_review
 from forge_app.core.review.render import Counts, fence, finding_comment, markers_in, summary_comment
+from forge_app.forges.github import RENDERING as GITHUB_STYLE
+from forge_app.forges.gitlab import RENDERING as GITLAB_STYLE
 
 PATCH = """@@ -1,4 +1,5 @@
  import os
@@ -51,22 +53,22 @@ def test_git_diff_with_rename_binary_and_deletion():
 
 def test_github_anchors_on_any_hunk_line_and_gitlab_only_on_added_lines():
     diff = parse_git_diff("diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n" + PATCH)["a.py"]
-    assert anchor(make(21), diff, "github") == (21, None, False)  # a context line
-    assert anchor(make(21), diff, "gitlab") is None
-    assert anchor(make(22, 23), diff, "github") == (23, 22, False)
-    assert anchor(make(22, 23), diff, "gitlab") == (23, 22, False)
-    assert anchor(make(50), diff, "github") is None
+    assert anchor(make(21), diff, GITHUB_STYLE) == (21, None, False)  # a context line
+    assert anchor(make(21), diff, GITLAB_STYLE) is None
+    assert anchor(make(22, 23), diff, GITHUB_STYLE) == (23, 22, False)
+    assert anchor(make(22, 23), diff, GITLAB_STYLE) == (23, 22, False)
+    assert anchor(make(50), diff, GITHUB_STYLE) is None
 
 
 def test_suggestion_only_when_the_fix_lies_in_one_hunk():
     diff = parse_git_diff("diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n" + PATCH)["a.py"]
     inside = make(22, fix=Fix(22, 23, ("    x.get()",)))
-    assert anchor(inside, diff, "github") == (23, 22, True)
-    assert anchor(inside, diff, "gitlab") == (22, None, True)
+    assert anchor(inside, diff, GITHUB_STYLE) == (23, 22, True)
+    assert anchor(inside, diff, GITLAB_STYLE) == (22, None, True)
     across = make(2, fix=Fix(2, 22, ("y",)))  # spans two hunks
-    _, _, suggestion = anchor(across, diff, "github")
+    _, _, suggestion = anchor(across, diff, GITHUB_STYLE)
     assert suggestion is False
-    body = finding_comment(across, "block", "github", as_suggestion=False)
+    body = finding_comment(across, "block", GITHUB_STYLE, as_suggestion=False)
     assert "```suggestion" not in body and "Suggested fix for lines 2–22" in body
 
 
@@ -75,7 +77,7 @@ def test_plan_comments_new_findings_once_and_resolves_vanished_ones():
     items = [ReviewItem(1, make(22, fp="1" * 32), "block"), ReviewItem(2, make(23, fp="2" * 32), "comment"),
              ReviewItem(3, make(99, fp="3" * 32), "comment"), ReviewItem(4, make(2, fp="4" * 32), "monitor")]
     plan = plan_review(items, present_identities={1, 2, 3, 4}, posted={2: False, 7: False, 8: True}, diff=diff,
-                       flavour="github", counts=Counts(4, 0, 0, 1))
+                       style=GITHUB_STYLE, counts=Counts(4, 0, 0, 1))
     assert [c.item.identity_id for c in plan.comments] == [1]  # 2 already posted, 3 outside, 4 monitor
     assert [i.identity_id for i in plan.outside] == [3]
     assert plan.resolve == [7]  # 8 is already resolved
@@ -90,7 +92,7 @@ def test_plan_reopens_resolved_threads_whose_finding_is_new_again():
              ReviewItem(4, make(2, fp="4" * 32), "monitor"), ReviewItem(5, make(23, fp="5" * 32), "comment")]
     plan = plan_review(items, present_identities={1, 3, 4, 5, 6},
                        posted={1: True, 3: True, 4: True, 5: False, 6: True, 7: True}, diff=diff,
-                       flavour="github", counts=Counts(4, 0, 0, 1))
+                       style=GITHUB_STYLE, counts=Counts(4, 0, 0, 1))
     assert plan.comments == []
     assert plan.reopen == [1, 3]  # 4 is monitor, 5 is open, 6 is not new (unchanged), 7 is gone
     assert plan.resolve == []
@@ -101,14 +103,14 @@ def test_identical_findings_get_distinct_markers():
     comment must still name its own finding, or the wrong thread gets resolved."""
     diff = parse_git_diff("diff --git a/a.py b/a.py\n--- a/a.py\n+++ b/a.py\n" + PATCH)
     items = [ReviewItem(1, make(22, fp="9" * 32), "comment"), ReviewItem(2, make(23, fp="9" * 32), "comment")]
-    plan = plan_review(items, present_identities={1, 2}, posted={}, diff=diff, flavour="github",
+    plan = plan_review(items, present_identities={1, 2}, posted={}, diff=diff, style=GITHUB_STYLE,
                        counts=Counts(2, 0, 0))
     assert [c.marker for c in plan.comments] == ["9" * 32 + "#1", "9" * 32 + "#2"]
     assert [markers_in(c.body) for c in plan.comments] == [{"9" * 32 + "#1"}, {"9" * 32 + "#2"}]
 
 
 def test_summary_lists_outside_findings_and_escapes_pipes():
-    body = summary_comment([(make(9), "block")], Counts(1, 0, 0, 1), "http://x/s/1", "github")
+    body = summary_comment([(make(9), "block")], Counts(1, 0, 0, 1), "http://x/s/1", GITHUB_STYLE)
     assert "`a.py:9`" in body and "forge-app:summary" in body and "http://x/s/1" in body
 
 

@@ -136,3 +136,29 @@ def test_gitlab_webhooks_never_5xx(client, storage) -> None:
 
     run()
 
+
+
+_SHAPES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**64), max_value=2**64 - 1) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=80)
+
+
+def _refusal(doc: Any, **kw: Any) -> str | None:
+    from forge_app.web.body import check_shape
+    from forge_app.web.errors import ApiError
+
+    try:
+        check_shape(doc, **kw)
+    except ApiError as exc:
+        return exc.detail
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=_SHAPES, depth=st.integers(min_value=1, max_value=6))
+def test_the_fast_shape_check_refuses_exactly_what_the_full_walk_refuses(doc, depth) -> None:
+    """Webhooks use the fast path (the body is known and small); it must agree with the full walk."""
+    body = json.dumps(doc).encode()
+    fast, full = _refusal(doc, max_depth=depth, body=body), _refusal(doc, max_depth=depth)
+    assert (fast is None) == (full is None), (fast, full)  # with two faults, either may be named

@@ -39,9 +39,10 @@ def test_two_tools_uploading_to_one_branch_do_not_fix_each_others_findings(clien
 
 def test_summary_and_check_show_counts_per_tool_only_with_several_tools():
     from forge_app.core.review.render import Counts, check_summary, summary_comment
+    from forge_app.forges.github import RENDERING as GITHUB_STYLE
 
     two = Counts(1, 2, 3, by_tool={"Bandit": {"new": 1, "fixed": 0, "unchanged": 3}, "a|b": {"fixed": 2}})
-    for text in (check_summary(two, [], None), summary_comment([], two, None, "github")):
+    for text in (check_summary(two, [], None), summary_comment([], two, None, GITHUB_STYLE)):
         assert "| Bandit | 1 | 0 | 3 |" in text and "| a/b | 0 | 2 | 0 |" in text
     one = Counts(1, 0, 0, by_tool={"semgrep": {"new": 1}})
-    assert "| Tool |" not in check_summary(one, [], None) + summary_comment([], one, None, "github")
+    assert "| Tool |" not in check_summary(one, [], None) + summary_comment([], one, None, GITHUB_STYLE)

@@ -4,11 +4,13 @@ transaction to complete it), and the upload flow with a stub fetcher."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from forge_app.core.fingerprint import fingerprint_fallback, fingerprint_findings, needs_source
 from forge_app.core.models import Finding
-from forge_app.forges import sources
+from forge_app.forges import registry
 from forge_app.services.ingest import complete_upload
 from storage import JobSpec, NewScan, PendingScan, ScanEntry
 from tests.conftest import drain
@@ -47,7 +49,10 @@ class StubFetcher:
 @pytest.fixture
 def stub(monkeypatch) -> StubFetcher:
     fetcher = StubFetcher({BASE_SHA: BASE_FILES, HEAD_SHA: HEAD_FILES})
-    monkeypatch.setitem(sources._FACTORIES, FORGE, lambda context, repo: fetcher if repo.full_name == REPO else None)
+    stub_forge = dataclasses.replace(registry.FORGES["github"], name=FORGE, publisher=lambda context, scan: None,
+                                     job_handlers={}, webhook=None, detect_ci=None, startup_hints=None,
+                                     source_fetcher=lambda context, repo: fetcher if repo.full_name == REPO else None)
+    monkeypatch.setitem(registry.FORGES, FORGE, stub_forge)
     return fetcher
 
 
@@ -72,7 +77,7 @@ def test_needs_source_only_without_checkout_and_snippet():
 
 def test_gitlab_has_no_source_fetcher(app, storage):
     repo = storage.ensure_repository("gitlab", "group/project")
-    assert sources.fetcher_for(app.state.job_context, repo) is None
+    assert registry.fetcher_for(app.state.job_context, repo) is None
 
 
 # storage: reserve, complete, fail ------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 Text from a report or a webhook (rule ids, paths, messages, URLs) is written by whoever
 controls the scanned code or the CI job. One module per target syntax says how such text
-is made inert there: `gfm` (GitHub and GitLab markdown, GitHub check-run summaries),
-`bitbucket` (Bitbucket Cloud markdown), `plain` (check-run annotations, Code Insights,
+is made inert there: `gfm` (GFM-style markdown, check-run summaries),
+`python_markdown` (Python-Markdown with raw HTML escaped), `plain` (check-run annotations, Code Insights,
 commit statuses), `mrkdwn` (Slack), `html` (email). `urls.safe_url` is the one gate for
 links: only http and https.
 """

@@ -1,10 +1,10 @@
-"""GitHub and GitLab markdown (CommonMark plus GFM tables, autolinks and references).
+"""GFM-style markdown (CommonMark plus GFM tables, autolinks and references).
 
 Rules, each checked by tests/review/test_escape_properties.py against cmark-gfm:
 - the ASCII punctuation that can open something is backslash-escaped (CommonMark allows a
   backslash before any of it), so input cannot open HTML, a link, an image, emphasis, a
-  heading, a list, a quote, a table cell, a code span, math or a GitLab highlight;
-- GitHub and GitLab find mentions and references in the rendered *text* (after escapes are
+  heading, a list, a quote, a table cell, a code span, math or a `{+ +}` highlight;
+- forges find mentions and references in the rendered *text* (after escapes are
   gone), so a zero-width space follows every reference sigil (`@`, `#`, `!`, `~`, `%`, `$`,
   `&`, `^`) and the `-` of `GH-`: `@org/team`, `#12`, `!3`, `GH-1` render as they read but
   notify no one; it also breaks email autolinks (`a@b.c`) and other schemes' (`ftp:`);
@@ -23,7 +23,7 @@ from forge_app.core.escape.urls import safe_url
 
 ZWSP = "\u200b"
 # Escaped wherever they are: what opens HTML, links, images, emphasis, code, tables, strikethrough,
-# math ($), GitLab's {+ +} highlights, entities and references. Punctuation that only matters at the
+# math ($), {+ +} highlights, entities and references. Punctuation that only matters at the
 # start of a line (list markers, setext underlines) is escaped there; the rest (. , : ; / ? ' " = ( ))
 # stays as it is, so raw bodies stay readable.
 _PUNCT = re.compile(r"([\\`*_{}\[\]<>#!|~&$%^@])")

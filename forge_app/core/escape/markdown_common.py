@@ -1,6 +1,6 @@
-"""What GFM and Bitbucket markdown share: control characters, code-span fences, paragraphs.
+"""What GFM and Python-Markdown share: control characters, code-span fences, paragraphs.
 
-The two dialects escape different characters (`gfm`, `bitbucket`), but a code span that
+The two dialects escape different characters (`gfm`, `python_markdown`), but a code span that
 nothing inside can end, and lines joined into paragraphs with hard breaks, work the same.
 """
 

@@ -1,5 +1,5 @@
-"""Plain-text fields (GitHub check-run annotations, Bitbucket Code Insights, GitLab commit
-statuses): nothing there is parsed as markup, so text only loses what breaks a field:
+"""Plain-text fields (check-run annotations, Code Insights reports, commit statuses):
+nothing there is parsed as markup, so text only loses what breaks a field:
 control characters, lone surrogates, and length beyond the field's limit."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Parsing unified diffs into the lines a review may comment on.
 
-GitHub gives one `patch` per file (hunks only); GitLab gives one `diff` per file;
-Bitbucket gives a whole `git diff`. All are unified diffs, so one parser serves all.
+Forges hand out a `patch` per file (hunks only), a `diff` per file, or a whole `git diff`.
+All are unified diffs, so one parser serves all.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Deciding what a scan publishes on a PR/MR: pure, so every forge behaves the same.
 
 - New `comment`/`block` findings whose lines are in the diff become inline comments
-  (GitHub: any line of a hunk; GitLab and Bitbucket: added lines), with a suggestion
-  when the fix's lines lie in one hunk;
+  (any line of a hunk, or only added lines, as the forge's `Rendering` says), with a
+  suggestion when the fix's lines lie in one hunk and the forge has a suggestion syntax;
 - other new `comment`/`block` findings go to the summary;
 - `monitor` findings are never commented;
 - a finding that already has a comment on this PR gets nothing new;
@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from forge_app.core.models import Finding
 from forge_app.core.review.patch import FileDiff, Hunk
-from forge_app.core.review.render import Counts, Flavour, finding_comment, marker_key
+from forge_app.core.review.render import Counts, finding_comment, marker_key
+from forge_app.core.review.style import Rendering
 
 COMMENTED_MODES = ("comment", "block")
 
@@ -33,7 +34,7 @@ class ReviewItem:
 class PlannedComment:
     item: ReviewItem
     path: str
-    line: int  # the line the comment is attached to (GitHub: the last line of the range)
+    line: int  # the line the comment is attached to (a `range` suggestion: the last line of the range)
     start_line: int | None  # first line of a multi-line range, else None
     body: str
     suggestion: bool
@@ -60,18 +61,18 @@ def _hunk_with(file: FileDiff, line: int, added_only: bool) -> Hunk | None:
     return None
 
 
-def anchor(finding: Finding, file: FileDiff | None, flavour: Flavour) -> tuple[int, int | None, bool] | None:
+def anchor(finding: Finding, file: FileDiff | None, style: Rendering) -> tuple[int, int | None, bool] | None:
     """(line, start_line, suggestion) for an inline comment, or None when outside the diff."""
     if file is None or file.binary:
         return None
-    added_only = flavour != "github"
+    added_only = not style.comments_on_context_lines
     fix = finding.fix
     if fix is not None:
         hunk = _hunk_with(file, fix.start_line, added_only)
         if hunk is not None and _lines_ok(hunk, fix.start_line, fix.end_line, added_only):
-            if flavour == "github":
+            if style.suggestion == "range":
                 return fix.end_line, (fix.start_line if fix.end_line > fix.start_line else None), True
-            if flavour == "gitlab":
+            if style.suggestion == "offset":
                 return fix.start_line, None, True
     lines = [n for n in range(finding.start_line, finding.end_line + 1) if _hunk_with(file, n, added_only)]
     if not lines:
@@ -89,7 +90,7 @@ def plan_review(
     present_identities: Iterable[int],
     posted: Mapping[int, bool],
     diff: Mapping[str, FileDiff],
-    flavour: Flavour,
+    style: Rendering,
     counts: Counts,
     scan_url: str | None = None,
 ) -> ReviewPlan:
@@ -99,7 +100,7 @@ def plan_review(
     for item in sorted(new_items, key=lambda i: (i.finding.path, i.finding.start_line, i.finding.rule_id)):
         if item.mode not in COMMENTED_MODES:
             continue
-        where = anchor(item.finding, diff.get(item.finding.path), flavour)
+        where = anchor(item.finding, diff.get(item.finding.path), style)
         if where is None:
             plan.outside.append(item)
             continue
@@ -107,7 +108,7 @@ def plan_review(
             continue
         line, start_line, suggestion = where
         key = marker_key(item.finding.key, item.identity_id)
-        body = finding_comment(item.finding, item.mode, flavour, as_suggestion=suggestion, scan_url=scan_url,
+        body = finding_comment(item.finding, item.mode, style, as_suggestion=suggestion, scan_url=scan_url,
                                key=key)
         plan.comments.append(PlannedComment(item, item.finding.path, line, start_line, body, suggestion, key))
     plan.resolve = sorted(i for i, resolved in posted.items() if not resolved and i not in present)

@@ -7,7 +7,7 @@ and a retried job can recognise a comment it already posted. The marker is signe
 or posted by someone else, is never taken for one of ours.
 
 Everything from a report is untrusted: it goes through the escaping module of the
-forge's syntax (forge_app/core/escape: `gfm` for GitHub and GitLab, `bitbucket`).
+forge's syntax (forge_app/core/escape), which the forge's `Rendering` names.
 """
 
 from __future__ import annotations
@@ -17,22 +17,19 @@ import hmac
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Literal
 
-from forge_app.core.escape import bitbucket as bb_md
 from forge_app.core.escape import gfm
 from forge_app.core.escape.urls import safe_url
 from forge_app.core.models import Finding
+from forge_app.core.review.style import Escaper, Rendering
 
-Flavour = Literal["github", "gitlab", "bitbucket"]
-MAX_BODY = 65_000  # GitHub's limit is 65,536 characters; keep a margin for every forge
+MAX_BODY = 65_000  # the smallest forge limit is 65,536 characters; keep a margin for every forge
 _KEY_CHARS = re.compile(r"[0-9a-zA-Z_.:/#]+(?:-[0-9a-zA-Z_.:/#]+)*")  # no "--": it would end an HTML comment
 _FP = r"([0-9a-zA-Z:_./#\-]+)"
 _SIG = r"([0-9a-f]{32})"
 SIGNED_MARKER_RE = re.compile(r"<!-- forge-app:finding=" + _FP + r" sig=" + _SIG + r" -->")
-# Bitbucket Cloud escapes raw HTML, so an HTML comment would show as text there; an unused
-# Markdown link reference definition renders to nothing and stays in the raw body.
+# Where raw HTML is escaped, an HTML comment would show as text; an unused Markdown link
+# reference definition renders to nothing and stays in the raw body.
 SIGNED_REFERENCE_RE = re.compile(r"^\[forge-app:finding=" + _FP + r" sig=" + _SIG + r"\]: #$", re.MULTILINE)
 # Markers written before they were signed: only trusted where forge-app put them (see markers_in).
 MARKER_RE = re.compile(r"<!-- forge-app:finding=" + _FP + r" -->")
@@ -73,22 +70,21 @@ class Counts:
     by_tool: Mapping[str, Mapping[str, int]] = field(default_factory=dict)  # tool -> {new, fixed, unchanged}
 
 
-def _per_tool(counts: Counts, flavour: Flavour = "github") -> list[str]:
+def _per_tool(counts: Counts, md: Escaper = gfm) -> list[str]:
     """A per-tool table when several scanners share the scan (each has its own baseline). Tool
     names come from the reports: escaped like any other report text."""
     if len(counts.by_tool) < 2:
         return []
-    md = _md(flavour)
     return ["", "| Tool | New | Fixed | Unchanged |", "|---|---|---|---|",
             *(f"| {md.text(tool[:200].replace('|', '/')) or '?'} | {c.get('new', 0)} | {c.get('fixed', 0)} "
               f"| {c.get('unchanged', 0)} |" for tool, c in sorted(counts.by_tool.items()))]
 
 
-def marker(fingerprint: str, flavour: Flavour = "github") -> str:
+def marker(fingerprint: str, hidden_html_comments: bool = True) -> str:
     """The hidden, signed tag naming the finding a comment is about, invisible on every forge."""
     key = _safe_key(fingerprint)
     sig = _sign("finding", key)
-    if flavour == "bitbucket":
+    if not hidden_html_comments:
         return f"[forge-app:finding={key} sig={sig}]: #"
     return f"<!-- forge-app:finding={key} sig={sig} -->"
 
@@ -106,9 +102,9 @@ def marker_key(fingerprint: str, identity_id: int) -> str:
     return _safe_key(f"{fingerprint}#{identity_id}")
 
 
-def summary_marker(flavour: Flavour) -> str:
+def summary_marker(hidden_html_comments: bool) -> str:
     sig = _sign("summary", "summary")
-    if flavour == "bitbucket":
+    if not hidden_html_comments:
         return f"{SUMMARY_REFERENCE}\n[forge-app:sig={sig}]: #"
     return f"{SUMMARY_MARKER}<!-- forge-app:sig={sig} -->"
 
@@ -157,22 +153,16 @@ def rule_link(finding: Finding) -> str | None:
     return None
 
 
-def _md(flavour: Flavour) -> ModuleType:
-    return bb_md if flavour == "bitbucket" else gfm
-
-
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _header(finding: Finding, mode: str, flavour: Flavour = "github") -> str:
-    md = _md(flavour)
+def _header(finding: Finding, mode: str, md: Escaper = gfm) -> str:
     return (f"**forge-app** · {MODE_LABEL.get(mode, mode)} · {md.code(finding.rule_id)} · "
             f"{SEVERITY_LABEL.get(finding.severity, md.text(finding.severity))}")
 
 
-def _taxonomy(finding: Finding, flavour: Flavour = "github") -> str | None:
-    md = _md(flavour)
+def _taxonomy(finding: Finding, md: Escaper = gfm) -> str | None:
     parts = []
     if finding.rule.cwe:
         parts.append("**CWE:** " + md.text(", ".join(finding.rule.cwe)[:2000]))
@@ -181,17 +171,17 @@ def _taxonomy(finding: Finding, flavour: Flavour = "github") -> str | None:
     return " · ".join(parts) or None
 
 
-def fix_block(finding: Finding, flavour: Flavour, as_suggestion: bool) -> str | None:
+def fix_block(finding: Finding, style: Rendering, as_suggestion: bool) -> str | None:
     """How this forge shows the fix: a one-click suggestion where it can apply, else a plain block."""
     fix = finding.fix
     if fix is None:
         return None
-    if as_suggestion and flavour == "github":
+    if as_suggestion and style.suggestion == "range":
         return "Suggested fix:\n\n" + fence(fix.lines, "suggestion")
-    if as_suggestion and flavour == "gitlab":
+    if as_suggestion and style.suggestion == "offset":
         extra = fix.end_line - fix.start_line
         return "Suggested fix:\n\n" + fence(fix.lines, f"suggestion:-0+{extra}")
-    if flavour == "bitbucket":
+    if style.fix_as_diff:
         old = _old_lines(finding)
         diff_lines = [f"-{line}" for line in old] + [f"+{line}" for line in fix.lines]
         return f"Suggested fix (lines {fix.start_line}–{fix.end_line}):\n\n" + fence(diff_lines, "diff")
@@ -209,19 +199,19 @@ def _old_lines(finding: Finding) -> list[str]:
     return []
 
 
-def finding_comment(finding: Finding, mode: str, flavour: Flavour, *, as_suggestion: bool,
+def finding_comment(finding: Finding, mode: str, style: Rendering, *, as_suggestion: bool,
                     scan_url: str | None = None, key: str | None = None) -> str:
-    md = _md(flavour)
-    head = [_header(finding, mode, flavour), ""]
+    md = style.markdown
+    head = [_header(finding, mode, md), ""]
     tail = []
-    taxonomy = _taxonomy(finding, flavour)
+    taxonomy = _taxonomy(finding, md)
     if taxonomy:
         tail += ["", taxonomy]
     link = md.link("Rule documentation", rule_link(finding))
     if link:
         tail += ["", link]
-    block = fix_block(finding, flavour, as_suggestion)
-    end = ["", marker(key or finding.key, flavour)]
+    block = fix_block(finding, style, as_suggestion)
+    end = ["", marker(key or finding.key, style.hidden_html_comments)]
     raw = finding.message.strip() or "(no message)"
     budget = MAX_BODY - len("\n".join(head + tail + end)) - 100
     if block and len(block) > budget - min(len(raw) * 2, 4000):
@@ -239,12 +229,12 @@ def finding_comment(finding: Finding, mode: str, flavour: Flavour, *, as_suggest
 
 
 def summary_comment(outside: Sequence[tuple[Finding, str]], counts: Counts, scan_url: str | None,
-                    flavour: Flavour) -> str:
+                    style: Rendering) -> str:
     """The one PR/MR note listing new findings outside the changed lines; edited in place."""
-    md = _md(flavour)
-    lines = [summary_marker(flavour), "", "### forge-app scan summary", "",
+    md = style.markdown
+    lines = [summary_marker(style.hidden_html_comments), "", "### forge-app scan summary", "",
              f"**{counts.new}** new · **{counts.fixed}** fixed · **{counts.unchanged}** unchanged"
-             + (f" · **{counts.blocking}** blocking" if counts.blocking else ""), *_per_tool(counts, flavour)]
+             + (f" · **{counts.blocking}** blocking" if counts.blocking else ""), *_per_tool(counts, md)]
     if outside:
         lines += ["", f"{len(outside)} new finding(s) are outside the lines this change touches, so they "
                       "could not be commented inline:", "",
@@ -284,7 +274,7 @@ def check_title(counts: Counts) -> str:
 
 
 def check_summary(counts: Counts, outside: Sequence[tuple[Finding, str]], scan_url: str | None) -> str:
-    """A GitHub check run's summary (GFM) or a GitLab status description's source."""
+    """A check run's summary (GFM) or the source of a commit status description."""
     lines = ["| New | Fixed | Unchanged | Blocking |", "|---|---|---|---|",
              f"| {counts.new} | {counts.fixed} | {counts.unchanged} | {counts.blocking} |", *_per_tool(counts)]
     if outside:

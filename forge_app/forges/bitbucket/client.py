@@ -1,4 +1,4 @@
-"""The ForgeClient for Bitbucket Cloud pull requests, driven by forges/publish.py.
+"""The ForgeClient for Bitbucket Cloud pull requests, driven by forges/flow.py.
 
 Inline comments anchor on added lines (`inline.to`); the summary is one ordinary PR
 comment edited in place; a fixed finding's comment gets a reply, then is resolved, and
@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from forge_app.core.review.patch import FileDiff, parse_git_diff
 from forge_app.core.review.plan import PlannedComment
-from forge_app.core.review.render import Flavour, is_summary, markers_in
+from forge_app.core.review.render import is_summary, markers_in
 from forge_app.forges.base import PostedComment, PullRequestRef, StatusReport
-from forge_app.forges.bitbucket import REPORT_ID, STATUS_KEY, insights
-from forge_app.forges.bitbucket.api import BitbucketApi, seg
+from forge_app.forges.bitbucket import RENDERING, REPORT_ID, STATUS_KEY, insights
+from forge_app.forges.bitbucket.http import BitbucketApi, seg
 from storage import ReviewComment, Storage
 
 BUILD_STATES = {"in_progress": "INPROGRESS", "success": "SUCCESSFUL", "neutral": "SUCCESSFUL", "failure": "FAILED"}
@@ -34,7 +35,8 @@ def _comment_body(raw: str, **extra: Any) -> dict[str, Any]:
 
 
 class BitbucketClient:
-    flavour: Flavour = "bitbucket"
+    forge = "bitbucket"
+    rendering = RENDERING
 
     def __init__(self, api: BitbucketApi, storage: Storage, repository_id: int, full_name: str) -> None:
         workspace, _, slug = full_name.partition("/")
@@ -71,6 +73,26 @@ class BitbucketClient:
             for fingerprint in markers_in(raw):
                 found.setdefault(fingerprint, PostedComment(0, str(comment["id"])))
         return found
+
+    def comment_requests(self, count: int) -> int:
+        return count  # no batch endpoint for comments; Code Insights annotations (100 a request) show every finding
+
+    def opening_requests(self) -> int:
+        return 2  # the PR's diff: Bitbucket answers with a redirect to /diff/{spec}
+
+    def closing_requests(self, report: StatusReport) -> int:
+        """The Code Insights report, its annotations 100 at a time, the build status."""
+        docs = insights.annotation_docs(report.new_items, report.details_url)
+        return 1 + math.ceil(len(docs) / insights.BATCH) + 1
+
+    def _outcome(self, pr: PullRequestRef, report: StatusReport) -> tuple[
+            dict[str, Any] | None, list[dict[str, Any]], dict[str, Any], str, str]:
+        """What the commit shows now (memo), and the annotations, report, build state and digest of `report`."""
+        memo = self.storage.forge_object(self.repository_id, f"commit:{pr.head_sha}", MEMO)
+        docs = insights.annotation_docs(report.new_items, report.details_url)
+        report_doc = insights.report(report, len(docs))
+        state = BUILD_STATES.get(report.state, "SUCCESSFUL")
+        return memo, docs, report_doc, state, self._digest(report, report_doc, docs, state, pr.source_branch)
 
     async def post_comments(self, pr: PullRequestRef, comments: Sequence[PlannedComment]) -> list[PostedComment]:
         """One request per comment: Bitbucket has no batch. A failure midway is recovered by the
@@ -153,16 +175,11 @@ class BitbucketClient:
         await self.api.request("DELETE", f"{thread}/resolve", ok=(404,))  # 404: not resolved (any more)
 
     async def set_status(self, pr: PullRequestRef, report: StatusReport) -> None:
-        memo = self.storage.forge_object(self.repository_id, f"commit:{pr.head_sha}", MEMO)
         if report.state == "in_progress":
-            if memo is None:  # a commit already showing a result keeps it until the new one is ready
-                await self._build_status(pr, "INPROGRESS", report.title, report.details_url)
-                self._remember(pr, {"digest": None, "annotations": []})
+            # Not sent: an INPROGRESS status for the seconds publishing takes costs a request that,
+            # within the request budget, buys an inline comment instead (no batch comment endpoint).
             return
-        docs = insights.annotation_docs(report.new_items, report.details_url)
-        report_doc = insights.report(report, len(docs))
-        state = BUILD_STATES.get(report.state, "SUCCESSFUL")
-        digest = self._digest(report, report_doc, docs, state, pr.source_branch)
+        memo, docs, report_doc, state, digest = self._outcome(pr, report)
         if memo is not None and memo.get("digest") == digest:
             return
         report_path = f"{self._commit(pr.head_sha)}/reports/{seg(REPORT_ID)}"

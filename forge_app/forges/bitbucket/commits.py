@@ -19,7 +19,7 @@ import logging
 import re
 from typing import Any
 
-from forge_app.forges.bitbucket.api import BitbucketApi, BitbucketError, seg
+from forge_app.forges.bitbucket.http import BitbucketApi, BitbucketError, seg
 from storage import Storage
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ import httpx
 
 from forge_app.config import Settings
 from forge_app.forges.bitbucket import FORGE
-from forge_app.forges.bitbucket.api import BitbucketApi, BitbucketError, display_url, scopes_of, seg
-from forge_app.forges.connections import ConnectionCheckError, ConnectionRequest, register_verifier
+from forge_app.forges.bitbucket.http import BitbucketApi, BitbucketError, display_url, scopes_of, seg
+from forge_app.forges.connections import ConnectionCheckError, ConnectionRequest
 from forge_app.security.crypto import SecretsUnavailable, decrypt
 from storage import Connection, Storage
 
@@ -133,5 +133,3 @@ async def verify(request: ConnectionRequest, settings: Settings) -> dict[str, An
             f"Bitbucket at {display_url(request.base_url)} could not be reached ({type(exc).__name__}); check base_url "
             "and that this server can reach it", code="forge_unreachable") from None
 
-
-register_verifier(FORGE, verify)

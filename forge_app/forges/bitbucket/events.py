@@ -16,9 +16,9 @@ import httpx
 
 from forge_app.core.refs import branch_name
 from forge_app.forges.bitbucket import FORGE
-from forge_app.forges.bitbucket.api import BitbucketApi, BitbucketError, job_error, seg, transport_error
 from forge_app.forges.bitbucket.commits import full_sha
 from forge_app.forges.bitbucket.connection import connection_token, split_full_name
+from forge_app.forges.bitbucket.http import BitbucketApi, BitbucketError, job_error, seg, transport_error
 from forge_app.forges.ratelimit import connection_scope
 from forge_app.jobs.errors import GiveUp
 from forge_app.jobs.worker import JobContext

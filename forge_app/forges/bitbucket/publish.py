@@ -1,4 +1,4 @@
-"""Publishing a PR scan on Bitbucket Cloud, and the Bitbucket job handlers, registered on import.
+"""Publishing a PR scan on Bitbucket Cloud (listed in forges/bitbucket/forge.py).
 
 A scan is published only when a connection covers its repository (its repository
 connection, else its workspace's); otherwise the factory says None and the scan stays
@@ -12,13 +12,11 @@ import logging
 import httpx
 
 from forge_app.forges.base import PullRequestRef
-from forge_app.forges.bitbucket import FORGE
-from forge_app.forges.bitbucket.api import BitbucketApi, BitbucketError, job_error, transport_error
 from forge_app.forges.bitbucket.client import BitbucketClient
 from forge_app.forges.bitbucket.connection import connection_token, covering_connection
-from forge_app.forges.bitbucket.events import EVENT_JOB, PR_OBJECT, handle_event, pr_scope
-from forge_app.forges.publish import publish_pull_request_scan
-from forge_app.forges.publishers import Publisher, register
+from forge_app.forges.bitbucket.events import PR_OBJECT, pr_scope
+from forge_app.forges.bitbucket.http import BitbucketApi, BitbucketError, job_error, transport_error
+from forge_app.forges.flow import Publisher, publish_pull_request_scan
 from forge_app.forges.ratelimit import connection_scope
 from forge_app.jobs.errors import GiveUp
 from forge_app.jobs.worker import JobContext
@@ -64,5 +62,3 @@ def publisher_for(context: JobContext, scan: ScanRecord) -> Publisher | None:
 
     return publish
 
-
-register(FORGE, publisher_for, {EVENT_JOB: handle_event})

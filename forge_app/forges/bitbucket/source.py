@@ -12,11 +12,10 @@ import logging
 
 import httpx
 
-from forge_app.forges.bitbucket import FORGE
-from forge_app.forges.bitbucket.api import BitbucketApi, BitbucketError, job_error, seg, transport_error
 from forge_app.forges.bitbucket.connection import connection_token, covering_connection, split_full_name
+from forge_app.forges.bitbucket.http import BitbucketApi, BitbucketError, job_error, seg, transport_error
 from forge_app.forges.ratelimit import connection_scope
-from forge_app.forges.sources import MAX_FILE_BYTES, Fetcher, SourceUnavailable, decode_text, register_source_fetcher
+from forge_app.forges.sources import MAX_FILE_BYTES, Fetcher, SourceUnavailable, decode_text
 from forge_app.jobs.errors import RetryLater
 from forge_app.jobs.worker import JobContext
 from forge_app.security.crypto import SecretsUnavailable
@@ -75,5 +74,3 @@ def bitbucket_source_fetcher(context: JobContext, repository: Repository) -> Fet
     connection = covering_connection(context.storage, repository.full_name)
     return None if connection is None else BitbucketSources(context, repository, connection)
 
-
-register_source_fetcher(FORGE, bitbucket_source_fetcher)

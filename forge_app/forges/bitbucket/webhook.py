@@ -1,4 +1,4 @@
-"""`POST /webhooks/bitbucket`: verify, de-duplicate, queue, answer 202 at once.
+"""`POST /webhooks/bitbucket`: Bitbucket's side of the one webhook receiver (forge_app/web/routes/webhooks.py).
 
 The secret belongs to the connection covering the payload's repository, so the body is
 parsed before the signature can be checked; nothing in it is trusted or stored until
@@ -11,18 +11,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from collections.abc import Mapping
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-
+from forge_app.config import Settings
 from forge_app.forges.bitbucket import FORGE
 from forge_app.forges.bitbucket.connection import connection_secret, covering_connection
 from forge_app.forges.bitbucket.events import EVENT_JOB, HANDLED_EVENTS, job_payload
-from forge_app.web import metrics
-from forge_app.web.body import parse_json, read_raw
-from forge_app.web.errors import ApiError
+from forge_app.forges.webhooks import Answer, Delivery, Intake, Key, Refused, Webhook
+from storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -36,56 +33,65 @@ def signature_matches(secret: bytes, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(expected.encode(), (header or "").strip().lower().encode())
 
 
-def _unauthorized() -> ApiError:
-    return ApiError(401, "invalid_signature",
-                    "X-Hub-Signature is missing or does not match the webhook secret of this repository's "
-                    "Bitbucket connection")
-
-
 def _repository(doc: Any) -> str | None:
     repo = doc.get("repository") if isinstance(doc, dict) else None
     name = repo.get("full_name") if isinstance(repo, dict) else None
     return name if isinstance(name, str) and "/" in name else None
 
 
-async def receive(request: Request) -> Response:
-    body = await read_raw(request, MAX_BODY)
-    doc = parse_json(body)
+def repository_secret(settings: Settings, storage: Storage, doc: Any) -> Key:
+    """The webhook secret of the connection covering the repository the body names (storage, decryption)."""
     if not isinstance(doc, dict):
-        raise ApiError(400, "invalid_payload", "a Bitbucket webhook body is a JSON object")
-    storage = request.app.state.storage
-    settings = request.app.state.settings
+        return Key(None, refusal=Refused(400, "invalid_payload", "a Bitbucket webhook body is a JSON object"))
     full_name = _repository(doc)
-    # Storage lookups and decryption run in the thread pool: the event loop only answers.
-    connection = await run_in_threadpool(covering_connection, storage, full_name) if full_name else None
-    secret = await run_in_threadpool(connection_secret, settings, connection) if connection else None
-    if connection is not None and secret is None:
+    connection = covering_connection(storage, full_name) if full_name else None
+    if connection is None:
+        return Key(None)
+    secret = connection_secret(settings, connection)
+    if secret is None:
         log.warning("the webhook secret of Bitbucket connection %s cannot be decrypted (FORGE_APP_SECRET_KEY "
                     "changed?)", connection.id)
-    header = request.headers.get("x-hub-signature")
-    # Always compute one HMAC, so an uncovered repository costs the same time as a wrong signature.
-    valid = signature_matches(secret.encode() if secret else _DUMMY_SECRET, body, header)
-    if connection is None or secret is None or not valid:
-        raise _unauthorized()
-    assert full_name is not None
+        return Key(None)
+    return Key(secret, owner=(connection.id, full_name))
 
-    event = request.headers.get("x-event-key", "").strip()
+
+def check(headers: Mapping[str, str], body: bytes, key: Key, _doc: Any) -> Delivery:
+    """Always one HMAC, so an uncovered repository costs the same time as a wrong signature."""
+    if key.refusal is not None:
+        raise key.refusal
+    valid = signature_matches(key.secret.encode() if key.secret else _DUMMY_SECRET, body,
+                              headers.get("x-hub-signature"))
+    if key.secret is None or not valid:
+        raise Refused(401, "invalid_signature",
+                      "X-Hub-Signature is missing or does not match the webhook secret of this repository's "
+                      "Bitbucket connection")
+    event = (headers.get("x-event-key") or "").strip()
+    delivery = (headers.get("x-request-uuid") or "").strip() or "sha256:" + hashlib.sha256(body).hexdigest()
+    return Delivery(event, delivery, owner=key.owner)
+
+
+def intake(delivery: Delivery, doc: Any) -> Answer | Intake:
+    event = delivery.event
+    ignored = Answer(202, {"status": "ignored", "event": event})
     if event not in HANDLED_EVENTS:
-        metrics.webhook_delivery(FORGE, "accepted")
-        return JSONResponse({"status": "ignored", "event": event}, status_code=202)
-    known = await run_in_threadpool(storage.find_repository, FORGE, full_name)
-    payload = job_payload(event, doc, full_name, connection.id, known.default_branch if known else None)
-    if payload is None:
-        metrics.webhook_delivery(FORGE, "accepted")
-        return JSONResponse({"status": "ignored", "event": event}, status_code=202)
-    delivery = request.headers.get("x-request-uuid", "").strip() or "sha256:" + hashlib.sha256(body).hexdigest()
-    accepted = await storage.accept_delivery_async(FORGE, delivery, event, kind=EVENT_JOB, payload=payload,
-                                                   group=f"{FORGE}:{full_name.lower()}")
-    if not accepted:
-        metrics.webhook_delivery(FORGE, "duplicate")
-        return JSONResponse({"status": "duplicate", "event": event}, status_code=202)
-    metrics.webhook_delivery(FORGE, "accepted")
-    wake = getattr(request.app.state, "wake_worker", None)
-    if wake is not None:
-        wake()
-    return JSONResponse({"status": "accepted", "event": event}, status_code=202)
+        return ignored
+    connection_id, full_name = delivery.owner
+
+    def with_main_branch(storage: Storage) -> Intake | Answer:
+        """A push matters only on the main branch, which storage may already know."""
+        known = storage.find_repository(FORGE, full_name)
+        payload = job_payload(event, doc, full_name, connection_id, known.default_branch if known else None)
+        if payload is None:
+            return ignored
+        return Intake(event, delivery.delivery_id, EVENT_JOB, payload,
+                      accepted=Answer(202, {"status": "accepted", "event": event}),
+                      duplicate=Answer(202, {"status": "duplicate", "event": event}),
+                      group=f"{FORGE}:{full_name.lower()}")
+
+    return Intake(event, delivery.delivery_id, EVENT_JOB, {}, accepted=ignored, duplicate=ignored,
+                  prepare=with_main_branch)
+
+
+WEBHOOK = Webhook(max_bytes=MAX_BODY, secret=repository_secret, check=check, intake=intake, reads_body_first=True,
+                  delivery_headers=("x-request-uuid",), event_header="X-Event-Key",
+                  auth="X-Hub-Signature (sha256= HMAC of the body with the connection's secret)")

@@ -7,6 +7,7 @@ appends an annotation twice (GitHub appends annotations on every update).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,7 @@ from forge_app.core.escape import plain
 from forge_app.core.review.plan import COMMENTED_MODES, ReviewItem
 from forge_app.forges.base import StatusReport
 from forge_app.forges.github import CHECK_NAME
-from forge_app.forges.github.api import GitHubApi
+from forge_app.forges.github.http import GitHubApi
 from storage import Storage
 
 ANNOTATIONS_PER_REQUEST = 50  # GitHub's limit
@@ -89,6 +90,17 @@ class CheckRuns:
         await self._write(sha, body, None)
         return True
 
+    def _pending(self, known: dict[str, Any] | None, report: StatusReport) -> list[tuple[str, dict[str, Any]]]:
+        """Annotations not yet on the run. Monitor findings are never shown on the PR (annotations
+        appear inline on the diff)."""
+        done = set(known.get("annotated") or ()) if known else set()
+        return [(i.finding.key, annotation(i)) for i in report.new_items
+                if i.mode in COMMENTED_MODES and i.finding.key not in done]
+
+    def report_requests(self, report: StatusReport) -> int:
+        """Requests `report` makes on a run without annotations: one write per 50 of them, at least one."""
+        return max(1, math.ceil(len(self._pending(None, report)) / ANNOTATIONS_PER_REQUEST))
+
     async def report(self, sha: str, report: StatusReport) -> None:
         known = self.remembered(sha)
         body: dict[str, Any] = {}
@@ -102,9 +114,7 @@ class CheckRuns:
             await self._write(sha, body, known)
             return
         done = set(known.get("annotated") or ()) if known else set()
-        # Monitor findings are never shown on the PR: annotations appear inline on the diff.
-        pending = [(i.finding.key, annotation(i)) for i in report.new_items
-                   if i.mode in COMMENTED_MODES and i.finding.key not in done]
+        pending = self._pending(known, report)
         batches = [pending[i : i + ANNOTATIONS_PER_REQUEST] for i in range(0, len(pending), ANNOTATIONS_PER_REQUEST)]
         first = batches[0] if batches else []
         body.update(status="completed", conclusion=report.state, completed_at=_now(),

@@ -8,6 +8,7 @@ only when a thread must be resolved or reopened.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,10 +16,11 @@ from gidgethub import HTTPException
 
 from forge_app.core.review.patch import FileDiff, parse_hunks
 from forge_app.core.review.plan import PlannedComment
-from forge_app.core.review.render import Flavour, is_summary, markers_in
+from forge_app.core.review.render import is_summary, markers_in
 from forge_app.forges.base import PostedComment, PullRequestRef, StatusReport
-from forge_app.forges.github.api import GitHubApi, status_of
+from forge_app.forges.github import RENDERING
 from forge_app.forges.github.checks import CheckRuns
+from forge_app.forges.github.http import GitHubApi, status_of
 from storage import ReviewComment, Storage
 
 log = logging.getLogger(__name__)
@@ -57,7 +59,8 @@ mutation($threadId: ID!) {
 
 
 class GitHubClient:
-    flavour: Flavour = "github"
+    forge = "github"
+    rendering = RENDERING
 
     def __init__(self, api: GitHubApi, storage: Storage, repository_id: int, full_name: str) -> None:
         self.api = api
@@ -97,6 +100,16 @@ class GitHubClient:
             for fingerprint in markers_in(c.get("body") or ""):
                 found.setdefault(fingerprint, PostedComment(0, str(c["id"])))
         return found
+
+    def comment_requests(self, count: int) -> int:
+        """A review of up to 50 comments, then one page listing what it created."""
+        return 2 * math.ceil(count / COMMENTS_PER_REVIEW)
+
+    def opening_requests(self) -> int:
+        return 2  # the check run (in progress), the changed files
+
+    def closing_requests(self, report: StatusReport) -> int:
+        return self.checks.report_requests(report)
 
     async def post_comments(self, pr: PullRequestRef, comments: Sequence[PlannedComment]) -> list[PostedComment]:
         chunks = [list(comments[i : i + COMMENTS_PER_REVIEW]) for i in range(0, len(comments), COMMENTS_PER_REVIEW)]

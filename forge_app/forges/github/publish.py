@@ -1,6 +1,6 @@
 """Publishing a PR scan on GitHub (the `publish_scan` job) and the GitHub job handlers.
 
-Registered on import with `forge_app.forges.publishers.register`. A scan is published
+Listed in forges/github/forge.py. A scan is published
 only when its repository has an active installation of the app; otherwise the factory
 returns None and nothing is sent.
 """
@@ -16,14 +16,12 @@ from gidgethub import HTTPException
 from forge_app.core.review.plan import ReviewItem
 from forge_app.core.review.render import Counts, check_summary, check_title
 from forge_app.forges.base import PullRequestRef, StatusReport, StatusState
-from forge_app.forges.github.api import GitHubApi, as_permanent, open_http
+from forge_app.forges.flow import Publisher, publish_pull_request_scan, scan_url
 from forge_app.forges.github.client import GitHubClient
 from forge_app.forges.github.credentials import load_credentials
-from forge_app.forges.github.events import JOB_KIND, handle_event
-from forge_app.forges.publish import publish_pull_request_scan, scan_url
-from forge_app.forges.publishers import Publisher, register
+from forge_app.forges.github.http import GitHubApi, job_error, open_http
+from forge_app.forges.github.marketplace.serving import withhold_if_unserved
 from forge_app.jobs.worker import JobContext
-from forge_app.marketplace.serving import withhold_if_unserved
 from storage import Job, ScanRecord, Storage
 
 log = logging.getLogger(__name__)
@@ -124,10 +122,8 @@ async def publish_github_scan(context: JobContext, scan: ScanRecord, job: Job) -
             await publish_pull_request_scan(storage, client, scan, pr, public_url=settings.public_url,
                                             retrying=job.attempts > 1, max_inline=settings.max_inline_comments)
         except HTTPException as exc:
-            permanent = as_permanent(exc, f"the publication of scan {scan.id} on {scan.repository}#{scan.pull_request}")
-            if permanent is not None:
-                raise permanent from None
-            raise
+            where = f"{scan.repository}#{scan.pull_request}"
+            raise job_error(exc, f"the publication of scan {scan.id} on {where}") from None
         finally:
             log.info("scan %s on %s#%s: %d GitHub API request(s)", scan.id, scan.repository, scan.pull_request,
                      client.api.requests)
@@ -150,5 +146,3 @@ def github_publisher(context: JobContext, scan: ScanRecord) -> Publisher | None:
             return None
     return publish_github_scan
 
-
-register("github", github_publisher, {JOB_KIND: handle_event})

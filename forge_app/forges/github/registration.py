@@ -19,8 +19,8 @@ from gidgethub.httpx import GitHubAPI
 
 from forge_app import __version__
 from forge_app.config import Settings
-from forge_app.forges.github.api import API_VERSION_HEADERS, open_http
 from forge_app.forges.github.credentials import load_credentials, save_registered_app
+from forge_app.forges.github.http import API_VERSION_HEADERS, open_http
 from storage import Storage
 
 ORG_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")

@@ -13,21 +13,15 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from forge_app.forges.webhooks import Refused
+
+__all__ = ["Delivery", "Refused", "check_delivery", "signature_matches"]
+
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
     event: str  # X-GitHub-Event
     delivery_id: str  # X-GitHub-Delivery: the same on GitHub's redeliveries, so it de-duplicates
-
-
-class Refused(Exception):
-    """The delivery is not taken; the receiver answers `status` with `code` and `detail`."""
-
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.detail = detail
 
 
 def signature_matches(body: bytes, header: str | None, secret: str) -> bool:

@@ -1,4 +1,4 @@
-"""Reading a file at a commit from GitHub: the source fetcher, registered on import.
+"""Reading a file at a commit from GitHub: the source fetcher (forges/github/forge.py lists it).
 
 `GET /repos/{owner}/{repo}/contents/{path}?ref={sha}` as the repository's installation
 (the app asks for Contents: read, see app.yml). The `object` media type answers the
@@ -20,17 +20,9 @@ import httpx
 from gidgethub import HTTPException
 
 from forge_app.core.linemap import ForgeDiff, file_patch
-from forge_app.forges.github.api import GitHubApi, open_http, status_of
 from forge_app.forges.github.credentials import load_credentials
-from forge_app.forges.sources import (
-    MAX_FILE_BYTES,
-    DiffReader,
-    Fetcher,
-    SourceUnavailable,
-    decode_text,
-    register_diff_reader,
-    register_source_fetcher,
-)
+from forge_app.forges.github.http import GitHubApi, open_http, status_of
+from forge_app.forges.sources import MAX_FILE_BYTES, DiffReader, Fetcher, SourceUnavailable, decode_text
 from forge_app.jobs.errors import GiveUp, RetryLater
 from forge_app.jobs.worker import JobContext
 from storage import Repository
@@ -169,13 +161,8 @@ def github_source_fetcher(context: JobContext, repository: Repository) -> Fetche
     return GitHubSources(context, repository, repository.installation_id)
 
 
-register_source_fetcher("github", github_source_fetcher)
-
 
 def github_diff_reader(context: JobContext, repository: Repository) -> DiffReader | None:
     """The same installation's reader, for the PR's diff."""
     fetcher = github_source_fetcher(context, repository)
     return fetcher if isinstance(fetcher, GitHubSources) else None
-
-
-register_diff_reader("github", github_diff_reader)

@@ -15,10 +15,11 @@ from typing import Any, TypeVar
 
 from forge_app.core.review.patch import FileDiff, parse_hunks
 from forge_app.core.review.plan import PlannedComment
-from forge_app.core.review.render import Flavour, is_summary, markers_in
+from forge_app.core.review.render import is_summary, markers_in
 from forge_app.forges.base import PostedComment, PullRequestRef, StatusReport
-from forge_app.forges.gitlab.api import GitLabApi, project_ref
+from forge_app.forges.gitlab import RENDERING
 from forge_app.forges.gitlab.errors import GitLabNotFound, GitLabRejected
+from forge_app.forges.gitlab.http import GitLabApi, project_ref
 from forge_app.forges.gitlab.positions import DiffFile, DiffRefs, added_line_position, added_lines_old_counter
 from forge_app.forges.gitlab.status import status_body
 from storage import ReviewComment
@@ -39,7 +40,8 @@ def _is_binary(diff: str) -> bool:
 
 
 class GitLabClient:
-    flavour: Flavour = "gitlab"
+    forge = "gitlab"
+    rendering = RENDERING
 
     def __init__(self, api: GitLabApi, project: str | int) -> None:
         self.api = api
@@ -106,6 +108,15 @@ class GitLabClient:
 
     # -- writing -------------------------------------------------------------------------------
 
+    def comment_requests(self, count: int) -> int:
+        return count  # no batch endpoint for published notes (draft notes are created one by one too)
+
+    def opening_requests(self) -> int:
+        return 2  # the MR's versions, its diff
+
+    def closing_requests(self, report: StatusReport) -> int:
+        return 1  # the commit status
+
     async def post_comments(self, pr: PullRequestRef, comments: Sequence[PlannedComment]) -> list[PostedComment]:
         """One diff discussion per finding (GitLab has no batch endpoint for published notes)."""
         if not comments:
@@ -140,26 +151,34 @@ class GitLabClient:
     async def upsert_summary(self, pr: PullRequestRef, body: str, existing_id: str | None, *,
                              look_first: bool = True) -> str:
         """The one summary note, edited in place. Its id is kept as `<discussion id>:<note id>`
-        because notes are edited through their discussion (the contract's edit route)."""
+        because notes are edited through their discussion (the contract's edit route). A new note
+        is kept as `:<note id>` (GitLab's answer does not name its discussion): the discussion is
+        looked up when the note is first edited, so creating it costs one request, not two."""
         if existing_id:
             discussion_id, _, note_id = existing_id.partition(":")
+            if note_id and not discussion_id:
+                discussion_id = self._discussion_of(await self.discussions(pr), note_id) or ""
             if discussion_id and note_id:
                 try:
                     await self._edit_note(pr, discussion_id, note_id, body)
-                    return existing_id
+                    return f"{discussion_id}:{note_id}"
                 except GitLabNotFound:
-                    log.info("the summary note on !%s was deleted; posting a new one", pr.number)
+                    pass
+            log.info("the summary note on !%s was deleted; posting a new one", pr.number)
         # A crash may have left one unrecorded.
         found = self._find_summary(await self.discussions(pr)) if look_first else None
         if found is not None:
             await self._edit_note(pr, found[0], found[1], body)
             return f"{found[0]}:{found[1]}"
         note = await self._run(self.api.post, f"{self._mr(pr)}/notes", {"body": body})
-        note_id = str((note or {}).get("id"))
-        for d in await self.discussions(pr):
+        return f":{(note or {}).get('id')}"
+
+    @staticmethod
+    def _discussion_of(discussions: list[dict[str, Any]], note_id: str) -> str | None:
+        for d in discussions:
             if any(str(n.get("id")) == note_id for n in d.get("notes") or [] if isinstance(n, dict)):
-                return f"{d.get('id')}:{note_id}"
-        return f":{note_id}"
+                return str(d.get("id"))
+        return None
 
     @staticmethod
     def _find_summary(discussions: list[dict[str, Any]]) -> tuple[str, str] | None:
@@ -236,6 +255,10 @@ class GitLabClient:
             log.info("thread %s on !%s is gone; nothing to reopen", comment.thread_id, pr.number)
 
     async def set_status(self, pr: PullRequestRef, report: StatusReport) -> None:
+        if report.state == "in_progress":
+            # Not sent: a "running" status for the seconds publishing takes costs a request that,
+            # within the request budget, buys an inline comment instead (GitLab has no batch).
+            return
         body = status_body(report, pr.source_branch)
         try:
             await self._run(self.api.post, f"/projects/{self.project}/statuses/{pr.head_sha}", body)

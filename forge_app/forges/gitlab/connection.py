@@ -23,8 +23,7 @@ import asyncio
 from typing import Any
 
 from forge_app.config import Settings
-from forge_app.forges.connections import ConnectionCheckError, ConnectionRequest, register_verifier
-from forge_app.forges.gitlab.api import GitLabApi, GitLabBadAnswer, project_ref
+from forge_app.forges.connections import ConnectionCheckError, ConnectionRequest
 from forge_app.forges.gitlab.errors import (
     GitLabError,
     GitLabForbidden,
@@ -35,6 +34,7 @@ from forge_app.forges.gitlab.errors import (
     GitLabUnauthorized,
     GitLabUnreachable,
 )
+from forge_app.forges.gitlab.http import GitLabApi, GitLabBadAnswer, project_ref
 
 CHECK_TIMEOUT = 15.0
 DEVELOPER = 30  # GitLab's access level that may set commit statuses and resolve threads
@@ -154,5 +154,3 @@ async def verify(request: ConnectionRequest, settings: Settings) -> dict[str, An
     finally:
         api.close()
 
-
-register_verifier("gitlab", verify)

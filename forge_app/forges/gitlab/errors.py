@@ -1,12 +1,13 @@
 """What can go wrong talking to GitLab, as a few exceptions the rest of the adapter can act on.
 
-python-gitlab raises one exception type for every HTTP failure; the job worker and
-the connection check need to know which kind it was (wait and retry, give up, or
-tell the admin what to fix). Messages never contain the token.
+python-gitlab raises one exception type for every HTTP failure; the connection check
+needs to know which kind it was to tell the admin what to fix, and jobs turn them into
+the one vocabulary of forges/errors.py (`to_job_error`). Messages never contain the token.
 """
 
 from __future__ import annotations
 
+from forge_app.forges import errors
 from forge_app.jobs.errors import GiveUp, RetryLater
 
 
@@ -62,22 +63,21 @@ class GitLabRejected(GitLabError):
     """400/409/422: GitLab understood the request and refused it (e.g. an invalid position)."""
 
 
-def to_job_error(exc: GitLabError, what: str) -> Exception:
-    """The worker's view: RetryLater for what time can fix, GiveUp for what an admin must fix."""
-    if isinstance(exc, GitLabRateLimited):
-        return RetryLater(f"GitLab rate limit while {what}", exc.retry_after)
-    if isinstance(exc, (GitLabServerError, GitLabUnreachable)):
-        return RetryLater(f"GitLab unavailable while {what}: {exc.message}")
-    if isinstance(exc, GitLabUnauthorized):
-        return GiveUp(f"GitLab rejected the connection's token while {what} (401): it is invalid, expired or "
-                      "revoked; create a new token and re-add the connection")
-    if isinstance(exc, GitLabForbidden):
-        if exc.insufficient_scope:
-            return GiveUp(f"the connection's GitLab token lacks the `api` scope ({what}); create a token with "
-                          "the api scope and re-add the connection")
-        return GiveUp(f"GitLab refused {what} (403): the token's user needs at least the Developer role on "
-                      f"the project ({exc.message})")
-    if isinstance(exc, GitLabNotFound):
-        return GiveUp(f"GitLab answered 404 while {what}: the project or merge request is gone or no longer "
-                      "visible to the connection's token")
-    return GiveUp(f"GitLab refused {what} ({exc.status}): {exc.message}")
+def to_job_error(exc: GitLabError, what: str) -> RetryLater | GiveUp:
+    """The worker's view, in the one vocabulary of forges/errors.py: RetryLater for what time can fix,
+    GiveUp, with what an admin must do, for the rest."""
+    if isinstance(exc, GitLabUnreachable):
+        return errors.job_error("GitLab", None, what, detail=exc.message)
+    forbidden = (f"the connection's GitLab token lacks the `api` scope ({what}); create a token with the api scope "
+                 "and re-add the connection") if isinstance(exc, GitLabForbidden) and exc.insufficient_scope else \
+        (f"GitLab refused {what} (403): the token's user needs at least the Developer role on the project "
+         f"({exc.message})")
+    return errors.job_error("GitLab", exc.status or 500, what, detail=exc.message,
+                            retry_after=exc.retry_after if isinstance(exc, GitLabRateLimited) else None,
+                            rate_limited=isinstance(exc, GitLabRateLimited), advice={
+        401: f"GitLab rejected the connection's token while {what} (401): it is invalid, expired or revoked; "
+             "create a new token and re-add the connection",
+        403: forbidden,
+        404: f"GitLab answered 404 while {what}: the project or merge request is gone or no longer visible to "
+             "the connection's token",
+    })

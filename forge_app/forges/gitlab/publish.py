@@ -1,5 +1,5 @@
 """GitLab's job handlers: publishing an MR scan (`publish_scan`) and processing webhook
-deliveries (`gitlab_event`). Registered with the publisher registry at import.
+deliveries (`gitlab_event`). Listed in forges/gitlab/forge.py.
 
 A scan is published on the MR version whose head is the scanned commit. When the MR
 has moved on (a newer push), or is closed or merged, only the commit status is set:
@@ -16,18 +16,17 @@ from typing import Any
 from forge_app.core.review.plan import ReviewItem
 from forge_app.core.review.render import Counts, check_summary, check_title
 from forge_app.forges.base import PullRequestRef, StatusReport, StatusState
-from forge_app.forges.gitlab.api import GitLabApi
+from forge_app.forges.flow import Publisher, publish_pull_request_scan, scan_url
 from forge_app.forges.gitlab.client import GitLabClient, latest_version
 from forge_app.forges.gitlab.errors import GitLabError, to_job_error
 from forge_app.forges.gitlab.events import GitLabEvent
+from forge_app.forges.gitlab.http import GitLabApi
 from forge_app.forges.gitlab.lookup import connection_for_project
-from forge_app.forges.gitlab.webhook import JOB_KIND
-from forge_app.forges.publish import publish_pull_request_scan, scan_url
-from forge_app.forges.publishers import Publisher, register
 from forge_app.forges.ratelimit import connection_scope
 from forge_app.jobs.errors import GiveUp, RetryLater
 from forge_app.jobs.worker import JobContext
 from forge_app.security.crypto import SecretsUnavailable, decrypt
+from forge_app.web.metrics import counting_scan_requests
 from storage import Connection, Job, ScanRecord, Storage
 
 log = logging.getLogger(__name__)
@@ -76,7 +75,7 @@ def _token(context: JobContext, connection: Connection) -> str:
 
 
 async def publish_merge_request_scan(context: JobContext, scan: ScanRecord, job: Job, connection: Connection) -> None:
-    storage, settings = context.storage, context.settings
+    storage = context.storage
     assert scan.pull_request is not None
     _link_repository(storage, scan.repository_id, connection)
     api = GitLabApi(connection.base_url, _token(context, connection), waits=storage,
@@ -86,31 +85,39 @@ async def publish_merge_request_scan(context: JobContext, scan: ScanRecord, job:
     where = f"!{scan.pull_request} of {scan.repository}"
     mr = storage.forge_object(scan.repository_id, f"pr:{scan.pull_request}", MR_OBJECT) or {}
     try:
-        versions = await client.versions(pr)
-        heads = {str(v.get("head_commit_sha", "")).lower() for v in versions}
-        latest = str(latest_version(versions).get("head_commit_sha", "")).lower() if versions else None
-        if mr.get("state") in ("closed", "merged"):
-            log.info("scan %s: %s is %s; setting the commit status only", scan.id, where, mr["state"])
-            await _status_only(storage, client, scan, pr, settings.public_url)
-        elif latest == scan.commit.lower():
-            await publish_pull_request_scan(storage, client, scan, pr, public_url=settings.public_url,
-                                            retrying=job.attempts > 1, max_inline=settings.max_inline_comments)
-        elif scan.commit.lower() in heads:
-            log.info("scan %s: %s has moved on past %s; setting the commit status only", scan.id, where,
-                     scan.commit[:12])
-            await _status_only(storage, client, scan, pr, settings.public_url)
-        elif job.attempts < VERSION_WAIT_ATTEMPTS:
-            raise RetryLater(f"GitLab has not recorded {scan.commit[:12]} as a version of {where} yet",
-                             VERSION_WAIT_SECONDS)
-        else:
-            log.warning("scan %s: %s is not a version of %s; setting the commit status only", scan.id,
-                        scan.commit[:12], where)
-            await _status_only(storage, client, scan, pr, settings.public_url)
+        with counting_scan_requests("gitlab"):  # the version lookup counts toward the scan's budget
+            await _publish_on_version(context, client, scan, pr, job, mr, where)
     except GitLabError as exc:
         raise to_job_error(exc, f"publishing scan {scan.id} on {where}") from None
     finally:
         api.close()
         log.info("scan %s on %s: %d GitLab request(s)", scan.id, where, api.requests_sent)
+
+
+async def _publish_on_version(context: JobContext, client: GitLabClient, scan: ScanRecord, pr: PullRequestRef,
+                              job: Job, mr: dict[str, Any], where: str) -> None:
+    """Publish on the MR version whose head is the scanned commit; otherwise the commit status only."""
+    storage, settings = context.storage, context.settings
+    versions = await client.versions(pr)
+    heads = {str(v.get("head_commit_sha", "")).lower() for v in versions}
+    latest = str(latest_version(versions).get("head_commit_sha", "")).lower() if versions else None
+    if mr.get("state") in ("closed", "merged"):
+        log.info("scan %s: %s is %s; setting the commit status only", scan.id, where, mr["state"])
+        await _status_only(storage, client, scan, pr, settings.public_url)
+    elif latest == scan.commit.lower():
+        await publish_pull_request_scan(storage, client, scan, pr, public_url=settings.public_url,
+                                        retrying=job.attempts > 1, max_inline=settings.max_inline_comments)
+    elif scan.commit.lower() in heads:
+        log.info("scan %s: %s has moved on past %s; setting the commit status only", scan.id, where,
+                 scan.commit[:12])
+        await _status_only(storage, client, scan, pr, settings.public_url)
+    elif job.attempts < VERSION_WAIT_ATTEMPTS:
+        raise RetryLater(f"GitLab has not recorded {scan.commit[:12]} as a version of {where} yet",
+                         VERSION_WAIT_SECONDS)
+    else:
+        log.warning("scan %s: %s is not a version of %s; setting the commit status only", scan.id,
+                    scan.commit[:12], where)
+        await _status_only(storage, client, scan, pr, settings.public_url)
 
 
 def publisher_for_scan(context: JobContext, scan: ScanRecord) -> Publisher | None:
@@ -152,5 +159,3 @@ async def handle_event(context: JobContext, job: Job) -> None:
         storage.remember_forge_object(repo.id, f"branch:{event.default_branch}", "gitlab_head", {"sha": event.after})
     log.info("GitLab %s for %s processed", event.name, event.project)
 
-
-register("gitlab", publisher_for_scan, {JOB_KIND: handle_event})

@@ -1,5 +1,5 @@
-"""Reading a merge request's diff from GitLab for identity (forges/sources.py `DiffReader`), registered on
-import. GitLab has no file fetcher here: the vendored API contract has no file endpoint this app uses for
+"""Reading a merge request's diff from GitLab for identity (forges/sources.py `DiffReader`; forges/gitlab/forge.py
+lists it). GitLab has no file fetcher here: the vendored API contract has no file endpoint this app uses for
 sources (docs/fingerprints.md).
 
 The MR's latest version (`GET .../versions`) gives `base_commit_sha` (the merge base), `start_commit_sha`
@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 
 from forge_app.core.linemap import ForgeDiff, file_patch
-from forge_app.forges.gitlab.api import GitLabApi
 from forge_app.forges.gitlab.client import GitLabClient, _is_binary, latest_version
 from forge_app.forges.gitlab.errors import GitLabError, GitLabNotFound, to_job_error
+from forge_app.forges.gitlab.http import GitLabApi
 from forge_app.forges.gitlab.lookup import connection_for_project
-from forge_app.forges.sources import DiffReader, SourceUnavailable, register_diff_reader
+from forge_app.forges.sources import DiffReader, SourceUnavailable
 from forge_app.jobs.errors import GiveUp
 from forge_app.jobs.worker import JobContext
 from forge_app.security.crypto import SecretsUnavailable, decrypt
@@ -81,5 +81,3 @@ def gitlab_diff_reader(context: JobContext, repository: Repository) -> DiffReade
     connection = connection_for_project(context.storage, repository.full_name, repository_id=repository.id)
     return None if connection is None else GitLabDiffs(context, repository, connection)
 
-
-register_diff_reader("gitlab", gitlab_diff_reader)

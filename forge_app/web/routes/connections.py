@@ -1,5 +1,5 @@
-"""`/api/v1/connections`: GitLab and Bitbucket connections (admin). Tokens are checked
-against the forge, stored encrypted, and never returned."""
+"""`/api/v1/connections`: connections to the forges reached through them (admin). Tokens are
+checked against the forge, stored encrypted, and never returned."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from forge_app.config import Settings
-from forge_app.forges.connections import ConnectionCheckError, ConnectionRequest, verify_connection
+from forge_app.forges.connections import ConnectionCheckError, ConnectionRequest
+from forge_app.forges.registry import FORGES, verify_connection, with_connections
 from forge_app.security.crypto import encrypt
 from forge_app.web.auth import require_admin
 from forge_app.web.body import parse_json, read_raw, require_json
@@ -19,8 +20,7 @@ from forge_app.web.errors import ApiError, path_id
 from forge_app.web.routes.openapi import error_responses
 from storage import Connection
 
-SCOPES = {"gitlab": ("project", "group"), "bitbucket": ("workspace", "repository")}
-DEFAULT_GITLAB_URL = "https://gitlab.com"
+SCOPES = {name: f.connections.scopes for name, f in with_connections().items() if f.connections is not None}
 TARGET_RE = {
     "project": re.compile(r"^([A-Za-z0-9_.\-]+/)+[A-Za-z0-9_.\-]+$|^\d+$"),
     "group": re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$"),
@@ -52,11 +52,15 @@ def parse_connection(doc: Any, settings: Settings) -> ConnectionRequest:
         raise ApiError(400, "invalid_connection", "the body must be a JSON object")
     forge = doc.get("forge")
     if forge not in SCOPES:
-        raise ApiError(400, "invalid_connection", "forge must be gitlab or bitbucket (GitHub uses the GitHub App)")
+        others = [f.title for name, f in FORGES.items() if name not in SCOPES]
+        raise ApiError(400, "invalid_connection", f"forge must be {' or '.join(SCOPES)}"
+                       + (f" ({' and '.join(others)} uses its app installation)" if others else ""))
     scope = doc.get("scope")
     if scope not in SCOPES[forge]:
         raise ApiError(400, "invalid_connection", f"scope must be one of {', '.join(SCOPES[forge])} for {forge}")
-    default_url = DEFAULT_GITLAB_URL if forge == "gitlab" else settings.bitbucket_api_url
+    kind = FORGES[forge].connections
+    assert kind is not None
+    default_url = kind.default_base_url(settings)
     base_url = (doc.get("base_url") or default_url)
     if not isinstance(base_url, str) or len(base_url) > MAX_URL or not URL_RE.fullmatch(base_url):
         raise ApiError(400, "invalid_connection", f"base_url must be an http(s) URL of at most {MAX_URL} characters")
@@ -131,12 +135,12 @@ routes = [
     Route("/api/v1/connections/{connection_id}", delete_connection, methods=["DELETE"]),
 ]
 
+_ALL_SCOPES = [scope for scopes in SCOPES.values() for scope in scopes]
 _CONNECTION = {
     "type": "object",
     "properties": {
-        "id": {"type": "integer"}, "forge": {"type": "string", "enum": ["gitlab", "bitbucket"]},
-        "base_url": {"type": "string"},
-        "scope": {"type": "string", "enum": ["project", "group", "workspace", "repository"]},
+        "id": {"type": "integer"}, "forge": {"type": "string", "enum": list(SCOPES)},
+        "base_url": {"type": "string"}, "scope": {"type": "string", "enum": _ALL_SCOPES},
         "target": {"type": "string"}, "webhook_url": {"type": "string"}, "info": {"type": "object"},
         "created_at": {"type": "string"},
     },
@@ -145,10 +149,9 @@ _NEW_CONNECTION = {
     "type": "object",
     "required": ["forge", "scope", "target", "token", "webhook_secret"],
     "properties": {
-        "forge": {"type": "string", "enum": ["gitlab", "bitbucket"]},
-        "base_url": {"type": "string",
-                     "description": "GitLab instance URL (default https://gitlab.com) or Bitbucket API URL"},
-        "scope": {"type": "string", "enum": ["project", "group", "workspace", "repository"]},
+        "forge": {"type": "string", "enum": list(SCOPES)},
+        "base_url": {"type": "string", "description": "the forge's instance or API URL (a default per forge)"},
+        "scope": {"type": "string", "enum": _ALL_SCOPES},
         "target": {"type": "string"}, "token": {"type": "string", "writeOnly": True},
         "webhook_secret": {"type": "string", "writeOnly": True},
     },
@@ -158,7 +161,7 @@ _ONE = {"content": {"application/json": {"schema": {"$ref": "#/components/schema
 _ID = [{"name": "connection_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
 OPENAPI_PATHS = {
     "/api/v1/connections": {
-        "get": {"summary": "GitLab and Bitbucket connections", "security": [{"adminToken": []}],
+        "get": {"summary": "Connections to forges (those without an app)", "security": [{"adminToken": []}],
                 "responses": {"200": {"description": "connections", "content": {"application/json": {"schema": {
                     "type": "array", "items": {"$ref": "#/components/schemas/Connection"}}}}},
                     **error_responses(401, 403)}},

@@ -28,8 +28,7 @@ def error_responses(*codes: int) -> dict[str, Any]:
     return {str(c): {"description": "error", "content": body} for c in codes}
 
 
-DESCRIBED = ("scans", "policies", "integrations", "connections", "rules", "jobs", "semgrep_ci", "slack",
-             "marketplace")
+DESCRIBED = ("scans", "policies", "integrations", "connections", "rules", "jobs", "semgrep_ci", "slack")
 """Route modules (forge_app.web.routes.<name>) whose OPENAPI_PATHS/OPENAPI_SCHEMAS are collected when present."""
 
 _JSON_OBJECT = {"content": {"application/json": {"schema": {"type": "object"}}}}
@@ -39,7 +38,7 @@ _ANSWER = {"content": {"application/json": {"schema": {
                                      "event": {"type": "string"}}}}}}
 
 
-def _webhook(forge: str, event_header: str, auth: str) -> dict[str, Any]:
+def webhook_operation(forge: str, event_header: str, auth: str) -> dict[str, Any]:
     return {"post": {
         "summary": f"{forge} webhook events (configured on the forge; not called by people)",
         "description": f"Authenticated by {auth}; anything else is a 401 and has no effect. Events are stored "
@@ -55,14 +54,14 @@ def _webhook(forge: str, event_header: str, auth: str) -> dict[str, Any]:
     }}
 
 
-WEBHOOK_PATHS = {
-    "/webhooks/github": _webhook("GitHub App", "X-GitHub-Event",
-                                 "X-Hub-Signature-256 (HMAC-SHA256 of the body with the app's webhook secret)"),
-    "/webhooks/gitlab": _webhook("GitLab", "X-Gitlab-Event",
-                                 "X-Gitlab-Token (the connection's webhook secret, compared in constant time)"),
-    "/webhooks/bitbucket": _webhook("Bitbucket", "X-Event-Key",
-                                    "X-Hub-Signature (sha256= HMAC of the body with the connection's secret)"),
-}
+def webhook_paths() -> dict[str, Any]:
+    """`POST /webhooks/<forge>` of every forge in the registry, from its Webhook's own words."""
+    from forge_app.forges.registry import FORGES  # the forges' route modules import this module
+
+    return {f"/webhooks/{f.name}": webhook_operation(f.webhook.described_as or f.title, f.webhook.event_header,
+                                                     f.webhook.auth)
+            for f in FORGES.values() if f.webhook is not None}
+
 
 def _slack(what: str) -> dict[str, Any]:
     return {"post": {
@@ -81,9 +80,6 @@ def _slack(what: str) -> dict[str, Any]:
 
 
 FALLBACK_PATHS = {
-    "/webhooks/github/marketplace": _webhook(
-        "GitHub Marketplace listing", "X-GitHub-Event",
-        "X-Hub-Signature-256 (HMAC-SHA256 of the body with GITHUB_MARKETPLACE_WEBHOOK_SECRET)"),
     "/slack/events": _slack("Events API (url_verification, app_home_opened, channel and team changes)"),
     "/slack/commands": _slack("slash commands /forgeapp_subscribe and /forgeapp_unsubscribe"),
     "/slack/interactions": _slack("interactivity (modal submissions, App Home menus)"),
@@ -118,7 +114,9 @@ HEALTH_PATHS = {
 def build_spec(public_url: str) -> dict[str, Any]:
     import importlib
 
-    paths: dict[str, Any] = {**WEBHOOK_PATHS, **HEALTH_PATHS}
+    from forge_app.forges.registry import FORGES
+
+    paths: dict[str, Any] = {**webhook_paths(), **HEALTH_PATHS}
     schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
     for name in DESCRIBED:
         try:
@@ -130,6 +128,9 @@ def build_spec(public_url: str) -> dict[str, Any]:
         paths.update(getattr(module, "OPENAPI_PATHS", {}))
         schemas.update(getattr(module, "OPENAPI_SCHEMAS", {}))
     paths.update(importlib.import_module("forge_app.slackapp.routes").OPENAPI_PATHS)  # the Slack app (#18)
+    for forge in FORGES.values():
+        paths.update(forge.openapi_paths)
+        schemas.update(forge.openapi_schemas)
     for path, doc in FALLBACK_PATHS.items():
         for method, operation in doc.items():
             paths.setdefault(path, {}).setdefault(method, operation)

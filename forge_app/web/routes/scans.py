@@ -13,8 +13,9 @@ from starlette.routing import Route
 from forge_app.core.envelope import UploadError, parse_upload
 from forge_app.core.fingerprint import fingerprint_findings
 from forge_app.core.limits import MAX_CONTAINERS, MAX_RESULTS, TooManyResults, quick_containers, quick_count
+from forge_app.core.plans import published_fields
+from forge_app.forges.registry import fetcher_for, serving_for_upload
 from forge_app.forges.sources import can_fetch_sources
-from forge_app.marketplace.serving import decide_for_upload, published_fields
 from forge_app.services.ingest import ingest_upload, reserve_upload, use_forge_diff, wants_source
 from forge_app.web.auth import bearer, is_admin
 from forge_app.web.body import parse_json, read_body, require_json
@@ -51,7 +52,7 @@ def scan_json(request: Request, scan: ScanRecord) -> dict[str, Any]:
         "created_at": scan.created_at,
         "completed_at": scan.completed_at,
         "error_detail": scan.error_detail,
-        **published_fields(scan),
+        **published_fields(scan.meta),
     }
 
 
@@ -112,13 +113,16 @@ async def create_scan(request: Request) -> JSONResponse:
                        f"this upload token belongs to {repo.full_name}, not to {upload.repository}")
     # Findings with neither a checkout fingerprint nor a snippet: their files are read from the
     # forge by a complete_scan job, and the scan answers `processing` until it is done.
-    serving = await decide_for_upload(request.app.state.job_context, repo)
+    serving = await serving_for_upload(request.app.state.job_context, repo)
     upload = await use_forge_diff(request.app.state.job_context, repo, upload)
-    if await can_fetch_sources(request.app.state.job_context, repo) and \
+    if await can_fetch_sources(fetcher_for(request.app.state.job_context, repo)) and \
             await run_in_threadpool(wants_source, upload):
         ingested = await run_in_threadpool(reserve_upload, storage, repo, upload, serving)
     else:
         ingested = await run_in_threadpool(ingest_upload, storage, repo, upload, serving)
+    # The scan was committed with synchronous=NORMAL (safe from a process crash); one fsync'ed
+    # commit of the intake writer makes it safe from power loss too before the 201 says "stored".
+    await storage.sync_intake()
     request.app.state.metrics.inc("forge_app_scans_total", "Scans uploaded", repository_forge=repo.forge)
     request.app.state.wake_worker()
     scan = storage.scan(ingested.scan_id)
@@ -196,7 +200,7 @@ _SCAN_SCHEMA = {
         "new_findings": {"type": "array", "items": {"type": "object"},
                          "description": "the first 50 new findings, blocking ones first"},
         "new_findings_truncated": {"type": "integer"},
-        "published": {"type": "boolean", "description": "false when the GitHub Marketplace plan of the "
+        "published": {"type": "boolean", "description": "false when the marketplace plan of the "
                                                          "repository's account does not cover this scan"},
         "reason": {"type": "string", "nullable": True, "description": "why the scan was not published"},
     },

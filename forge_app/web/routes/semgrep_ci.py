@@ -21,9 +21,10 @@ from starlette.routing import Route
 
 from forge_app.core.envelope import UploadError, parse_upload
 from forge_app.core.fingerprint import fingerprint_findings
+from forge_app.core.plans import published_fields
 from forge_app.core.semgrep_ci import block_override, check_results_body, cli_blocks, parse_scan_start, upload_document
+from forge_app.forges.registry import fetcher_for, serving_for_upload, serving_now
 from forge_app.forges.sources import can_fetch_sources
-from forge_app.marketplace.serving import decide_for_repository, decide_for_upload, published_fields
 from forge_app.services.ingest import current_policy, ingest_upload, reserve_upload, use_forge_diff, wants_source
 from forge_app.services.rules import catalog_for, rules_for_ci
 from forge_app.web.auth import bearer
@@ -63,7 +64,7 @@ def _rules(request: Request, repo: Repository) -> list[dict[str, Any]]:
     """The rules for this repository: a Marketplace account not served, or served by a plan without
     blocking, gets block rules as comment rules, so the CLI does not fail what forge-app will not."""
     storage: Storage = request.app.state.storage
-    serving = decide_for_repository(request.app.state.settings, storage, repo)
+    serving = serving_now(request.app.state.settings, storage, repo)
     block_allowed = serving is None or (serving.served and serving.block_allowed)
     return rules_for_ci(catalog_for(request.app.state), storage, current_policy(storage), block_allowed=block_allowed)
 
@@ -130,14 +131,16 @@ async def scan_results(request: Request) -> JSONResponse:
         raise ApiError(400, exc.code, str(exc)) from None
     upload.meta["partial"] = not run.is_full_scan
     upload.meta["semgrep_ci_scan"] = run.id
-    serving = await decide_for_upload(request.app.state.job_context, repo)
+    serving = await serving_for_upload(request.app.state.job_context, repo)
     upload = await use_forge_diff(request.app.state.job_context, repo, upload)
-    if await can_fetch_sources(request.app.state.job_context, repo) and await run_in_threadpool(wants_source, upload):
+    fetcher = fetcher_for(request.app.state.job_context, repo)
+    if await can_fetch_sources(fetcher) and await run_in_threadpool(wants_source, upload):
         ingested = await run_in_threadpool(reserve_upload, storage, repo, upload, serving)
     else:
         ingested = await run_in_threadpool(ingest_upload, storage, repo, upload, serving)
     cli_blocking = any(cli_blocks(f) for f in upload.findings)
     await run_in_threadpool(storage.attach_ci_results, run.id, ingested.scan_id, cli_blocking)
+    await storage.sync_intake()  # durable like an upload's 201: power-loss safe before the answer
     request.app.state.metrics.inc("forge_app_scans_total", "Scans uploaded", repository_forge=repo.forge)
     request.app.state.wake_worker()
     log.info("semgrep ci scan %s: %d finding(s) stored as scan %s (%s)", run.id, len(upload.findings),
@@ -176,7 +179,7 @@ async def scan_complete(request: Request) -> JSONResponse:
         log.warning("semgrep ci scan %s: scan %s failed: %s", run.id, scan.id, scan.error_detail)
         storage.finish_ci_run(run.id, "complete", exit_code, scan.error_detail)
         return JSONResponse({"success": True, "app_block_override": False, "app_block_reason": ""})
-    served = published_fields(scan)["published"]  # an account the Marketplace does not serve is never blocked
+    served = published_fields(scan.meta)["published"]  # an account the Marketplace does not serve is never blocked
     new_blocking = [sf.finding for sf in await run_in_threadpool(storage.scan_findings, scan.id, ["new"])
                     if sf.mode == "block"] if scan.blocking and served else []
     verdict = block_override(new_blocking)

@@ -18,9 +18,9 @@ from jsonschema import Draft7Validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from forge_app.forges.github.marketplace.ledger import ACTIONS, PayloadError, parse_event
 from forge_app.forges.github.sansio import Refused, check_delivery
 from forge_app.forges.github.webhook import MAX_WEBHOOK_BYTES
-from forge_app.marketplace.ledger import ACTIONS, PayloadError, parse_event
 from forge_app.web import metrics
 from forge_app.web.body import parse_json, read_raw
 from forge_app.web.errors import error_response

@@ -9,7 +9,6 @@ worker): a response hook raises at once and the job is retried after Retry-After
 
 from __future__ import annotations
 
-import email.utils
 import json
 import re
 import time
@@ -22,6 +21,7 @@ import gitlab.exceptions
 import requests
 
 from forge_app import __version__
+from forge_app.core.retry_after import parse_retry_after
 from forge_app.forges.gitlab.errors import (
     GitLabError,
     GitLabForbidden,
@@ -72,17 +72,9 @@ class _RedirectedWriteSignal(Exception):
 
 
 def _retry_after(headers: Any) -> float | None:
-    raw = headers.get("Retry-After")
-    if raw:
-        raw = raw.strip()
-        if raw.isdigit():
-            return float(raw)
-        try:
-            when = email.utils.parsedate_to_datetime(raw)
-        except (TypeError, ValueError):
-            when = None
-        if when is not None:
-            return max(0.0, when.timestamp() - time.time())
+    waited = parse_retry_after(headers.get("Retry-After"), time.time())
+    if waited is not None:
+        return waited
     reset = headers.get("RateLimit-Reset")
     if reset and reset.strip().isdigit():
         return max(0.0, float(reset) - time.time())

@@ -20,8 +20,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from forge_app.marketplace.github_api import HEADERS, MarketplaceApi, MarketplaceApiError, client_credentials, open_http
-from forge_app.marketplace.ledger import PayloadError, parse_purchase
+from forge_app.forges.github.marketplace.github_api import (
+    HEADERS,
+    MarketplaceApi,
+    MarketplaceApiError,
+    client_credentials,
+    open_http,
+)
+from forge_app.forges.github.marketplace.ledger import PayloadError, parse_purchase
 from forge_app.security.crypto import SecretsUnavailable, encrypt
 
 log = logging.getLogger(__name__)

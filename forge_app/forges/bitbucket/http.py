@@ -8,7 +8,6 @@ carrying the status and Bitbucket's own message, never the token.
 
 from __future__ import annotations
 
-import email.utils
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -16,13 +15,14 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 
+from forge_app.core.retry_after import parse_retry_after
+from forge_app.forges import errors
 from forge_app.forges.ratelimit import Budget, SharedWaits
 from forge_app.jobs.errors import GiveUp, RetryLater
 
 USER_AGENT = "forge-app (+https://github.com/forge-app/forge-app)"
 MAX_REDIRECTS = 5
 PAGELEN = 100  # Bitbucket's maximum page size
-DEFAULT_RETRY_AFTER = 60.0
 REDIRECTS = (301, 302, 303, 307, 308)
 
 
@@ -60,17 +60,8 @@ def origin(url: str) -> tuple[str, str, int | None]:
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """Retry-After as seconds (delta-seconds or an HTTP date), None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    """Retry-After as seconds (core.retry_after), None when absent or unreadable."""
+    return parse_retry_after(value, time.time() if now is None else now)
 
 
 def _error_message(response: httpx.Response) -> str:
@@ -221,25 +212,17 @@ class BitbucketApi:
             url, query = nxt, None
 
 
-def job_error(exc: BitbucketError, where: str) -> Exception:
-    """What the job worker should do about a failed call: wait, or give up with a sentence."""
-    if exc.status == 429:
-        return RetryLater(f"Bitbucket rate limit on {where}; retrying later",
-                          exc.retry_after if exc.retry_after is not None else DEFAULT_RETRY_AFTER)
-    if exc.status >= 500:
-        return RetryLater(f"Bitbucket is failing ({exc.status}) on {exc.method} {exc.path}; retrying later",
-                          exc.retry_after)
-    if exc.status == 401:
-        return GiveUp(f"Bitbucket refused the access token for {where} (401): it is invalid, expired or "
-                      "revoked; replace the connection with a new token")
-    if exc.status == 403:
-        wanted = f" (Bitbucket wants: {exc.accepted_scopes})" if exc.accepted_scopes else ""
-        return GiveUp(f"the access token for {where} may not {exc.method} {exc.path} (403){wanted}; "
-                      "it needs the pullrequest:write (Pull requests: Write) and repository (Repositories: Read) "
-                      "scopes")
-    if exc.status == 404:
-        return GiveUp(f"Bitbucket has no {exc.path} for {where} (404), or the token cannot see it")
-    return GiveUp(f"Bitbucket rejected {exc.method} {exc.path} for {where} ({exc.status}): {exc.message}")
+def job_error(exc: BitbucketError, where: str) -> RetryLater | GiveUp:
+    """What the job worker should do about a failed call, in the one vocabulary of forges/errors.py."""
+    wanted = f" (Bitbucket wants: {exc.accepted_scopes})" if exc.accepted_scopes else ""
+    return errors.job_error("Bitbucket", exc.status, f"{exc.method} {exc.path} for {where}", detail=exc.message,
+                            retry_after=exc.retry_after, advice={
+        401: f"Bitbucket refused the access token for {where} (401): it is invalid, expired or revoked; replace "
+             "the connection with a new token",
+        403: f"the access token for {where} may not {exc.method} {exc.path} (403){wanted}; it needs the "
+             "pullrequest:write (Pull requests: Write) and repository (Repositories: Read) scopes",
+        404: f"Bitbucket has no {exc.path} for {where} (404), or the token cannot see it",
+    })
 
 
 def transport_error(exc: httpx.HTTPError, base_url: str) -> RetryLater:

@@ -1,6 +1,6 @@
 """GitHub Marketplace routes: the listing webhook, the admin account list, the Setup URL.
 
-`/github/installed` is listed here before forge_app/web/routes/github_setup.py's route of
+`/github/installed` is listed here before forge_app/forges/github/setup_routes.py's route of
 the same path: with plans configured it runs the Marketplace setup (user authorization,
 account and plan); without, it hands over to the plain "installed" page unchanged.
 """
@@ -15,8 +15,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from forge_app.core.plans import AccountPlan, decide
-from forge_app.marketplace import setup_url
-from forge_app.marketplace.webhook import receive
+from forge_app.forges.github.marketplace import LISTING, setup_url
+from forge_app.forges.github.marketplace.webhook import receive
 from forge_app.web.auth import require_admin
 from forge_app.web.routes.openapi import error_responses
 from storage import MarketplaceAccount, Storage
@@ -60,7 +60,7 @@ def list_accounts(settings: Any, storage: Storage) -> list[dict[str, Any]]:
         # The account-level answer: its plan, before any per-repository limit.
         verdict = decide(AccountPlan(login, account.state if account else "none",
                                      account.plan_name if account else None), plans, private=False,
-                         scanned_before=0)
+                         scanned_before=0, listing=LISTING)
         return verdict.served, verdict.reason
 
     for account in storage.marketplace_accounts():
@@ -81,7 +81,7 @@ async def accounts(request: Request) -> Response:
 
 async def installed(request: Request) -> Response:
     if request.app.state.settings.marketplace_plans is None:
-        from forge_app.web.routes.github_setup import installed as plain_installed
+        from forge_app.forges.github.setup_routes import installed as plain_installed
 
         return await plain_installed(request)
     return await setup_url.installed(request)

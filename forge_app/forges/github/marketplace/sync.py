@@ -11,8 +11,8 @@ import logging
 from dataclasses import dataclass, field
 
 from forge_app.config import Settings
-from forge_app.marketplace.github_api import MarketplaceApi, open_http
-from forge_app.marketplace.ledger import PayloadError, from_listing, missing_from_listing
+from forge_app.forges.github.marketplace.github_api import MarketplaceApi, open_http
+from forge_app.forges.github.marketplace.ledger import PayloadError, from_listing, missing_from_listing
 from storage import MarketplaceAccount, Storage
 from storage.database import utcnow
 

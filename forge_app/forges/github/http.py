@@ -19,6 +19,8 @@ from gidgethub.httpx import GitHubAPI
 
 from forge_app import __version__
 from forge_app.config import Settings
+from forge_app.core.retry_after import parse_retry_after
+from forge_app.forges import errors
 from forge_app.forges.github.credentials import AppCredentials
 from forge_app.forges.github.tokens import InstallationTokens, app_jwt
 from forge_app.forges.ratelimit import Budget
@@ -62,9 +64,9 @@ def rate_limit_delay(status: int, headers: Any, message: str = "", *, now: float
     """Seconds to wait when GitHub says we are rate limited; None when it is another error."""
     if status not in (403, 429):
         return None
-    retry_after = _header(headers, "retry-after")
-    if retry_after and retry_after.strip().isdigit():
-        return max(1.0, float(retry_after))
+    waited = parse_retry_after(_header(headers, "retry-after"), now if now is not None else time.time(), minimum=1.0)
+    if waited is not None:
+        return waited
     if _header(headers, "x-ratelimit-remaining") == "0":
         reset = _header(headers, "x-ratelimit-reset")
         if reset and reset.strip().isdigit():
@@ -79,12 +81,12 @@ def status_of(exc: HTTPException) -> int:
     return int(exc.status_code)
 
 
-def as_permanent(exc: HTTPException, what: str) -> GiveUp | None:
-    """A GiveUp for answers retrying cannot change (missing permission, gone, refused), else None."""
+def job_error(exc: HTTPException, what: str) -> RetryLater | GiveUp:
+    """What a failed GitHub call means to the job, in the one vocabulary of forges/errors.py (rate
+    limits were already turned into RetryLater by the calls themselves)."""
     status = status_of(exc)
-    if status in (400, 403, 404, 410, 422):
-        return GiveUp(f"GitHub answered {status} to {what}: {exc}")
-    return None
+    return errors.job_error("GitHub", status, what, detail=str(exc),
+                            advice={s: f"GitHub answered {s} to {what}: {exc}" for s in (400, 403, 404, 410, 422)})
 
 
 def open_http() -> httpx.AsyncClient:

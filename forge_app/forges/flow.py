@@ -8,6 +8,8 @@ hidden markers already on the PR before posting anything.
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Awaitable, Callable
 
 from forge_app.core.review.plan import PlannedComment, ReviewItem, plan_review
 from forge_app.core.review.render import (
@@ -20,10 +22,14 @@ from forge_app.core.review.render import (
     summary_comment,
 )
 from forge_app.forges.base import ForgeClient, PullRequestRef, StatusReport, StatusState
+from forge_app.jobs.worker import JobContext
 from forge_app.web.metrics import counting_scan_requests
-from storage import ScanRecord, Storage
+from storage import Job, ScanRecord, Storage
 
 log = logging.getLogger(__name__)
+
+Publisher = Callable[[JobContext, ScanRecord, Job], Awaitable[None]]
+"""What a forge's `publisher` factory hands out for a scan it can publish."""
 
 
 def scan_url(public_url: str, scan_id: int) -> str:
@@ -40,6 +46,25 @@ def _state(scan: ScanRecord) -> StatusState:
 
 SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
 DEFAULT_MAX_INLINE = 50
+BUDGET_FIXED, BUDGET_PER_50 = 6, 1  # a PR scan with n new findings: at most 6 + ceil(n / 50) forge requests
+
+
+def request_budget(new_findings: int) -> int:
+    """The forge requests a first publication of a PR scan may cost, whatever the forge: GitLab and
+    Bitbucket have no batch comment endpoint, and Bitbucket allows ~1,000 requests an hour."""
+    return BUDGET_FIXED + BUDGET_PER_50 * math.ceil(new_findings / 50)
+
+
+def inline_limit(client: ForgeClient, *, budget: int, spent: int, closing: int, planned: int, max_inline: int,
+                 summary_needed: bool) -> int:
+    """How many of the `planned` inline comments fit: at most `max_inline`, and no more than the
+    requests left once the summary note (needed when anything is left out) and the final status
+    are paid for. Pure arithmetic over the client's cost model."""
+    for count in range(min(planned, max_inline) if max_inline >= 0 else planned, 0, -1):
+        summary = 1 if summary_needed or count < planned else 0
+        if spent + client.comment_requests(count) + summary + closing <= budget:
+            return count
+    return 0
 
 
 def cap_comments(comments: list[PlannedComment], limit: int) -> tuple[list[PlannedComment], list[PlannedComment]]:
@@ -52,11 +77,13 @@ def cap_comments(comments: list[PlannedComment], limit: int) -> tuple[list[Plann
     return ranked[:limit], ranked[limit:]
 
 
-def _capped_note(capped: int, limit: int) -> str:
+def _capped_note(capped: int, limit: int, max_inline: int) -> str:
     if not capped:
         return ""
+    why = ("FORGE_APP_MAX_INLINE_COMMENTS" if limit == max_inline else
+           "what fits in this forge's request budget per scan, FORGE_APP_MAX_INLINE_COMMENTS at most")
     return (f"\n\n{capped} of these are on changed lines but past this scan's limit of {limit} inline comments "
-            "(FORGE_APP_MAX_INLINE_COMMENTS): the most severe and blocking ones were commented first.")
+            f"({why}): the most severe and blocking ones were commented first.")
 
 
 async def publish_pull_request_scan(
@@ -64,10 +91,10 @@ async def publish_pull_request_scan(
     retrying: bool = False, max_inline: int = DEFAULT_MAX_INLINE,
 ) -> None:
     """Publish, counting the forge requests it costs (job log and `forge_app_scan_forge_requests`)."""
-    with counting_scan_requests(client.flavour) as tally:
+    with counting_scan_requests(client.forge) as tally:
         await _publish(storage, client, scan, pr, public_url=public_url, retrying=retrying, max_inline=max_inline)
     log.info("scan %s on %s #%s: %d %s API requests", scan.id, scan.repository, scan.pull_request, tally["n"],
-             client.flavour)
+             client.forge)
 
 
 async def _publish(
@@ -106,8 +133,19 @@ async def _publish(
 
     plan = plan_review(new_items, present_identities={sf.identity_id for sf in stored},
                        posted={i: rc.resolved for i, rc in ledger.items()}, diff=diff,
-                       flavour=client.flavour, counts=counts, scan_url=url)
-    to_post, capped = cap_comments(plan.comments, max_inline)
+                       style=client.rendering, counts=counts, scan_url=url)
+    # The inline comments this scan may show: what fits in the request budget of a first
+    # publication, from a cost model of the scan alone (so a re-upload or a retried job shows the
+    # same ones), less those already on the PR.
+    shown = sum(1 for i in new_items if i.identity_id in ledger)
+    closing = client.closing_requests(StatusReport(_state(scan), check_title(counts), "", counts, url, new_items))
+    has_summary = storage.forge_object(scan.repository_id, f"pr:{scan.pull_request}", "summary") is not None
+    allowed = inline_limit(client, budget=request_budget(len(new_items)),
+                           spent=client.opening_requests(), closing=closing,
+                           planned=len(plan.comments) + shown, max_inline=max_inline,
+                           summary_needed=bool(plan.outside) or has_summary)
+    limit = max(0, allowed - shown)
+    to_post, capped = cap_comments(plan.comments, limit)
     if to_post:
         posted = await client.post_comments(pr, to_post)
         by_identity = {c.item.identity_id: c for c in to_post}
@@ -119,7 +157,8 @@ async def _publish(
                 line=planned.line)
 
     outside = [(i.finding, i.mode) for i in plan.outside] + [(c.item.finding, c.item.mode) for c in capped]
-    await _publish_summary(storage, client, scan, pr, outside, counts, url, note=_capped_note(len(capped), max_inline))
+    await _publish_summary(storage, client, scan, pr, outside, counts, url,
+                           note=_capped_note(len(capped), allowed, max_inline))
 
     for identity_id in plan.resolve:
         rc = ledger[identity_id]
@@ -151,10 +190,10 @@ async def _publish_summary(storage: Storage, client: ForgeClient, scan: ScanReco
     if not outside and existing is None:
         return
     # Compare without the scan link: a re-upload of the same results should not edit the note.
-    content = _with_note(summary_comment(outside, counts, None, client.flavour), note)
+    content = _with_note(summary_comment(outside, counts, None, client.rendering), note)
     if existing is not None and existing.get("id") and existing.get("content") == content:
         return
-    body = _with_note(summary_comment(outside, counts, url, client.flavour), note)
+    body = _with_note(summary_comment(outside, counts, url, client.rendering), note)
     known_id = existing.get("id") if existing else None
     maybe_posted = existing is not None and not known_id  # an earlier run may have posted it unrecorded
     if existing is None:

@@ -12,14 +12,16 @@ import logging
 from typing import Any
 
 from forge_app.config import Settings
-from forge_app.core.plans import LIMIT_REACHED, AccountPlan, Serving, decide
+from forge_app.core.plans import LIMIT_REACHED, SERVING_META, AccountPlan, Serving, decide
+from forge_app.core.plans import scan_serving as _scan_serving
 from forge_app.core.review.render import Counts
 from forge_app.forges.base import PullRequestRef, StatusReport
+from forge_app.forges.github.marketplace import LISTING
 from storage import Repository, ScanRecord, Storage
 
 log = logging.getLogger(__name__)
 
-META_KEY = "marketplace"  # reserved in a scan's meta: set by the server, never taken from the upload
+META_KEY = SERVING_META  # reserved in a scan's meta: set by the server, never taken from the upload
 
 
 def decide_for_repository(settings: Settings, storage: Storage, repo: Repository) -> Serving | None:
@@ -31,7 +33,7 @@ def decide_for_repository(settings: Settings, storage: Storage, repo: Repository
     plan = AccountPlan(login=account.login if account else owner, state=account.state if account else "none",
                        plan_name=account.plan_name if account else None)
     return decide(plan, settings.marketplace_plans, private=storage.repository_private("github", repo.full_name),
-                  scanned_before=storage.owner_repositories_scanned_before("github", owner, repo.id))
+                  scanned_before=storage.owner_repositories_scanned_before("github", owner, repo.id), listing=LISTING)
 
 
 async def _fetch_private(context: Any, repo: Repository) -> bool | None:
@@ -66,18 +68,6 @@ async def decide_for_upload(context: Any, repo: Repository) -> Serving | None:
     return await asyncio.to_thread(decide_for_repository, settings, storage, repo)
 
 
-def scan_serving(scan: ScanRecord) -> Serving | None:
-    return Serving.from_meta(scan.meta.get(META_KEY)) if isinstance(scan.meta, dict) else None
-
-
-def published_fields(scan: ScanRecord) -> dict[str, Any]:
-    """`published` / `reason` of the scans API: true and null unless the Marketplace withheld it."""
-    serving = scan_serving(scan)
-    if serving is None or serving.served:
-        return {"published": True, "reason": None}
-    return {"published": False, "reason": serving.reason}
-
-
 def withheld_report(settings: Settings, serving: Serving, counts: Counts) -> StatusReport:
     title = serving.title or "no active plan"
     link = settings.marketplace_url
@@ -90,7 +80,7 @@ def withheld_report(settings: Settings, serving: Serving, counts: Counts) -> Sta
 async def withhold_if_unserved(settings: Settings, client: Any, scan: ScanRecord, pr: PullRequestRef) -> bool:
     """At the start of a GitHub publication: True (and only a neutral check run set) when the
     scan was uploaded while its account was not served."""
-    serving = scan_serving(scan)
+    serving = _scan_serving(scan.meta)
     if serving is None or serving.served:
         return False
     log.info("scan %s of %s: not published (%s)", scan.id, scan.repository, serving.reason)

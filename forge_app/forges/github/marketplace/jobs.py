@@ -13,11 +13,16 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from forge_app.forges.github.marketplace.github_api import (
+    MarketplaceApi,
+    MarketplaceApiError,
+    client_credentials,
+    open_http,
+)
+from forge_app.forges.github.marketplace.ledger import PayloadError, apply_event, parse_event
+from forge_app.forges.github.marketplace.webhook import JOB_KIND
 from forge_app.jobs.errors import GiveUp, RetryLater
 from forge_app.jobs.worker import Handler, JobContext
-from forge_app.marketplace.github_api import MarketplaceApi, MarketplaceApiError, client_credentials, open_http
-from forge_app.marketplace.ledger import PayloadError, apply_event, parse_event
-from forge_app.marketplace.webhook import JOB_KIND
 from forge_app.security.crypto import SecretsUnavailable, decrypt
 from storage import Job, MarketplaceAccount, Storage
 from storage.database import utcnow
@@ -105,7 +110,7 @@ def schedule_daily(storage: Storage, settings: object) -> None:
 
 
 async def handle_daily(context: JobContext, job: Job) -> None:
-    from forge_app.marketplace.sync import sync_accounts
+    from forge_app.forges.github.marketplace.sync import sync_accounts
 
     storage = context.storage
     key, run_at = _next_day_key(time.time())

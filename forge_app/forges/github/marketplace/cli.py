@@ -14,9 +14,9 @@ from forge_app.cli.common import CliError, fail, load_settings, note
 
 async def _revoke_cancelled(settings, storage) -> list[str]:
     """Cancelled accounts (by an event or by this sync) lose their customers' user tokens."""
+    from forge_app.forges.github.marketplace.jobs import revoke_tokens
     from forge_app.jobs.errors import GiveUp, RetryLater
     from forge_app.jobs.worker import JobContext
-    from forge_app.marketplace.jobs import revoke_tokens
 
     out = []
     for account in storage.marketplace_accounts():
@@ -31,9 +31,9 @@ async def _revoke_cancelled(settings, storage) -> list[str]:
 
 
 def marketplace_sync(args: argparse.Namespace) -> int:
-    from forge_app.marketplace.github_api import MarketplaceApiError
-    from forge_app.marketplace.jobs import purge_expired
-    from forge_app.marketplace.sync import sync_accounts
+    from forge_app.forges.github.marketplace.github_api import MarketplaceApiError
+    from forge_app.forges.github.marketplace.jobs import purge_expired
+    from forge_app.forges.github.marketplace.sync import sync_accounts
     from storage import open_storage
 
     try:

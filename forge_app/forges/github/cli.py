@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.github_verb == "marketplace-sync":
-        from forge_app.cli.marketplace import marketplace_sync
+        from forge_app.forges.github.marketplace.cli import marketplace_sync
 
         return marketplace_sync(args)
     from forge_app.forges.github import registration

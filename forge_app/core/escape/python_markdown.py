@@ -1,4 +1,4 @@
-"""Bitbucket Cloud markdown (Python-Markdown: raw HTML escaped, tables, fenced code).
+"""Python-Markdown as forges render it: raw HTML escaped, tables, fenced code.
 
 Python-Markdown honours backslash escapes only for ``\\`*_{}[]()>#+-.!`` (any other escape would
 show its backslash), so those are escaped, `<` and `&` become entities, and a zero-width space
