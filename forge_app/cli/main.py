@@ -17,7 +17,6 @@ VERBS: dict[str, tuple[str, str]] = {
     "diff": ("forge_app.cli.diff", "offline: classify head findings against base findings"),
     "token": ("forge_app.cli.token", "manage upload tokens (token create)"),
     "slack": ("forge_app.cli.slack", "Slack app helpers (manifest)"),
-    "migrate-data": ("forge_app.cli.migrate_data", "copy an installation from SQLite to PostgreSQL (idempotent)"),
 }
 
 
