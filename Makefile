@@ -40,6 +40,7 @@ bench: $(VENV)/.installed-test
 	$(PY) bench/semgrep_ci.py
 	$(PY) bench/slack.py
 	$(PY) bench/marketplace.py
+	$(PY) bench/scale.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
