@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from forge_app.config import Settings  # noqa: E402
 from forge_app.core.plans import parse_plans  # noqa: E402
+from forge_app.forges.github.marketplace.sync import sync_accounts  # noqa: E402
 from forge_app.forges.github.tokens import app_jwt  # noqa: E402
-from forge_app.marketplace.sync import sync_accounts  # noqa: E402
 from storage import open_storage  # noqa: E402
 from tests.github.fake_github import FakeGitHub, ServerThread  # noqa: E402
 

@@ -30,6 +30,7 @@ def _context(request: Request, values: dict[str, str] | None = None) -> dict[str
         values=values or {"forge": next(iter(SCOPES)), "scope": next(iter(SCOPES.values()))[0], "base_url": "",
                           "target": ""},
         connection_forges={name: FORGES[name].title for name in SCOPES},
+        connection_kinds={name: FORGES[name].connections for name in SCOPES},
     )
 
 

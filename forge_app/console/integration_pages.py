@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from forge_app.console.web import Form, PageError, action, int_param, page, queries, redirect, render, storage_of
 from forge_app.core.models import MODES
+from forge_app.forges.registry import FORGES
 from forge_app.notify.delivery import compose_test, send, send_test
 from forge_app.notify.mail import SmtpConfigError
 from forge_app.notify.sender import Outcome
@@ -123,7 +124,12 @@ async def _test_draft(request: Request, draft: IntegrationDraft) -> TestResult:
 
 @page
 async def settings_home(request: Request) -> Response:
-    return render(request, "settings.html", title="Settings")
+    with_connections = [f.title for f in FORGES.values() if f.connections is not None]
+    with_panels = [f.title for f in FORGES.values() if f.connections_panel is not None]
+    blurb = f"{' and '.join(with_connections)} connections" + (
+        f", and the {' and '.join(with_panels)} App." if with_panels else ".")
+    return render(request, "settings.html", title="Settings", connections_blurb=blurb,
+                  forge_cards=[card for f in FORGES.values() for card in f.settings_cards])
 
 
 @page

@@ -17,6 +17,15 @@ class ForgeWeb:
     base: str | None
 
     @property
+    def change(self) -> str:
+        """What the forge calls a pull request ("Merge request")."""
+        return self.links.change if self.links is not None else "Pull request"
+
+    @property
+    def change_ref(self) -> str:
+        return self.links.change_ref if self.links is not None else "PR #"
+
+    @property
     def repo(self) -> str | None:
         if self.links is None or not self.base:
             return None

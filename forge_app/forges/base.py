@@ -60,7 +60,7 @@ class ForgeClient(Protocol):
     def comment_requests(self, count: int) -> int:
         """Requests `post_comments` makes for `count` comments (GitHub: 2 per review of 50;
         GitLab and Bitbucket, which have no batch endpoint: one each). The request budget
-        (forges/publish.py) decides from this how many inline comments a scan may post."""
+        (forges/flow.py) decides from this how many inline comments a scan may post."""
 
     def opening_requests(self) -> int:
         """Requests a first publication makes before its comments (GitHub: the check run and the
@@ -129,6 +129,8 @@ class WebLinks:
     commit: str  # path segment before a commit SHA
     line: Callable[[str, str, str, int | None], str]  # (repository URL, quoted sha, quoted path, line) -> URL
     web_root: Callable[[Settings, str | None], str | None]  # (settings, a connection's base URL) -> root
+    change: str = "Pull request"  # what the forge calls a PR, for people
+    change_ref: str = "PR #"  # how a PR number is written there ("MR !5")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,8 @@ class ConnectionKind:
     scopes: tuple[str, ...]
     default_base_url: Callable[[Settings], str]
     verify: Callable[[Any, Settings], Awaitable[dict[str, Any]]]  # (ConnectionRequest, settings) -> info
+    target_hint: str = ""  # the console form's words for a target ("workspace, or workspace/repo_slug")
+    base_url_hint: str = ""  # what base_url defaults to, in words
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +161,7 @@ class Forge:
     detect_ci: CiDetector | None = None
     routes: Sequence[Any] = ()  # forge-specific Starlette routes (setup pages, extra webhooks)
     console_routes: Sequence[Any] = ()  # forge-specific console pages (HTML)
+    settings_cards: Sequence[tuple[str, str, str]] = ()  # Settings page entries: (href, title, description)
     connections_panel: Callable[[Any], dict[str, Any]] | None = None  # (Request) -> {"template", "context"}
     openapi_paths: Mapping[str, Any] = field(default_factory=dict)  # OpenAPI of `routes` machines call
     openapi_schemas: Mapping[str, Any] = field(default_factory=dict)

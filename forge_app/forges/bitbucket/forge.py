@@ -33,6 +33,7 @@ FORGE = Forge(
     source_fetcher=bitbucket_source_fetcher,
     connections=ConnectionKind(scopes=("workspace", "repository"),
                                default_base_url=lambda settings: settings.bitbucket_api_url,
-                               verify=connection.verify),
+                               verify=connection.verify, target_hint="workspace, or workspace/repo_slug.",
+                               base_url_hint="Bitbucket Cloud's API"),
     detect_ci=ci.detect,
 )

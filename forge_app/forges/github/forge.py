@@ -59,6 +59,8 @@ FORGE = Forge(
     console_routes=(Route("/settings/marketplace", console_page.marketplace_page, methods=["GET"]),
                     Route("/settings/connections/github-setup", console.github_setup, methods=["POST"])),
     connections_panel=console.connections_panel,
+    settings_cards=(("/settings/marketplace", "Marketplace",
+                     "GitHub Marketplace accounts: plan, trial, pending change, served or not."),),
     openapi_paths={**marketplace_routes.OPENAPI_PATHS, "/webhooks/github/marketplace": webhook_operation(
         "GitHub Marketplace listing", "X-GitHub-Event",
         "X-Hub-Signature-256 (HMAC-SHA256 of the body with GITHUB_MARKETPLACE_WEBHOOK_SECRET)")},

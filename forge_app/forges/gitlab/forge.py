@@ -25,13 +25,15 @@ FORGE = Forge(
     name="gitlab",
     title="GitLab",
     rendering=RENDERING,
-    links=WebLinks(pull_request="-/merge_requests", commit="-/commit", line=_line, web_root=_web_root),
+    links=WebLinks(pull_request="-/merge_requests", commit="-/commit", line=_line, web_root=_web_root,
+                   change="Merge request", change_ref="MR !"),
     publisher=publisher_for_scan,
     job_handlers={JOB_KIND: handle_event},
     webhook=webhook.WEBHOOK,
     source_fetcher=None,  # its vendored API contract has no file endpoint (forges/sources.py)
     diff_reader=gitlab_diff_reader,
     connections=ConnectionKind(scopes=("project", "group"), default_base_url=lambda _settings: DEFAULT_URL,
-                               verify=connection.verify),
+                               verify=connection.verify, target_hint="group/project or group path.",
+                               base_url_hint=DEFAULT_URL),
     detect_ci=ci.detect,
 )

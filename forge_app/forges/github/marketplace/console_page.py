@@ -14,6 +14,6 @@ from forge_app.forges.github.marketplace.routes import list_accounts
 async def marketplace_page(request: Request) -> Response:
     settings = request.app.state.settings
     accounts = await run_in_threadpool(list_accounts, settings, storage_of(request))
-    return render(request, "marketplace.html", title="Marketplace", accounts=accounts,
+    return render(request, "github/templates/marketplace.html", title="Marketplace", accounts=accounts,
                   enabled=settings.marketplace_plans is not None, listing_url=settings.marketplace_url,
                   plans=sorted((settings.marketplace_plans or {}).items()))
