@@ -251,7 +251,7 @@ class Worker:
 
     async def _make_way(self, spent: float) -> None:
         """Webhooks are arriving (`yield_to`): pause so this worker takes at most BUSY_SHARE of
-        the time. Its jobs can wait a little; a delivery GitHub gets no answer to within 10 s is
+        the time. Its jobs can wait a little; a delivery a forge gets no answer to within 10 s is
         failed (in-process, the worker also competes for Python's GIL with the web loop)."""
         pause = min(1.0, max(0.002, spent * (1 - BUSY_SHARE) / BUSY_SHARE))
         with contextlib.suppress(TimeoutError):

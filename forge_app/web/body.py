@@ -110,7 +110,7 @@ def check_shape(doc: Any, max_depth: int = MAX_DEPTH, *, body: bytes | None = No
 
     Given the `body` it was parsed from and no longer than MAX_STRING, no string can be too
     long (a decoded string is never longer than its JSON text); when its bytes also rule out
-    deep nesting and long numbers (a 28 KB GitHub `pull_request` delivery does), nothing is
+    deep nesting and long numbers (a typical 28 KB `pull_request` delivery does), nothing is
     walked; otherwise only containers and integers are, with C-level iteration."""
     if body is not None and len(body) <= MAX_STRING:
         if _few_containers(body, max_depth) and _LONG_DIGIT_RUN not in body.translate(_DIGITS):
@@ -146,7 +146,7 @@ _NOT_OPENERS = bytes(b for b in range(256) if b not in b"{[")
 
 def _few_containers(body: bytes, max_depth: int) -> bool:
     """At most `max_depth` opening brackets that can be structural, so nothing nests deeper.
-    `{/` is never structural: GitHub's payloads are full of URL templates such as `{/sha}`.
+    `{/` is never structural: webhook payloads can be full of URL templates such as `{/sha}`.
     (One pass of `translate` keeps the brackets: cheaper than two `count`s.)"""
     brackets = len(body.translate(None, _NOT_OPENERS))
     return brackets <= max_depth or brackets - body.count(b"{/") <= max_depth

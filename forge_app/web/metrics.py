@@ -69,7 +69,7 @@ def counting_scan_requests(forge: str) -> Any:
     """Count the forge requests made inside the block (threads started from it included);
     the total goes to the `forge_app_scan_forge_requests` histogram and to the caller."""
     outer = _scan_requests.get()
-    if outer is not None:  # an adapter already counts this publication (e.g. GitLab's version lookup)
+    if outer is not None:  # an adapter already counts this publication (e.g. a version lookup first)
         yield outer
         return
     tally: dict[str, int] = {"n": 0}
