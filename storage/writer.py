@@ -193,7 +193,11 @@ class GroupWriter:
                     log.error("intake batch of %d writes failed: %s", size, exc)
                     self._deliver(items, [(future, False, exc) for _, future in _flatten(items)])
                     continue
-            self._commit(db, items)
+            try:
+                self._commit(db, items)
+            except Exception as exc:  # a bug here must not leave a loop's batch unanswered (its loop
+                log.exception("intake writer: batch of %d writes lost", size)  # would wait forever)
+                self._deliver(items, [(future, False, exc) for _, future in _flatten(items)])
         if db is not None:
             db.conn.close()
 

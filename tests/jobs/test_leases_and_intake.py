@@ -218,3 +218,33 @@ def test_a_worker_makes_way_while_deliveries_arrive(storage, settings):
 
     assert all(gap >= 0.05 for gap in gaps(busy=True))  # 3 x 20 ms, less timer slack
     assert all(gap < 0.5 for gap in gaps(busy=False))  # no pause (generous: the machine may be loaded)
+
+
+def test_a_failed_hand_over_never_leaves_a_loops_later_deliveries_waiting(tmp_path, monkeypatch):
+    """The loop hands the writer one batch at a time: if committing one blows up unexpectedly, its
+    callers get the error and the next batch still goes through (nothing waits forever)."""
+    s = open_storage(str(tmp_path / "h.db"))
+    writer = s.intake_writer()
+    real_commit = writer._commit
+    calls = {"n": 0}
+
+    def flaky_commit(db, items):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("a bug in the writer")
+        return real_commit(db, items)
+
+    monkeypatch.setattr(writer, "_commit", flaky_commit)
+
+    async def two_batches():
+        first = await asyncio.wait_for(asyncio.gather(
+            s.accept_delivery_async("github", "a", "pull_request", kind="github_event", payload={}),
+            return_exceptions=True), timeout=5)
+        second = await asyncio.wait_for(
+            s.accept_delivery_async("github", "b", "pull_request", kind="github_event", payload={}), timeout=5)
+        return first, second
+
+    first, second = asyncio.run(two_batches())
+    assert isinstance(first[0], RuntimeError) and second is True
+    assert s.delivery_counts("github")["deliveries"] == 1
+    s.close()
