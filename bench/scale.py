@@ -152,6 +152,10 @@ def postgres_database(server: str) -> Iterator[str]:
 
 def postgres_answers(server: str) -> str | None:
     """None when a server answers, else why not."""
+    import importlib.util
+
+    if importlib.util.find_spec("storage.postgres") is None:
+        return "this storage has no PostgreSQL backend"
     try:
         import psycopg
     except ImportError:

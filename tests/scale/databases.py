@@ -30,6 +30,10 @@ def _with_database(url: str, name: str) -> str:
 
 def postgres_answers() -> str | None:
     """None when the test server answers, else why not (for the skip message)."""
+    import importlib.util
+
+    if importlib.util.find_spec("storage.postgres") is None:
+        return "this storage has no PostgreSQL backend"
     try:
         import psycopg
     except ImportError:
